@@ -1,0 +1,51 @@
+#pragma once
+// Length-prefixed message framing, shared by the agent socket (big-endian
+// length) and the browser's native-messaging pipe (native-endian length).
+//
+// The length is checked against the caller's maximum *before* any payload
+// is buffered, so a peer cannot make us allocate what it claims.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace p2pcp {
+
+enum class LengthOrder { BigEndian, Native };
+
+// Agent socket limits: a request may carry a block of up to 64 MiB (the
+// browser's own cap towards the host); replies are small.
+inline constexpr std::size_t kMaxAgentMessage = 64U * 1024U * 1024U;
+
+class FramingError : public std::runtime_error {
+ public:
+  enum class Kind { TooLarge, Truncated, Io };
+  FramingError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  [[nodiscard]] Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+std::uint32_t decodeLength(const std::uint8_t* prefix, LengthOrder order) noexcept;
+void encodeLength(std::uint32_t length, std::uint8_t* prefix, LengthOrder order) noexcept;
+
+// Builds one frame (prefix + payload). Throws FramingError(TooLarge) above maxSize.
+std::string makeFrame(std::string_view payload, LengthOrder order, std::size_t maxSize);
+
+// Blocking read of one frame from fd. Returns nullopt on a clean end of stream
+// before the first prefix byte; throws FramingError on oversize, truncation or I/O error.
+std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxSize);
+
+// Blocking write of one whole frame; throws FramingError on I/O error or oversize.
+void writeFrame(int fd, std::string_view payload, LengthOrder order, std::size_t maxSize);
+
+// Reads exactly n bytes; returns the count read before EOF (short only at EOF).
+std::size_t readFully(int fd, void* buffer, std::size_t n);
+// Writes all n bytes, retrying on EINTR and short writes; throws FramingError(Io).
+void writeFully(int fd, const void* buffer, std::size_t n);
+
+}  // namespace p2pcp

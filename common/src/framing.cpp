@@ -1,0 +1,107 @@
+#include "p2pcp/common/framing.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+namespace p2pcp {
+
+std::uint32_t decodeLength(const std::uint8_t* prefix, LengthOrder order) noexcept {
+  if (order == LengthOrder::Native) {
+    std::uint32_t value = 0;
+    std::memcpy(&value, prefix, sizeof value);
+    return value;
+  }
+  return (std::uint32_t{prefix[0]} << 24U) | (std::uint32_t{prefix[1]} << 16U) |
+         (std::uint32_t{prefix[2]} << 8U) | std::uint32_t{prefix[3]};
+}
+
+void encodeLength(std::uint32_t length, std::uint8_t* prefix, LengthOrder order) noexcept {
+  if (order == LengthOrder::Native) {
+    std::memcpy(prefix, &length, sizeof length);
+    return;
+  }
+  prefix[0] = static_cast<std::uint8_t>(length >> 24U);
+  prefix[1] = static_cast<std::uint8_t>(length >> 16U);
+  prefix[2] = static_cast<std::uint8_t>(length >> 8U);
+  prefix[3] = static_cast<std::uint8_t>(length);
+}
+
+std::string makeFrame(std::string_view payload, LengthOrder order, std::size_t maxSize) {
+  if (payload.size() > maxSize || payload.size() > UINT32_MAX) {
+    throw FramingError(FramingError::Kind::TooLarge,
+                       "message of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
+                           std::to_string(maxSize));
+  }
+  std::string frame(4 + payload.size(), '\0');
+  encodeLength(static_cast<std::uint32_t>(payload.size()),
+               reinterpret_cast<std::uint8_t*>(frame.data()), order);
+  std::memcpy(frame.data() + 4, payload.data(), payload.size());
+  return frame;
+}
+
+std::size_t readFully(int fd, void* buffer, std::size_t n) {
+  auto* out = static_cast<char*>(buffer);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::read(fd, out + done, n - done);
+    if (got == 0) {
+      break;
+    }
+    if (got < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw FramingError(FramingError::Kind::Io, std::string("read failed: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  return done;
+}
+
+void writeFully(int fd, const void* buffer, std::size_t n) {
+  const auto* in = static_cast<const char*>(buffer);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t put = ::write(fd, in + done, n - done);
+    if (put < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw FramingError(FramingError::Kind::Io, std::string("write failed: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(put);
+  }
+}
+
+std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxSize) {
+  std::array<std::uint8_t, 4> prefix{};
+  const std::size_t got = readFully(fd, prefix.data(), prefix.size());
+  if (got == 0) {
+    return std::nullopt;
+  }
+  if (got < prefix.size()) {
+    throw FramingError(FramingError::Kind::Truncated, "stream ended inside a length prefix");
+  }
+  const std::uint32_t length = decodeLength(prefix.data(), order);
+  if (length > maxSize) {
+    throw FramingError(FramingError::Kind::TooLarge,
+                       "message of " + std::to_string(length) + " bytes exceeds the limit of " +
+                           std::to_string(maxSize));
+  }
+  std::string payload(length, '\0');
+  if (readFully(fd, payload.data(), length) < length) {
+    throw FramingError(FramingError::Kind::Truncated, "stream ended inside a message");
+  }
+  return payload;
+}
+
+void writeFrame(int fd, std::string_view payload, LengthOrder order, std::size_t maxSize) {
+  const std::string frame = makeFrame(payload, order, maxSize);
+  writeFully(fd, frame.data(), frame.size());
+}
+
+}  // namespace p2pcp

@@ -1,0 +1,74 @@
+#pragma once
+// One token in one slot, with the session the agent keeps open on it.
+// Not thread-safe: the agent serialises all access to a token.
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "p2pcp/pkcs11/module.hpp"
+#include "p2pcp/pkcs11/session.hpp"
+#include "p2pcp/pkcs11/types.hpp"
+
+namespace p2pcp::pkcs11 {
+
+class Token {
+ public:
+  Token(std::shared_ptr<Module> module, CK_SLOT_ID slot);
+
+  // Re-reads CK_TOKEN_INFO (the PIN state changes after every login attempt).
+  [[nodiscard]] TokenDescription describe() const;
+  [[nodiscard]] CK_TOKEN_INFO tokenInfo() const;
+  [[nodiscard]] bool loggedIn() const;
+  [[nodiscard]] const std::shared_ptr<Module>& module() const noexcept { return module_; }
+  [[nodiscard]] CK_SLOT_ID slot() const noexcept { return slot_; }
+
+  // C_Login(CKU_USER). nullopt: protected authentication path (PIN pad).
+  // CKR_USER_ALREADY_LOGGED_IN counts as success. Never retries.
+  void login(const std::optional<SecureString>& pin);
+  void logout() noexcept;
+
+  // Every private key on the token with its public half (public-key object,
+  // or certificate). Does not use libp11, so tokens holding Ed25519 keys work.
+  [[nodiscard]] std::vector<KeyDescription> keys() const;
+
+  // Signs a whole message. Hashing is done in software where the token has only
+  // the raw mechanism (CKM_RSA_PKCS with DigestInfo, CKM_ECDSA). ECDSA results
+  // are DER (SEQUENCE of r, s); RSA and Ed25519 results are the raw signature.
+  // contextPin is used for keys with CKA_ALWAYS_AUTHENTICATE (CKU_CONTEXT_SPECIFIC).
+  Bytes sign(const KeyDescription& key, SignAlgorithm algorithm, ByteView message,
+             const std::optional<SecureString>& contextPin = std::nullopt) const;
+  // ECDH (CKM_ECDH1_DERIVE, CKD_NULL) with an uncompressed peer point (04||x||y);
+  // returns the x-coordinate of the shared point (field-size bytes).
+  SecureBytes deriveEcdh(const KeyDescription& key, ByteView peerPoint,
+                         const std::optional<SecureString>& contextPin = std::nullopt) const;
+  // RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label.
+  SecureBytes decryptOaep(const KeyDescription& key, ByteView ciphertext,
+                          const std::optional<SecureString>& contextPin = std::nullopt) const;
+
+  // Generates a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
+  // CKA_SENSITIVE true, CKA_EXTRACTABLE false. RSA keys are 2048 bits unless given.
+  KeyDescription generateKeyPair(KeyType type, const std::string& label, std::size_t rsaBits = 2048);
+  // Imports a software key pair (test fixtures): same attributes as generated keys.
+  KeyDescription importKeyPair(EVP_PKEY* key, const std::string& label, ByteView id);
+
+ private:
+  Session& session() const;  // reopens when the token's session was lost
+  [[nodiscard]] CK_OBJECT_HANDLE findPrivateKey(const KeyDescription& key) const;
+
+  std::shared_ptr<Module> module_;
+  CK_SLOT_ID slot_;
+  mutable std::optional<Session> session_;
+};
+
+// DER SubjectPublicKeyInfo built from a public key's PKCS#11 attributes.
+Bytes spkiFromRsa(ByteView modulus, ByteView publicExponent);
+// ecParams: DER OID of the curve (or the PrintableString "edwards25519");
+// ecPoint: CKA_EC_POINT, either DER OCTET STRING-wrapped or raw.
+Bytes spkiFromEc(ByteView ecParams, ByteView ecPoint, KeyType* typeOut);
+// Raw r||s (PKCS#11 ECDSA output) to DER ECDSA-Sig-Value.
+Bytes ecdsaRawToDer(ByteView raw);
+
+}  // namespace p2pcp::pkcs11
