@@ -1,0 +1,169 @@
+#include "p2pcp/client/agent_client.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "p2pcp/agent/config.hpp"
+#include "p2pcp/agent/listener.hpp"
+#include "p2pcp/common/framing.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
+
+namespace p2pcp::client {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+int connectTo(const fs::path& socketPath) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socketPath.string();
+  if (path.size() >= sizeof address.sun_path) {
+    throw AgentUnavailable("socket path too long: " + path);
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw AgentUnavailable(std::string("socket: ") + std::strerror(errno));
+  }
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
+fs::path findAgentProgram() {
+  std::array<char, PATH_MAX> self{};
+  const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+  if (n > 0) {
+    const fs::path sibling = fs::path(std::string(self.data(), static_cast<std::size_t>(n))).parent_path() /
+                             "p2pcp-agent";
+    if (::access(sibling.c_str(), X_OK) == 0) {
+      return sibling;
+    }
+  }
+  return "p2pcp-agent";  // posix_spawnp searches $PATH
+}
+
+// Starts `p2pcp-agent --daemon` and waits until it reports that it listens (or that
+// another agent does). Safe when several clients do this at once: the agent's lock
+// file lets exactly one of them serve.
+void startAgent(const fs::path& program, const fs::path& socketPath) {
+  const fs::path logPath = socketPath.parent_path() / "agent.log";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, logPath.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+  const std::string socketArg = socketPath.string();
+  std::string programArg = program.string();
+  std::array<char*, 5> argv{programArg.data(), const_cast<char*>("--daemon"),
+                            const_cast<char*>("--socket"), const_cast<char*>(socketArg.c_str()),
+                            nullptr};
+  pid_t pid = 0;
+  const int rc = ::posix_spawnp(&pid, programArg.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    throw AgentUnavailable("cannot start " + programArg + ": " + std::strerror(rc));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw AgentUnavailable("the agent did not start; see " + logPath.string());
+  }
+}
+
+}  // namespace
+
+fs::path defaultSocketPath() { return agent::Paths::fromEnvironment().socket; }
+
+AgentClient::AgentClient(const ConnectOptions& options) {
+  const fs::path socketPath = options.socket.empty() ? defaultSocketPath() : options.socket;
+  fd_ = connectTo(socketPath);
+  if (fd_ >= 0) {
+    return;
+  }
+  const char* noAutostart = std::getenv("P2PCP_NO_AUTOSTART");  // NOLINT(concurrency-mt-unsafe)
+  const bool mayStart = options.autostart && (noAutostart == nullptr || *noAutostart == '\0');
+  if (!mayStart || (errno != ENOENT && errno != ECONNREFUSED)) {
+    throw AgentUnavailable("cannot connect to the agent at " + socketPath.string() + ": " +
+                           std::strerror(errno));
+  }
+  agent::ensurePrivateDirectory(socketPath.parent_path());
+  startAgent(options.agentProgram.empty() ? findAgentProgram() : options.agentProgram, socketPath);
+  fd_ = connectTo(socketPath);
+  if (fd_ < 0) {
+    throw AgentUnavailable("the agent started but " + socketPath.string() + " refuses connections: " +
+                           std::strerror(errno));
+  }
+}
+
+AgentClient::AgentClient(AgentClient&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), nextId_(other.nextId_) {}
+
+AgentClient::~AgentClient() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void AgentClient::send(const std::string& message) {
+  writeFrame(fd_, message, LengthOrder::BigEndian, kMaxAgentMessage);
+}
+
+std::optional<std::string> AgentClient::receive() {
+  return readFrame(fd_, LengthOrder::BigEndian, kMaxAgentMessage);
+}
+
+json AgentClient::call(const std::string& method, const json& params, const json& meta) {
+  const long long id = nextId_++;
+  json request = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
+  for (const auto& [key, value] : meta.items()) {
+    request[key] = value;
+  }
+  send(request.dump());
+  while (true) {
+    const auto text = receive();
+    if (!text) {
+      throw AgentUnavailable("the agent closed the connection");
+    }
+    json reply = json::parse(*text, nullptr, false);
+    if (reply.is_discarded() || !reply.is_object()) {
+      throw AgentUnavailable("the agent sent an invalid reply");
+    }
+    if (!reply.contains("id")) {
+      continue;  // a notification; callers that want them use receive()
+    }
+    if (reply["id"] != id && !reply["id"].is_null()) {
+      continue;
+    }
+    if (reply.contains("error")) {
+      const json& error = reply["error"];
+      std::string code = "INTERNAL_ERROR";
+      if (error.contains("data") && error["data"].is_object() && error["data"].contains("error")) {
+        code = error["data"]["error"].get<std::string>();
+      }
+      throw AgentCallError(code, error.value("message", "error"), error);
+    }
+    return reply["result"];
+  }
+}
+
+}  // namespace p2pcp::client

@@ -1,0 +1,202 @@
+#include <iostream>
+
+#include "cli.hpp"
+#include "p2pcp/common/bytes.hpp"
+#include "p2pcp/common/digest.hpp"
+#include "p2pcp/common/encoding.hpp"
+
+namespace p2pcp::cli {
+
+using nlohmann::json;
+
+namespace {
+
+json withKey(const Options& o, json params = json::object()) {
+  if (o.key) {
+    params["key"] = *o.key;
+  }
+  return params;
+}
+
+int printOr(const Options& o, const json& result, const std::string& text) {
+  if (o.json) {
+    printJson(result);
+  } else {
+    std::cout << text;
+  }
+  return kExitOk;
+}
+
+std::string yesNo(bool b) { return b ? "yes" : "no"; }
+
+}  // namespace
+
+int status(const Options& o) {
+  const json s = call("status", json::object());
+  std::string text = "agent: p2pcp-agent " + s.value("version", "") + " (pid " +
+                     std::to_string(s.value("pid", 0)) + ", protocol " + std::to_string(s.value("protocol", 0)) + ")\n";
+  for (const auto& m : s.value("modules", json::array())) {
+    text += "module: " + m.value("name", "") + " (" + m.value("path", "") + ")\n";
+  }
+  if (s["tokens"].empty()) {
+    text += "tokens: none present\n";
+  }
+  for (const auto& t : s["tokens"]) {
+    text += "token: " + t.value("label", "") + "  logged in: " + yesNo(t.value("loggedIn", false)) +
+            "  PIN: " + t.value("pinState", "") + "\n";
+  }
+  text += "raw signing: " + std::string(s["policy"].value("rawSigning", false) ? "allowed" : "off") +
+          "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
+  text += "sites with consent: " + std::to_string(s.value("consents", 0)) + "\n";
+  return printOr(o, s, text);
+}
+
+int tokens(const Options& o) {
+  const json list = call("listTokens", json::object());
+  std::string text;
+  for (const auto& t : list) {
+    text += t.value("label", "") + "\n  uri: " + t.value("uri", "") + "\n  module: " + t.value("module", "") +
+            "\n  logged in: " + yesNo(t.value("loggedIn", false)) + "; PIN state: " + t.value("pinState", "") +
+            (t.value("protectedAuthenticationPath", false) ? "; PIN pad" : "") + "\n";
+  }
+  return printOr(o, list, text.empty() ? "no tokens present\n" : text);
+}
+
+int keys(const Options& o) {
+  json params = json::object();
+  if (o.token) {
+    params["token"] = *o.token;
+  }
+  const json list = call("listKeys", params);
+  std::string text;
+  for (const auto& k : list) {
+    text += k.value("label", "") + " (" + k.value("type", "") + ")\n  uri: " + k.value("uri", "") +
+            "\n  fingerprint: " + k.value("fingerprint", "") + "\n";
+  }
+  return printOr(o, list, text.empty() ? "no keys\n" : text);
+}
+
+int keygen(const Options& o, const std::string& type, const std::string& label) {
+  json params = {{"type", type}, {"label", label}};
+  if (o.token) {
+    params["token"] = *o.token;
+  }
+  const json key = call("generateKey", params);
+  return printOr(o, key, "generated " + key.value("type", "") + " key\n  uri: " + key.value("uri", "") +
+                             "\n  fingerprint: " + key.value("fingerprint", "") + "\n");
+}
+
+int pubkey(const Options& o, bool pem) {
+  const json key = call("getPublicKey", withKey(o));
+  if (o.json) {
+    printJson(key);
+    return kExitOk;
+  }
+  const std::string der64 = key.value("spki", "");
+  if (!pem) {
+    std::cout << der64 << '\n';
+    return kExitOk;
+  }
+  std::cout << "-----BEGIN PUBLIC KEY-----\n";
+  for (std::size_t i = 0; i < der64.size(); i += 64) {
+    std::cout << der64.substr(i, 64) << '\n';
+  }
+  std::cout << "-----END PUBLIC KEY-----\n";
+  return kExitOk;
+}
+
+int derive(const Options& o, const std::string& kind, const std::string& uri) {
+  const json r = call("deriveStorageKey", withKey(o, {{"kind", kind}, {"uri", uri}}));
+  return printOr(o, r, r.value("storageKey", "") + "\n");
+}
+
+int signBlock(const Options& o, const std::string& storageKey, const std::string& seq,
+              const std::optional<std::string>& privateUri) {
+  const std::string payload = readAllStdin();
+  // Send the hash, not the block: the signature covers H(payload) anyway.
+  json params = withKey(o, {{"storageKey", storageKey}, {"seq", seq},
+                            {"payloadSha256", toHex(sha256(asBytes(payload)))}});
+  if (privateUri) {
+    params["private"] = *privateUri;
+  }
+  printJson(call("signBlock", params));
+  return kExitOk;
+}
+
+int signLogin(const Options& o, const std::string& origin, const std::string& indexServer,
+              const std::string& nonce, const std::string& timestamp) {
+  const json r = call("signLogin", withKey(o, {{"origin", origin},
+                                               {"indexServer", indexServer},
+                                               {"nonce", nonce},
+                                               {"timestamp", timestamp}}));
+  printJson(r);
+  return kExitOk;
+}
+
+int seal(const Options& o, const std::string& uri) {
+  const std::string plaintext = readAllStdin();
+  const json r = call("seal", withKey(o, {{"uri", uri}, {"plaintext", toBase64(asBytes(plaintext))}}));
+  return printOr(o, r, r.value("sealed", "") + "\n");
+}
+
+int open(const Options& o, const std::string& uri) {
+  std::string sealed = readAllStdin();
+  while (!sealed.empty() && (sealed.back() == '\n' || sealed.back() == '\r' || sealed.back() == ' ')) {
+    sealed.pop_back();
+  }
+  const json r = call("open", withKey(o, {{"uri", uri}, {"sealed", sealed}}));
+  if (o.json) {
+    printJson(r);
+    return kExitOk;
+  }
+  auto plaintext = fromBase64(r.value("plaintext", ""));
+  if (!plaintext) {
+    throw std::runtime_error("the agent returned invalid base64");
+  }
+  writeStdout(std::string(asChars(*plaintext)));
+  OPENSSL_cleanse(plaintext->data(), plaintext->size());
+  return kExitOk;
+}
+
+int sign(const Options& o, const std::optional<std::string>& algorithm) {
+  const std::string message = readAllStdin();
+  json params = withKey(o, {{"message", toBase64(asBytes(message))}});
+  if (algorithm) {
+    params["algorithm"] = *algorithm;
+  }
+  printJson(call("sign", params));
+  return kExitOk;
+}
+
+int login(const Options& o) {
+  json params = json::object();
+  if (o.token) {
+    params["token"] = *o.token;
+  }
+  if (o.key) {
+    params["key"] = *o.key;
+  }
+  const json r = call("login", params);
+  return printOr(o, r, "logged in to " + r.value("token", "") + "\n");
+}
+
+int lock(const Options& o) {
+  const json r = call("lock", json::object());
+  return printOr(o, r, "locked: logged out of every token, cached secrets wiped\n");
+}
+
+int consentsList(const Options& o) {
+  const json list = call("listConsents", json::object());
+  std::string text;
+  for (const auto& c : list) {
+    text += c.value("origin", "") + "\n";
+  }
+  return printOr(o, list, text.empty() ? "no site has consent\n" : text);
+}
+
+int consentsRevoke(const Options& o, const std::string& origin) {
+  const json r = call("revokeConsent", {{"origin", origin}});
+  return printOr(o, r, r.value("revoked", false) ? "revoked " + origin + "\n" : origin + " had no consent\n");
+}
+
+}  // namespace p2pcp::cli

@@ -1,0 +1,164 @@
+// p2pcp: the command line of the p2pcp key agent.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli.hpp"
+#include "p2pcp/agent/version.hpp"
+#include "p2pcp/common/framing.hpp"
+
+using namespace p2pcp::cli;
+
+namespace {
+
+int reportAgentError(const p2pcp::client::AgentCallError& e, bool json) {
+  if (json) {
+    printJson({{"error", e.error()}});
+  } else {
+    std::cerr << "p2pcp: " << e.code() << ": " << e.what();
+    const auto& data = e.error().value("data", nlohmann::json::object());
+    if (data.contains("pinState")) {
+      std::cerr << " (PIN state: " << data["pinState"].get<std::string>() << ")";
+    }
+    if (data.contains("ckr")) {
+      std::cerr << " [" << data["ckr"].get<std::string>() << "]";
+    }
+    std::cerr << '\n';
+  }
+  const std::string& code = e.code();
+  if (code == "PIN_INCORRECT" || code == "PIN_LOCKED" || code == "PIN_CANCELLED" || code == "CONSENT_DENIED") {
+    return kExitAuth;
+  }
+  return kExitAgentError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"p2pcp: use your p2pcp identity on a smartcard or token through the key agent"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("p2pcp ") + p2pcp::agent::kAgentVersion);
+  Options o;
+  const auto addCommon = [&](CLI::App* cmd, bool withKey) {
+    cmd->add_flag("--json", o.json, "Print the agent's JSON result");
+    if (withKey) {
+      cmd->add_option("--key", o.key, "PKCS#11 URI of the key (default: the configured or only key)");
+    }
+  };
+  std::function<int()> run;
+
+  auto* statusCmd = app.add_subcommand("status", "Agent, modules, tokens and policy");
+  addCommon(statusCmd, false);
+  statusCmd->callback([&] { run = [&] { return status(o); }; });
+
+  auto* tokensCmd = app.add_subcommand("tokens", "List the tokens present");
+  addCommon(tokensCmd, false);
+  tokensCmd->callback([&] { run = [&] { return tokens(o); }; });
+
+  auto* keysCmd = app.add_subcommand("keys", "List the keys on the tokens");
+  addCommon(keysCmd, false);
+  keysCmd->add_option("--token", o.token, "PKCS#11 URI of a token");
+  keysCmd->callback([&] { run = [&] { return keys(o); }; });
+
+  std::string type;
+  std::string label;
+  auto* keygenCmd = app.add_subcommand("keygen", "Generate a key pair on the token (never extractable)");
+  addCommon(keygenCmd, false);
+  keygenCmd->add_option("--type", type, "rsa, ec-p256, ec-p384 or ed25519")->required()
+      ->check(CLI::IsMember({"rsa", "ec-p256", "ec-p384", "ed25519"}));
+  keygenCmd->add_option("--label", label, "Label of the new key")->required();
+  keygenCmd->add_option("--token", o.token, "PKCS#11 URI of the token");
+  keygenCmd->callback([&] { run = [&] { return keygen(o, type, label); }; });
+
+  bool pem = false;
+  auto* pubkeyCmd = app.add_subcommand("pubkey", "Print the public key (base64 DER SPKI, or PEM)");
+  addCommon(pubkeyCmd, true);
+  pubkeyCmd->add_flag("--pem", pem, "PEM instead of base64 DER");
+  pubkeyCmd->callback([&] { run = [&] { return pubkey(o, pem); }; });
+
+  std::string kind;
+  std::string uri;
+  auto* deriveCmd = app.add_subcommand("derive", "Print the storage key of a p2pcp uri (hex)");
+  addCommon(deriveCmd, true);
+  deriveCmd->add_option("kind", kind, "public or private")->required()->check(CLI::IsMember({"public", "private"}));
+  deriveCmd->add_option("uri", uri, "The p2pcp uri, e.g. /notes")->required();
+  deriveCmd->callback([&] { run = [&] { return derive(o, kind, uri); }; });
+
+  std::string storageKey;
+  std::string seq;
+  std::optional<std::string> privateUri;
+  auto* signBlockCmd = app.add_subcommand("sign-block", "Sign a block write; the payload is read from stdin");
+  addCommon(signBlockCmd, true);
+  signBlockCmd->add_option("--storage-key", storageKey, "Storage key (64 hex digits)")->required();
+  signBlockCmd->add_option("--seq", seq, "Sequence number (unsigned 64-bit)")->required();
+  signBlockCmd->add_option("--private", privateUri, "Sign as a private block of this uri (derived write key)");
+  signBlockCmd->callback([&] { run = [&] { return signBlock(o, storageKey, seq, privateUri); }; });
+
+  std::string origin;
+  std::string indexServer;
+  std::string nonce;
+  std::string timestamp;
+  auto* signLoginCmd = app.add_subcommand("sign-login", "Sign a login to an index server");
+  addCommon(signLoginCmd, true);
+  signLoginCmd->add_option("--origin", origin, "Web origin the login is for")->required();
+  signLoginCmd->add_option("--index-server", indexServer, "Index server URL")->required();
+  signLoginCmd->add_option("--nonce", nonce, "Server nonce, base64 (16 to 64 bytes)")->required();
+  signLoginCmd->add_option("--timestamp", timestamp, "Seconds since the epoch")->required();
+  signLoginCmd->callback([&] { run = [&] { return signLogin(o, origin, indexServer, nonce, timestamp); }; });
+
+  auto* sealCmd = app.add_subcommand("seal", "Encrypt stdin for a private uri; prints base64");
+  addCommon(sealCmd, true);
+  sealCmd->add_option("--uri", uri, "The private p2pcp uri")->required();
+  sealCmd->callback([&] { run = [&] { return seal(o, uri); }; });
+
+  auto* openCmd = app.add_subcommand("open", "Decrypt base64 from stdin; writes the plaintext");
+  addCommon(openCmd, true);
+  openCmd->add_option("--uri", uri, "The private p2pcp uri")->required();
+  openCmd->callback([&] { run = [&] { return open(o, uri); }; });
+
+  std::optional<std::string> algorithm;
+  auto* signCmd = app.add_subcommand("sign", "Raw signature of stdin (only if policy allows raw signing)");
+  addCommon(signCmd, true);
+  signCmd->add_option("--algorithm", algorithm,
+                      "rsa-pkcs1-sha256, rsa-pss-sha256, ecdsa-sha256, ecdsa-sha384 or ed25519");
+  signCmd->callback([&] { run = [&] { return sign(o, algorithm); }; });
+
+  auto* loginCmd = app.add_subcommand("login", "Log in to a token now (asks for the PIN)");
+  addCommon(loginCmd, true);
+  loginCmd->add_option("--token", o.token, "PKCS#11 URI of the token");
+  loginCmd->callback([&] { run = [&] { return login(o); }; });
+
+  auto* lockCmd = app.add_subcommand("lock", "Log out of every token and wipe cached secrets");
+  addCommon(lockCmd, false);
+  lockCmd->callback([&] { run = [&] { return lock(o); }; });
+
+  auto* consentsCmd = app.add_subcommand("consents", "List the sites with consent, or revoke one");
+  addCommon(consentsCmd, false);
+  std::string revokeOrigin;
+  auto* revokeCmd = consentsCmd->add_subcommand("revoke", "Revoke a site's consent");
+  revokeCmd->add_option("origin", revokeOrigin, "e.g. https://app.example")->required();
+  revokeCmd->add_flag("--json", o.json, "Print the agent's JSON result");
+  consentsCmd->callback([&] {
+    run = [&] { return revokeCmd->parsed() ? consentsRevoke(o, revokeOrigin) : consentsList(o); };
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    return run ? run() : kExitUsage;
+  } catch (const p2pcp::client::AgentCallError& e) {
+    return reportAgentError(e, o.json);
+  } catch (const p2pcp::client::AgentUnavailable& e) {
+    std::cerr << "p2pcp: AGENT_UNAVAILABLE: " << e.what() << '\n';
+    return kExitUnavailable;
+  } catch (const p2pcp::FramingError& e) {
+    std::cerr << "p2pcp: AGENT_UNAVAILABLE: " << e.what() << '\n';
+    return kExitUnavailable;
+  } catch (const std::exception& e) {
+    std::cerr << "p2pcp: " << e.what() << '\n';
+    return kExitUsage;
+  }
+}

@@ -1,0 +1,45 @@
+#pragma once
+// JSON-RPC 2.0 request parsing and method dispatch. One handler per method;
+// the method name is looked up once; every failure becomes a typed error.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "p2pcp/agent/caller.hpp"
+#include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/token_service.hpp"
+
+namespace p2pcp::agent {
+
+inline constexpr int kProtocolVersion = 1;
+
+struct Request {
+  nlohmann::json id;  // number, string or null
+  std::string method;
+  nlohmann::json params;
+  Caller caller;
+};
+
+// Parses one message. A JSON-RPC notification (no id) from a client is answered
+// like a request with id null, so a mistake is never silently swallowed.
+// On failure returns the error response to send.
+std::variant<Request, nlohmann::json> parseRequest(std::string_view text);
+
+nlohmann::json resultResponse(const nlohmann::json& id, nlohmann::json result);
+nlohmann::json errorResponse(const nlohmann::json& id, const AgentError& error);
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(TokenService& service) : service_(service) {}
+  // Runs the method; never throws: every failure is an error response.
+  nlohmann::json handle(const Request& request) noexcept;
+  static const std::vector<std::string>& methodNames();
+
+ private:
+  TokenService& service_;
+};
+
+}  // namespace p2pcp::agent

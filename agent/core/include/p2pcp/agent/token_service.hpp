@@ -1,0 +1,100 @@
+#pragma once
+// Everything the agent does with tokens: the inventory, login through
+// pinentry, the login-state and root-secret caches, consent, and the
+// p2pcp operations. Thread-safe: PKCS#11 access is serialised by one mutex,
+// and prompts (PIN, consent) by another, so a person typing a PIN never
+// holds the token lock and never sees two dialogs at once.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "p2pcp/agent/caller.hpp"
+#include "p2pcp/agent/config.hpp"
+#include "p2pcp/agent/consent_store.hpp"
+#include "p2pcp/common/bytes.hpp"
+#include "p2pcp/pkcs11/inventory.hpp"
+#include "p2pcp/pkcs11/uri.hpp"
+
+namespace p2pcp::agent {
+
+class TokenService {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using EventSink = std::function<void(const nlohmann::json& notification)>;
+
+  TokenService(Config config, Policy policy, std::vector<std::shared_ptr<pkcs11::Module>> modules,
+               ConsentStore& consents);
+
+  [[nodiscard]] const Policy& policy() const noexcept { return policy_; }
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+  ConsentStore& consents() noexcept { return consents_; }
+  void setEventSink(EventSink sink);
+
+  nlohmann::json modules() const;
+  nlohmann::json listTokens();
+  nlohmann::json listKeys(const std::optional<std::string>& tokenUri);
+  // The key a request names, or the configured default key, or the only key there is.
+  std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription> resolveKey(
+      const std::optional<std::string>& keyUri);
+
+  // Throws AgentError(ConsentDenied / NotAllowedByPolicy) unless the caller may use the agent.
+  void requireConsent(const Caller& caller);
+  // Logs in to the token (pinentry unless a PIN pad or already logged in).
+  void login(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token);
+  std::shared_ptr<pkcs11::Token> findToken(const std::optional<std::string>& tokenUri);
+  // Logs out of every token and wipes every cached secret.
+  void lockAll();
+
+  // The person's root secret for this key (docs/scheme.md), from the cache or the token.
+  SecureBytes root(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+                   const pkcs11::KeyDescription& key);
+  // Signs with the token key itself (block writes, logins, raw signing).
+  Bytes sign(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+             const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm, ByteView message);
+  pkcs11::KeyDescription generateKey(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+                                     pkcs11::KeyType type, const std::string& label);
+
+  // Called about once a second: expires idle logins and notices token insertion/removal.
+  void tick();
+
+ private:
+  struct LoginState {
+    Clock::time_point loggedInAt;
+    Clock::time_point lastUsed;
+    std::optional<SecureString> pin;  // only kept for keys that need a PIN for every use
+  };
+
+  // Runs f with the token lock held and turns PKCS#11 failures into AgentErrors;
+  // a token that went away drops its login state and caches.
+  template <typename F>
+  auto withToken(const std::shared_ptr<pkcs11::Token>& token, F&& f);
+  void forgetTokenLocked(const pkcs11::Token* token);
+  std::optional<SecureString> contextPin(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+                                         const pkcs11::KeyDescription& key);
+  SecureString askPin(const Caller& caller, const pkcs11::TokenDescription& token,
+                      const std::string& why);
+  void refreshLocked();
+
+  Config config_;
+  Policy policy_;
+  ConsentStore& consents_;
+
+  std::mutex tokenMutex_;   // PKCS#11, inventory_, logins_, roots_
+  std::mutex promptMutex_;  // one pinentry dialog at a time
+  pkcs11::Inventory inventory_;
+  std::map<const pkcs11::Token*, LoginState> logins_;
+  std::map<std::string, std::pair<const pkcs11::Token*, SecureBytes>> roots_;  // by key URI
+  std::vector<std::string> knownTokenUris_;
+  EventSink eventSink_;
+};
+
+// Converts an exception from a lower layer into the protocol's AgentError.
+[[noreturn]] void rethrowAsAgentError();
+
+}  // namespace p2pcp::agent

@@ -1,0 +1,109 @@
+#include "p2pcp/agent/listener.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace p2pcp::agent {
+
+namespace {
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+}  // namespace
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void ensurePrivateDirectory(const std::filesystem::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    fail("cannot create " + dir.string());
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    fail("cannot inspect " + dir.string());
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw std::runtime_error(dir.string() + " is not a directory (a symlink is refused)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    throw std::runtime_error(dir.string() + " belongs to another user");
+  }
+  if ((st.st_mode & 077U) != 0 && ::chmod(dir.c_str(), 0700) != 0) {
+    fail("cannot make " + dir.string() + " private");
+  }
+}
+
+std::optional<Listener> openListener(const std::filesystem::path& socketPath) {
+  Listener listener;
+  listener.path = socketPath;
+  if (sd_listen_fds(1) == 1) {
+    // systemd made the socket (with the unit's permissions) and hands it over.
+    listener.socket = UniqueFd(SD_LISTEN_FDS_START);
+    listener.socketActivated = true;
+    return listener;
+  }
+
+  ensurePrivateDirectory(socketPath.parent_path());
+  const std::string lockPath = socketPath.string() + ".lock";
+  listener.lock =
+      UniqueFd(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (listener.lock.get() < 0) {
+    fail("cannot open " + lockPath);
+  }
+  if (::flock(listener.lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return std::nullopt;  // another agent serves this socket
+    }
+    fail("cannot lock " + lockPath);
+  }
+
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socketPath.string();
+  if (path.size() >= sizeof address.sun_path) {
+    throw std::runtime_error("socket path too long: " + path);
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+
+  listener.socket = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (listener.socket.get() < 0) {
+    fail("socket");
+  }
+  // We hold the lock, so a socket file left here is stale (a crashed agent).
+  ::unlink(path.c_str());
+  const mode_t previous = ::umask(0177);
+  const int bound = ::bind(listener.socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  ::umask(previous);
+  if (bound != 0) {
+    fail("cannot bind " + path);
+  }
+  if (::listen(listener.socket.get(), SOMAXCONN) != 0) {
+    fail("cannot listen on " + path);
+  }
+  return listener;
+}
+
+}  // namespace p2pcp::agent

@@ -1,0 +1,208 @@
+// p2pcp-agent: the per-user key agent daemon.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "p2pcp/agent/config.hpp"
+#include "p2pcp/agent/consent_store.hpp"
+#include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/agent/listener.hpp"
+#include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/server.hpp"
+#include "p2pcp/agent/token_service.hpp"
+#include "p2pcp/agent/version.hpp"
+#include "p2pcp/pkcs11/module.hpp"
+
+namespace asio = boost::asio;
+using namespace p2pcp::agent;
+
+namespace {
+
+// Exit codes (docs/cli.md).
+constexpr int kExitOk = 0;
+constexpr int kExitConfig = 2;
+constexpr int kExitRuntime = 3;
+
+// No core dumps and no ptrace by other processes of the user: the agent's memory
+// holds root secrets while a token is logged in.
+void hardenProcess() {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const rlimit noCore{0, 0};
+  ::setrlimit(RLIMIT_CORE, &noCore);
+  ::umask(077);
+  std::signal(SIGPIPE, SIG_IGN);  // NOLINT(cert-err33-c): a vanished client must not kill us
+}
+
+std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> loadModules(const Config& config, const Policy& policy) {
+  const auto allowed = [&](const std::string& path) {
+    return policy.allowedModules.empty() ||
+           std::find(policy.allowedModules.begin(), policy.allowedModules.end(), path) !=
+               policy.allowedModules.end();
+  };
+  if (config.module) {
+    const std::string path = resolveModulePath(*config.module);
+    if (!allowed(path)) {
+      throw std::runtime_error("policy does not allow the PKCS#11 module " + path);
+    }
+    logInfo("loading PKCS#11 module " + path);
+    return {p2pcp::pkcs11::Module::loadPath(path)};
+  }
+  std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> modules;
+  for (auto& module : p2pcp::pkcs11::Module::loadRegistered()) {
+    if (allowed(module->path())) {
+      logInfo("using registered PKCS#11 module " + module->name() + " (" + module->path() + ")");
+      modules.push_back(std::move(module));
+    } else {
+      logInfo("policy skips registered PKCS#11 module " + module->path());
+    }
+  }
+  return modules;
+}
+
+// --daemon: the parent returns only once the child listens (or failed), so a
+// caller that starts us can connect right after we exit.
+int daemonize(int& readyFd) {
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  const pid_t child = ::fork();
+  if (child < 0) {
+    throw std::runtime_error("fork failed");
+  }
+  if (child > 0) {
+    ::close(pipeFds[1]);
+    char status = 1;
+    const ssize_t got = ::read(pipeFds[0], &status, 1);
+    ::close(pipeFds[0]);
+    return got == 1 ? status : kExitRuntime;
+  }
+  ::close(pipeFds[0]);
+  ::setsid();
+  readyFd = pipeFds[1];
+  return -1;
+}
+
+void reportReady(int& readyFd, char status) {
+  if (readyFd >= 0) {
+    [[maybe_unused]] const ssize_t n = ::write(readyFd, &status, 1);
+    ::close(readyFd);
+    readyFd = -1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"p2pcp-agent: keeps your p2pcp key on your smartcard or token and serves the browser"};
+  bool daemon = false;
+  bool verbose = false;
+  std::string socketOverride;
+  app.add_flag("--daemon", daemon, "Run in the background; return once the socket is ready");
+  app.add_option("--socket", socketOverride, "Socket path (default: $P2PCP_AGENT_SOCK or $XDG_RUNTIME_DIR/p2pcp/agent.sock)");
+  app.add_flag("-v,--verbose", verbose, "Log debug messages");
+  app.set_version_flag("--version", std::string("p2pcp-agent ") + kAgentVersion);
+  CLI11_PARSE(app, argc, argv);
+
+  hardenProcess();
+  if (verbose) {
+    setLogLevel(LogLevel::Debug);
+  }
+  int readyFd = -1;
+  try {
+    Paths paths = Paths::fromEnvironment();
+    if (!socketOverride.empty()) {
+      paths.socket = socketOverride;
+    }
+    const Policy policy = Policy::load(paths.policyFile);
+    const Config config = Config::load(paths.configFile());
+
+    if (daemon) {
+      if (const int parentStatus = daemonize(readyFd); parentStatus >= 0) {
+        return parentStatus;
+      }
+    }
+    auto listener = openListener(paths.socket);
+    if (!listener) {
+      logInfo("another agent already serves " + paths.socket.string());
+      reportReady(readyFd, kExitOk);
+      return kExitOk;
+    }
+
+    ConsentStore consents(paths.consentFile());
+    TokenService service(config, policy, loadModules(config, policy), consents);
+    Dispatcher dispatcher(service);
+
+    asio::io_context io;
+    asio::thread_pool workers(4);
+    asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol(),
+                                                   listener->socket.release());
+    Server server(io, std::move(acceptor), dispatcher, workers);
+    service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
+    server.start();
+
+    asio::signal_set stopSignals(io, SIGINT, SIGTERM);
+    stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
+      logInfo("stopping on signal " + std::to_string(signal));
+      server.stop();
+      io.stop();
+    });
+    asio::signal_set lockSignal(io, SIGHUP);
+    std::function<void()> waitForHup = [&] {
+      lockSignal.async_wait([&](const boost::system::error_code& ec, int) {
+        if (!ec) {
+          asio::post(workers, [&service] { service.lockAll(); });
+          waitForHup();
+        }
+      });
+    };
+    waitForHup();
+
+    // Expire idle logins and watch for token insertion and removal once a second.
+    asio::steady_timer timer(io);
+    std::function<void()> schedule = [&] {
+      timer.expires_after(std::chrono::seconds(1));
+      timer.async_wait([&](const boost::system::error_code& ec) {
+        if (!ec) {
+          asio::post(workers, [&service] { service.tick(); });
+          schedule();
+        }
+      });
+    };
+    schedule();
+
+    logInfo(std::string("p2pcp-agent ") + kAgentVersion + " listening on " + paths.socket.string());
+    reportReady(readyFd, kExitOk);
+    if (readyFd < 0 && daemon) {
+      // Detach from the terminal's stdio once we are ready.
+      const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (devnull >= 0) {
+        ::dup2(devnull, STDIN_FILENO);
+        ::dup2(devnull, STDOUT_FILENO);
+        ::close(devnull);
+      }
+    }
+    io.run();
+    workers.join();
+    service.lockAll();
+    if (!listener->socketActivated) {
+      ::unlink(listener->path.c_str());
+    }
+    return kExitOk;
+  } catch (const std::exception& e) {
+    logError(e.what());
+    reportReady(readyFd, kExitConfig);
+    return kExitConfig;
+  }
+}

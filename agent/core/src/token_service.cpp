@@ -1,0 +1,373 @@
+#include "p2pcp/agent/token_service.hpp"
+
+#include <algorithm>
+
+#include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_codec.hpp"
+#include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/prompts.hpp"
+#include "p2pcp/pkcs11/error.hpp"
+#include "p2pcp/scheme/scheme.hpp"
+
+namespace p2pcp::agent {
+
+using nlohmann::json;
+using pkcs11::KeyDescription;
+using pkcs11::KeyType;
+using pkcs11::Pkcs11Error;
+using pkcs11::Token;
+
+namespace {
+
+AgentError pinError(ErrorCode code, const std::string& message, const pkcs11::TokenDescription& token) {
+  return AgentError(code, message,
+                    {{"pinState", pkcs11::pinStateName(token.pinState)}, {"token", token.uri}});
+}
+
+}  // namespace
+
+TokenService::TokenService(Config config, Policy policy, std::vector<std::shared_ptr<pkcs11::Module>> modules,
+                           ConsentStore& consents)
+    : config_(std::move(config)),
+      policy_(std::move(policy)),
+      consents_(consents),
+      inventory_(std::move(modules)) {
+  const std::scoped_lock lock(tokenMutex_);
+  refreshLocked();
+}
+
+void TokenService::setEventSink(EventSink sink) {
+  const std::scoped_lock lock(tokenMutex_);
+  eventSink_ = std::move(sink);
+}
+
+template <typename F>
+auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
+  const std::scoped_lock lock(tokenMutex_);
+  try {
+    return f();
+  } catch (const Pkcs11Error& e) {
+    if (e.tokenGone()) {
+      forgetTokenLocked(token.get());
+      throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
+                       {{"ckr", pkcs11::ckrName(e.rv())}});
+    }
+    if (e.rv() == CKR_USER_NOT_LOGGED_IN) {
+      // Someone logged the token out behind our back (another application, a reset):
+      // forget our state so the next request asks for the PIN again.
+      forgetTokenLocked(token.get());
+    }
+    throw;
+  }
+}
+
+void TokenService::forgetTokenLocked(const Token* token) {
+  logins_.erase(token);
+  std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
+}
+
+json TokenService::modules() const {
+  json out = json::array();
+  for (const auto& module : inventory_.modules()) {
+    out.push_back({{"name", module->name()}, {"path", module->path()}});
+  }
+  return out;
+}
+
+void TokenService::refreshLocked() {
+  inventory_.refresh();
+  std::vector<std::string> now;
+  for (const auto& token : inventory_.tokens()) {
+    try {
+      now.push_back(token->describe().uri);
+    } catch (const std::exception&) {
+      // A token that vanished between the scan and the read is simply absent.
+    }
+  }
+  // Login state belongs to Token objects; those no longer listed are gone.
+  std::erase_if(logins_, [this](const auto& entry) {
+    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
+                        [&](const auto& t) { return t.get() == entry.first; });
+  });
+  std::erase_if(roots_, [this](const auto& entry) {
+    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
+                        [&](const auto& t) { return t.get() == entry.second.first; });
+  });
+  if (eventSink_) {
+    for (const auto& uri : now) {
+      if (std::find(knownTokenUris_.begin(), knownTokenUris_.end(), uri) == knownTokenUris_.end()) {
+        eventSink_({{"jsonrpc", "2.0"}, {"method", "tokenInserted"}, {"params", {{"token", uri}}}});
+      }
+    }
+    for (const auto& uri : knownTokenUris_) {
+      if (std::find(now.begin(), now.end(), uri) == now.end()) {
+        eventSink_({{"jsonrpc", "2.0"}, {"method", "tokenRemoved"}, {"params", {{"token", uri}}}});
+      }
+    }
+  }
+  knownTokenUris_ = std::move(now);
+}
+
+json TokenService::listTokens() {
+  const std::scoped_lock lock(tokenMutex_);
+  refreshLocked();
+  json out = json::array();
+  for (const auto& token : inventory_.tokens()) {
+    try {
+      json entry = toJson(token->describe());
+      entry["loggedIn"] = token->loggedIn();
+      out.push_back(std::move(entry));
+    } catch (const Pkcs11Error& e) {
+      logWarning("token in slot " + std::to_string(token->slot()) + " unreadable: " + e.what());
+    }
+  }
+  return out;
+}
+
+json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
+  const std::scoped_lock lock(tokenMutex_);
+  refreshLocked();
+  std::optional<pkcs11::UriFilter> filter;
+  if (tokenUri) {
+    filter.emplace(*tokenUri);
+  }
+  json out = json::array();
+  for (const auto& token : inventory_.tokens()) {
+    if (filter && !filter->matchesToken(token->tokenInfo())) {
+      continue;
+    }
+    for (const auto& key : token->keys()) {
+      out.push_back(toJson(key));
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>& tokenUri) {
+  const std::scoped_lock lock(tokenMutex_);
+  refreshLocked();
+  return inventory_.findToken(tokenUri.value_or("pkcs11:"));
+}
+
+std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
+    const std::optional<std::string>& keyUri) {
+  const std::scoped_lock lock(tokenMutex_);
+  const auto uri = keyUri ? keyUri : config_.defaultKey;
+  try {
+    return inventory_.findKey(uri.value_or("pkcs11:"));
+  } catch (const pkcs11::LayerError&) {
+    // A token may have been inserted since the last scan: look once more.
+    refreshLocked();
+    return inventory_.findKey(uri.value_or("pkcs11:"));
+  }
+}
+
+void TokenService::requireConsent(const Caller& caller) {
+  if (!caller.origin) {
+    return;  // the person at the keyboard
+  }
+  const std::string& origin = *caller.origin;
+  const auto listed = [&](const std::vector<std::string>& list) {
+    return std::find(list.begin(), list.end(), origin) != list.end();
+  };
+  if (listed(policy_.blockedOrigins)) {
+    throw AgentError(ErrorCode::NotAllowedByPolicy, "the administrator's policy blocks " + origin);
+  }
+  if (listed(policy_.allowedOrigins)) {
+    return;
+  }
+  if (policy_.onlyAllowedOrigins) {
+    throw AgentError(ErrorCode::NotAllowedByPolicy, "the administrator's policy does not list " + origin);
+  }
+  if (consents_.isGranted(origin)) {
+    return;
+  }
+  const std::scoped_lock prompt(promptMutex_);
+  if (consents_.isGranted(origin)) {
+    return;  // granted while we waited for the dialog
+  }
+  if (!askConsent(config_, caller)) {
+    logInfo("consent refused for " + origin);
+    throw AgentError(ErrorCode::ConsentDenied, "the person did not allow " + origin);
+  }
+  consents_.grant(origin);
+  logInfo("consent granted for " + origin);
+}
+
+SecureString TokenService::askPin(const Caller& caller, const pkcs11::TokenDescription& token,
+                                  const std::string& why) {
+  auto pin = promptPin(config_, caller, token, why);
+  if (!pin) {
+    throw AgentError(ErrorCode::PinCancelled, "the PIN dialog was cancelled");
+  }
+  return std::move(*pin);
+}
+
+void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& token) {
+  const auto needsLogin = [&] {
+    return withToken(token, [&] {
+      const auto description = token->describe();
+      if (!description.loginRequired || token->loggedIn()) {
+        if (!logins_.contains(token.get())) {
+          logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+        }
+        logins_[token.get()].lastUsed = Clock::now();
+        return std::optional<pkcs11::TokenDescription>{};
+      }
+      if (description.pinState == pkcs11::PinState::Locked) {
+        throw pinError(ErrorCode::PinLocked, "the token's PIN is blocked", description);
+      }
+      return std::optional{description};
+    });
+  };
+  auto description = needsLogin();
+  if (!description) {
+    return;
+  }
+  if (description->protectedAuthenticationPath) {
+    // PIN pad: the PIN is typed on the reader and never reaches us.
+    withToken(token, [&] {
+      token->login(std::nullopt);
+      logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+    });
+    return;
+  }
+  const std::scoped_lock prompt(promptMutex_);
+  description = needsLogin();  // another request may have logged in while we waited
+  if (!description) {
+    return;
+  }
+  SecureString pin = askPin(caller, *description, "log in");
+  withToken(token, [&] {
+    try {
+      token->login(pin);
+    } catch (const Pkcs11Error& e) {
+      // Never retried: each attempt costs the person one of the token's tries.
+      const auto after = token->describe();
+      if (e.rv() == CKR_PIN_INCORRECT) {
+        logInfo("wrong PIN for token " + after.label);
+        throw pinError(ErrorCode::PinIncorrect, "the PIN is incorrect", after);
+      }
+      if (e.rv() == CKR_PIN_LOCKED) {
+        throw pinError(ErrorCode::PinLocked, "the token's PIN is blocked", after);
+      }
+      if (e.rv() == CKR_PIN_LEN_RANGE || e.rv() == CKR_PIN_INVALID) {
+        throw pinError(ErrorCode::PinIncorrect, "the PIN has the wrong length or characters", after);
+      }
+      throw;
+    }
+    logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+    logInfo("logged in to token " + description->label);
+  });
+}
+
+void TokenService::lockAll() {
+  const std::scoped_lock lock(tokenMutex_);
+  for (const auto& token : inventory_.tokens()) {
+    token->logout();
+  }
+  logins_.clear();
+  roots_.clear();  // SecureBytes wipe themselves
+  logInfo("locked: logged out of every token and wiped cached secrets");
+}
+
+std::optional<SecureString> TokenService::contextPin(const Caller& caller, const std::shared_ptr<Token>& token,
+                                                     const KeyDescription& key) {
+  if (!key.alwaysAuthenticate) {
+    return std::nullopt;
+  }
+  const auto description = withToken(token, [&] { return token->describe(); });
+  if (description.protectedAuthenticationPath) {
+    return std::nullopt;
+  }
+  const std::scoped_lock prompt(promptMutex_);
+  return askPin(caller, description, "use the key \"" + key.label + "\"");
+}
+
+SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token>& token,
+                               const KeyDescription& key) {
+  {
+    const std::scoped_lock lock(tokenMutex_);
+    if (const auto it = roots_.find(key.uri); it != roots_.end() && it->second.first == token.get()) {
+      if (auto login = logins_.find(token.get()); login != logins_.end()) {
+        login->second.lastUsed = Clock::now();
+      }
+      return it->second.second;
+    }
+  }
+  login(caller, token);
+  const auto pin = contextPin(caller, token, key);
+  return withToken(token, [&] {
+    SecureBytes result;
+    switch (key.type) {
+      case KeyType::Rsa: {
+        // PKCS#1 v1.5 is deterministic; PSS would give a new root every time.
+        Bytes signature =
+            token->sign(key, pkcs11::SignAlgorithm::RsaPkcs1Sha256, scheme::rootMessage(), pin);
+        result.assign(signature.begin(), signature.end());
+        OPENSSL_cleanse(signature.data(), signature.size());
+        break;
+      }
+      case KeyType::Ed25519: {
+        Bytes signature = token->sign(key, pkcs11::SignAlgorithm::Ed25519, scheme::rootMessage(), pin);
+        result.assign(signature.begin(), signature.end());
+        OPENSSL_cleanse(signature.data(), signature.size());
+        break;
+      }
+      case KeyType::EcP256:
+      case KeyType::EcP384:
+        result = token->deriveEcdh(key, scheme::ecdhFixedPoint(key.type).uncompressed, pin);
+        break;
+    }
+    SecureBytes rootSecret = scheme::rootFromTokenResult(result);
+    roots_[key.uri] = {token.get(), rootSecret};
+    return rootSecret;
+  });
+}
+
+Bytes TokenService::sign(const Caller& caller, const std::shared_ptr<Token>& token, const KeyDescription& key,
+                         pkcs11::SignAlgorithm algorithm, ByteView message) {
+  login(caller, token);
+  const auto pin = contextPin(caller, token, key);
+  return withToken(token, [&] {
+    if (auto it = logins_.find(token.get()); it != logins_.end()) {
+      it->second.lastUsed = Clock::now();
+    }
+    return token->sign(key, algorithm, message, pin);
+  });
+}
+
+KeyDescription TokenService::generateKey(const Caller& caller, const std::shared_ptr<Token>& token, KeyType type,
+                                         const std::string& label) {
+  login(caller, token);
+  return withToken(token, [&] { return token->generateKeyPair(type, label); });
+}
+
+void TokenService::tick() {
+  const std::scoped_lock lock(tokenMutex_);
+  const auto now = Clock::now();
+  for (auto it = logins_.begin(); it != logins_.end();) {
+    const bool idle = now - it->second.lastUsed >= policy_.pinCacheIdle;
+    const bool old = now - it->second.loggedInAt >= policy_.pinCacheMax;
+    if (!idle && !old) {
+      ++it;
+      continue;
+    }
+    const pkcs11::Token* token = it->first;
+    for (const auto& t : inventory_.tokens()) {
+      if (t.get() == token) {
+        t->logout();
+      }
+    }
+    std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
+    it = logins_.erase(it);
+    logInfo(idle ? "login expired after idle time" : "login expired after the maximum cache time");
+  }
+  try {
+    refreshLocked();
+  } catch (const std::exception& e) {
+    logWarning(std::string("token scan failed: ") + e.what());
+  }
+}
+
+}  // namespace p2pcp::agent
