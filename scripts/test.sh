@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine, builds, and runs every test.
+#   scripts/test.sh            dev build: unit, softhsm and cross-check tests
+#   scripts/test.sh --asan     the same under AddressSanitizer + UBSan
+#   scripts/test.sh --all      both, then the short fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+presets=(dev)
+case "${1:-}" in
+  --asan) presets=(asan) ;;
+  --all) presets=(dev asan) ;;
+  "") ;;
+  *) echo "usage: $0 [--asan|--all]" >&2; exit 2 ;;
+esac
+
+scripts/install-deps.sh
+
+for preset in "${presets[@]}"; do
+  echo "== ${preset}: configure and build"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j"$(nproc)"
+  echo "== ${preset}: tests"
+  ctest --preset "$preset" -j2
+done
+
+if [[ "${1:-}" == --all && -x scripts/fuzz.sh ]]; then
+  scripts/fuzz.sh
+fi

@@ -1,0 +1,128 @@
+// Checks every p2pcp operation of the CLI + agent + SoftHSM2 stack against the
+// independent Node implementation of the scheme (tests/independent), using the
+// fixed test keys whose private halves the test can read from tests/fixtures.
+// Run through with-token-agent.sh, which provides the token and the agent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import crypto from 'node:crypto';
+import * as scheme from '../independent/p2pcp-scheme.mjs';
+
+const cli = process.env.P2PCP_CLI;
+const fixtures = process.env.P2PCP_FIXTURES;
+const KEYS = [
+  { file: 'rsa2048', type: 'rsa' },
+  { file: 'p256', type: 'ec-p256' },
+  { file: 'p384', type: 'ec-p384' },
+  { file: 'ed25519', type: 'ed25519' },
+];
+
+function p2pcp(args, input) {
+  const r = spawnSync(cli, args, { input: input ?? '', encoding: 'buffer' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+function ok(args, input) {
+  const r = p2pcp(args, input);
+  assert.equal(r.status, 0, `p2pcp ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+const json = (args, input) => JSON.parse(ok(args, input).toString());
+const text = (args, input) => ok(args, input).toString().trim();
+
+const listed = json(['keys', '--json']);
+
+test('keys --json lists every fixture key with uri, label, type and spki', () => {
+  assert.ok(Array.isArray(listed));
+  for (const { file, type } of KEYS) {
+    const key = listed.find((k) => k.label === `fixture-${file}`);
+    assert.ok(key, `fixture-${file} listed`);
+    assert.equal(key.type, type);
+    assert.match(key.uri, /^pkcs11:.*type=private/);
+    const expected = crypto
+      .createPublicKey(readFileSync(`${fixtures}/${file}.pem`))
+      .export({ type: 'spki', format: 'der' });
+    assert.equal(key.spki, expected.toString('base64'), 'SPKI equals the fixture public key');
+  }
+});
+
+for (const { file, type } of KEYS) {
+  const pem = readFileSync(`${fixtures}/${file}.pem`);
+  const privateKey = crypto.createPrivateKey(pem);
+  const publicKey = crypto.createPublicKey(pem);
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const keyUri = () => listed.find((k) => k.label === `fixture-${file}`).uri;
+  const root = scheme.rootSecret(privateKey);
+  const verifyWith = (key, message, signature) =>
+    crypto.verify(type === 'ed25519' || key.asymmetricKeyType === 'ed25519' ? null : 'sha256', message, key, signature);
+
+  test(`${type}: public storage key of /profile`, () => {
+    const got = text(['derive', 'public', '/profile', '--key', keyUri()]);
+    assert.equal(got, scheme.publicStorageKey(spki, '/profile').toString('hex'));
+  });
+
+  test(`${type}: private storage key of /notes (root from the token)`, () => {
+    const got = text(['derive', 'private', '/notes', '--key', keyUri()]);
+    assert.equal(got, scheme.privateStorageKey(root, '/notes').toString('hex'));
+  });
+
+  test(`${type}: public block signature verifies with the fixture public key`, () => {
+    const storageKey = scheme.publicStorageKey(spki, '/profile');
+    const payload = Buffer.from('hello p2pcp, a public profile block');
+    const r = json(['sign-block', '--key', keyUri(), '--storage-key', storageKey.toString('hex'), '--seq', '18446744073709551615'], payload);
+    assert.equal(r.publicKey, spki.toString('base64'));
+    const message = scheme.blockMessage(storageKey, 18446744073709551615n, crypto.createHash('sha256').update(payload).digest());
+    assert.ok(verifyWith(publicKey, message, Buffer.from(r.signature, 'base64')), 'signature verifies');
+    assert.ok(!verifyWith(publicKey, Buffer.concat([message, Buffer.from([0])]), Buffer.from(r.signature, 'base64')));
+  });
+
+  test(`${type}: private block signature by the write key derived for /notes`, () => {
+    const storageKey = scheme.privateStorageKey(root, '/notes');
+    const payload = Buffer.from('a private notes block');
+    const r = json(['sign-block', '--key', keyUri(), '--storage-key', storageKey.toString('hex'), '--seq', '5', '--private', '/notes'], payload);
+    const writeSpki = scheme.writeKeyPublicSpki(root, '/notes');
+    assert.equal(r.publicKey, writeSpki.toString('base64'), 'write key equals the independent derivation');
+    assert.notEqual(r.publicKey, spki.toString('base64'), 'private blocks do not link to the identity');
+    const message = scheme.blockMessage(storageKey, 5n, crypto.createHash('sha256').update(payload).digest());
+    const writeKey = crypto.createPublicKey({ key: writeSpki, format: 'der', type: 'spki' });
+    assert.ok(crypto.verify(null, message, writeKey, Buffer.from(r.signature, 'base64')));
+  });
+
+  test(`${type}: login signature binds origin, index server, nonce and time`, () => {
+    const nonce = crypto.randomBytes(32);
+    const r = json(['sign-login', '--key', keyUri(), '--origin', 'https://app.example', '--index-server', 'wss://index.example/',
+      '--nonce', nonce.toString('base64'), '--timestamp', '1767225600']);
+    const message = scheme.loginMessage('https://app.example', 'wss://index.example/', nonce, 1767225600n);
+    assert.equal(r.message, message.toString('base64'));
+    assert.ok(verifyWith(publicKey, message, Buffer.from(r.signature, 'base64')));
+  });
+
+  test(`${type}: sealed /notes opens with the independent implementation, and back`, () => {
+    const plaintext = Buffer.from('my private notes \u00e9\u4e2d');
+    const sealed = text(['seal', '--key', keyUri(), '--uri', '/notes'], plaintext);
+    const opened = scheme.openSealed(root, '/notes', Buffer.from(sealed, 'base64'));
+    assert.deepEqual(opened, plaintext);
+    const back = ok(['open', '--key', keyUri(), '--uri', '/notes'], sealed);
+    assert.deepEqual(back, plaintext);
+    const wrong = p2pcp(['open', '--key', keyUri(), '--uri', '/other'], sealed);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /OPEN_FAILED/);
+  });
+}
+
+test('an unknown key is KEY_NOT_FOUND with exit code 1', () => {
+  const r = p2pcp(['derive', 'public', '/profile', '--key', 'pkcs11:object=no-such-key']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /KEY_NOT_FOUND/);
+});
+
+test('raw signing is refused by the default policy', () => {
+  const r = p2pcp(['sign', '--key', listed[0].uri], 'bytes a page chose');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /NOT_ALLOWED_BY_POLICY/);
+});
+
+test('bad command lines exit with 2', () => {
+  assert.equal(p2pcp(['derive', 'sideways', '/x']).status, 2);
+  assert.equal(p2pcp(['sign-block', '--seq', '1']).status, 2);
+});
