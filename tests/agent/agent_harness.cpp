@@ -1,0 +1,242 @@
+#include "agent_harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace p2pcp::testing {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
+
+// Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log`.
+pid_t spawnProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                   const fs::path& log) {
+  std::vector<std::string> envStrings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    if (!env.contains(entry.substr(0, entry.find('=')))) {
+      envStrings.push_back(entry);
+    }
+  }
+  for (const auto& [k, v] : env) {
+    envStrings.push_back(k + "=" + v);
+  }
+  std::vector<char*> envp;
+  for (auto& s : envStrings) {
+    envp.push_back(s.data());
+  }
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& a : args) {
+    argp.push_back(a.data());
+  }
+  argp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    throw std::runtime_error("cannot run " + argv[0]);
+  }
+  return pid;
+}
+
+int runCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+               const fs::path& log) {
+  const pid_t pid = spawnProcess(argv, env, log);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+std::optional<std::string> AgentHarness::missingPrerequisite() {
+  if (!fs::exists(kModule) || std::system("command -v softhsm2-util >/dev/null") != 0) {  // NOLINT
+    return "SoftHSM2 is not installed";
+  }
+  return std::nullopt;
+}
+
+AgentHarness::AgentHarness(AgentSetup setup) : setup_(std::move(setup)) {
+  std::string pattern = (fs::temp_directory_path() / "p2pcp-agent-test.XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp failed");
+  }
+  home_ = pattern;
+  fs::create_directories(home_ / "tokens");
+  fs::create_directories(home_ / "run");
+  fs::permissions(home_ / "run", fs::perms::owner_all, fs::perm_options::replace);
+  socket_ = home_ / "run" / "agent.sock";
+  std::ofstream(home_ / "softhsm2.conf") << "directories.tokendir = " << (home_ / "tokens").string()
+                                         << "\nobjectstore.backend = file\nlog.level = ERROR\n";
+  const auto env = environment();
+  if (runCommand({"/usr/bin/softhsm2-util", "--init-token", "--free", "--label", "p2pcp-test", "--pin",
+                  setup_.pin, "--so-pin", "5678"},
+                 env, home_ / "setup.log") != 0) {
+    throw std::runtime_error("softhsm2-util --init-token failed");
+  }
+  if (setup_.importFixtures) {
+    int id = 1;
+    for (const char* name : {"rsa2048", "p256", "p384", "ed25519"}) {
+      const std::string path = std::string(P2PCP_FIXTURES_DIR) + "/" + name + ".pem";
+      if (runCommand({P2PCP_TOKEN_IMPORT, "--module", kModule, "--token", "p2pcp-test", "--pin", setup_.pin,
+                      "--label", std::string("fixture-") + name, "--id", "0" + std::to_string(id++), path},
+                     env, home_ / "setup.log") != 0) {
+        throw std::runtime_error(std::string("importing ") + name + " failed");
+      }
+    }
+  }
+  start();
+}
+
+AgentHarness::~AgentHarness() {
+  stop();
+  std::error_code ignored;
+  fs::remove_all(home_, ignored);
+}
+
+std::map<std::string, std::string> AgentHarness::environment() const {
+  return {{"SOFTHSM2_CONF", (home_ / "softhsm2.conf").string()},
+          {"P2PCP_PKCS11_MODULE", kModule},
+          {"P2PCP_AGENT_SOCK", socket_.string()},
+          {"XDG_CONFIG_HOME", (home_ / "config").string()},
+          {"XDG_RUNTIME_DIR", (home_ / "run").string()},
+          {"P2PCP_POLICY", (home_ / "policy.json").string()},
+          {"P2PCP_PINENTRY", P2PCP_SCRIPTED_PINENTRY},
+          {"P2PCP_TEST_PIN", setup_.pinentryPins.empty() ? setup_.pin : setup_.pinentryPins},
+          {"P2PCP_TEST_PIN_STATE", (home_ / "pinentry.state").string()},
+          {"P2PCP_TEST_PIN_CANCEL", setup_.cancelPin ? "1" : ""},
+          {"P2PCP_TEST_CONFIRM", setup_.confirm},
+          {"P2PCP_TEST_PINENTRY_LOG", (home_ / "pinentry.log").string()},
+          {"P2PCP_NO_AUTOSTART", "1"}};
+}
+
+void AgentHarness::writePolicy() const {
+  std::error_code ignored;
+  fs::remove(home_ / "policy.json", ignored);
+  if (setup_.policy) {
+    std::ofstream(home_ / "policy.json") << setup_.policy->dump(2);
+  }
+}
+
+void AgentHarness::start() {
+  writePolicy();
+  pid_ = spawnProcess({P2PCP_AGENT_PROGRAM, "--socket", socket_.string()}, environment(), home_ / "agent.log");
+  // Poll for the socket with a deadline rather than sleeping a fixed time.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      (void)connect();
+      return;
+    } catch (const std::exception&) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("the agent exited at start: " + agentLog());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  throw std::runtime_error("the agent did not listen in time: " + agentLog());
+}
+
+void AgentHarness::stop() {
+  if (pid_ <= 0) {
+    return;
+  }
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+}
+
+void AgentHarness::restart(const AgentSetup& setup) {
+  stop();
+  setup_ = setup;
+  start();
+}
+
+client::AgentClient AgentHarness::connect() const {
+  client::ConnectOptions options;
+  options.socket = socket_;
+  options.autostart = false;
+  return client::AgentClient(options);
+}
+
+std::string AgentHarness::agentLog() const {
+  std::ifstream in(home_ / "agent.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<json> AgentHarness::pinentryLog() const {
+  std::vector<json> lines;
+  std::ifstream in(home_ / "pinentry.log");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      lines.push_back(json::parse(line));
+    }
+  }
+  return lines;
+}
+
+int AgentHarness::countPinentry(const std::string& command) const {
+  int n = 0;
+  for (const auto& line : pinentryLog()) {
+    if (line.value("cmd", "") == command) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+std::string AgentHarness::keyUri(const std::string& fixture) const {
+  auto agent = connect();
+  for (const auto& key : agent.call("listKeys")) {
+    if (key.value("label", "") == "fixture-" + fixture) {
+      return key["uri"].get<std::string>();
+    }
+  }
+  throw std::runtime_error("no fixture key " + fixture);
+}
+
+int AgentHarness::runAgentOnce(const std::vector<std::string>& extraArgs) const {
+  writePolicy();
+  std::vector<std::string> argv{P2PCP_AGENT_PROGRAM};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  return runCommand(argv, environment(), home_ / "agent-once.log");
+}
+
+}  // namespace p2pcp::testing

@@ -1,0 +1,65 @@
+#pragma once
+// A real p2pcp-agent process on a fresh SoftHSM2 token that holds the fixed
+// test keys, with the scripted pinentry. Stopped by its pid when the harness
+// goes out of scope.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "p2pcp/client/agent_client.hpp"
+
+namespace p2pcp::testing {
+
+struct AgentSetup {
+  std::string pin = "4321-test-pin";  // the token's PIN
+  std::string pinentryPins;           // what pinentry answers (comma list); empty: the PIN
+  std::string confirm = "yes";        // what pinentry answers to consent prompts
+  bool cancelPin = false;
+  std::optional<nlohmann::json> policy;
+  bool importFixtures = true;
+};
+
+class AgentHarness {
+ public:
+  // Skips (via the returned reason) when SoftHSM2 is missing.
+  static std::optional<std::string> missingPrerequisite();
+
+  explicit AgentHarness(AgentSetup setup = {});
+  AgentHarness(const AgentHarness&) = delete;
+  AgentHarness& operator=(const AgentHarness&) = delete;
+  ~AgentHarness();
+
+  // Starts (or restarts with a changed setup) the agent; the token is kept.
+  void start();
+  void stop();
+  void restart(const AgentSetup& setup);
+
+  [[nodiscard]] client::AgentClient connect() const;
+  [[nodiscard]] const std::filesystem::path& socket() const noexcept { return socket_; }
+  [[nodiscard]] const std::filesystem::path& home() const noexcept { return home_; }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] std::string agentLog() const;
+  // The JSON lines the scripted pinentry logged (commands received; never the PIN).
+  [[nodiscard]] std::vector<nlohmann::json> pinentryLog() const;
+  [[nodiscard]] int countPinentry(const std::string& command) const;
+  // URI of the fixture key with this file name (rsa2048, p256, p384, ed25519).
+  [[nodiscard]] std::string keyUri(const std::string& fixture) const;
+  // Runs p2pcp-agent with this environment to completion, for start-up error tests.
+  [[nodiscard]] int runAgentOnce(const std::vector<std::string>& extraArgs) const;
+
+ private:
+  [[nodiscard]] std::map<std::string, std::string> environment() const;
+  void writePolicy() const;
+
+  AgentSetup setup_;
+  std::filesystem::path home_;
+  std::filesystem::path socket_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace p2pcp::testing

@@ -1,0 +1,217 @@
+// The agent's protocol on a real SoftHSM2 token: typed errors for every kind
+// of bad input, and the agent keeps serving everyone else.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <atomic>
+#include <thread>
+
+#include "agent_harness.hpp"
+#include "p2pcp/common/framing.hpp"
+
+namespace p2pcp::testing {
+namespace {
+
+using nlohmann::json;
+
+// A raw connection, for bytes the client library would never send.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::filesystem::path& socket) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+    timeval timeout{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  ~RawConnection() { ::close(fd_); }
+
+  void sendBytes(const std::string& bytes) const { writeFully(fd_, bytes.data(), bytes.size()); }
+  void sendMessage(const std::string& text) const {
+    sendBytes(makeFrame(text, LengthOrder::BigEndian, kMaxAgentMessage));
+  }
+  [[nodiscard]] std::optional<json> receive() const {
+    const auto text = readFrame(fd_, LengthOrder::BigEndian, kMaxAgentMessage);
+    if (!text) {
+      return std::nullopt;
+    }
+    return json::parse(*text);
+  }
+  [[nodiscard]] std::string errorOf(const std::string& text) const {
+    sendMessage(text);
+    const auto reply = receive();
+    if (!reply || !reply->contains("error")) {
+      return "no error: " + (reply ? reply->dump() : std::string("EOF"));
+    }
+    return (*reply)["error"]["data"]["error"].get<std::string>();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string errorCode(client::AgentClient& agent, const std::string& method, const json& params,
+                      const json& meta = json::object()) {
+  try {
+    agent.call(method, params, meta);
+    return "OK";
+  } catch (const client::AgentCallError& e) {
+    return e.code();
+  }
+}
+
+class AgentProtocol : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto missing = AgentHarness::missingPrerequisite()) {
+      GTEST_SKIP() << *missing;
+    }
+    harness_ = std::make_unique<AgentHarness>();
+  }
+  std::unique_ptr<AgentHarness> harness_;
+};
+
+TEST_F(AgentProtocol, HelloStatesProtocolAndMethods) {
+  auto agent = harness_->connect();
+  const json hello = agent.call("hello", {{"client", "test"}});
+  EXPECT_EQ(hello["protocol"], 1);
+  EXPECT_EQ(hello["agent"], "p2pcp-agent");
+  for (const char* method : {"status", "listTokens", "listKeys", "getPublicKey", "login", "lock",
+                             "deriveStorageKey", "signBlock", "signLogin", "seal", "open", "sign"}) {
+    EXPECT_NE(std::find(hello["methods"].begin(), hello["methods"].end(), method), hello["methods"].end())
+        << method;
+  }
+  EXPECT_EQ(errorCode(agent, "hello", {{"protocol", 99}}), "UNSUPPORTED");
+}
+
+TEST_F(AgentProtocol, MalformedRequestsGetTypedErrorsOnALiveConnection) {
+  const RawConnection raw(harness_->socket());
+  EXPECT_EQ(raw.errorOf("{not json"), "PARSE_ERROR");
+  EXPECT_EQ(raw.errorOf("[1,2,3]"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello"},{})"), "PARSE_ERROR");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"1.0","id":1,"method":"hello"})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":42})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":{"a":1},"method":"hello"})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","params":[1]})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"fly"})"), "METHOD_NOT_FOUND");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","evil":"x"})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"javascript:alert(1)"})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":7,"kind":"public"}})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":"/a","kind":"public","x":1}})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"zz","seq":1,"payload":""}})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"00","seq":-1,"payload":""}})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"seal","params":{"uri":"/n","plaintext":"***"}})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"client\":\"\xff\xfe\"}}")),
+            "PARSE_ERROR");
+  // Still serving this very connection.
+  raw.sendMessage(R"({"jsonrpc":"2.0","id":"last","method":"hello"})");
+  const auto reply = raw.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ((*reply)["id"], "last");
+  EXPECT_EQ((*reply)["result"]["protocol"], 1);
+}
+
+TEST_F(AgentProtocol, OversizedMessageIsRefusedAndOthersKeepBeingServed) {
+  const RawConnection raw(harness_->socket());
+  std::string header(4, '\0');
+  encodeLength(100U * 1024U * 1024U, reinterpret_cast<std::uint8_t*>(header.data()), LengthOrder::BigEndian);
+  raw.sendBytes(header + "{\"jsonrpc\"");
+  const auto reply = raw.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ((*reply)["error"]["data"]["error"], "MESSAGE_TOO_LARGE");
+  EXPECT_FALSE(raw.receive()) << "the agent hangs up after an oversized frame";
+  auto other = harness_->connect();
+  EXPECT_EQ(other.call("hello")["protocol"], 1);
+}
+
+TEST_F(AgentProtocol, TruncatedMessageDoesNotDisturbTheAgent) {
+  {
+    const RawConnection raw(harness_->socket());
+    std::string header(4, '\0');
+    encodeLength(1000, reinterpret_cast<std::uint8_t*>(header.data()), LengthOrder::BigEndian);
+    raw.sendBytes(header + "{\"jsonrpc\":\"2.0\"");
+  }
+  {
+    const RawConnection raw(harness_->socket());
+    raw.sendBytes(std::string("\0\0", 2));
+  }
+  auto agent = harness_->connect();
+  EXPECT_EQ(agent.call("hello")["protocol"], 1);
+}
+
+TEST_F(AgentProtocol, UnknownAndAmbiguousKeys) {
+  auto agent = harness_->connect();
+  EXPECT_EQ(errorCode(agent, "getPublicKey", {{"key", "pkcs11:object=nope"}}), "KEY_NOT_FOUND");
+  EXPECT_EQ(errorCode(agent, "getPublicKey", {{"key", "not a uri"}}), "BAD_REQUEST");
+  EXPECT_EQ(errorCode(agent, "getPublicKey", json::object()), "KEY_AMBIGUOUS");
+  EXPECT_EQ(errorCode(agent, "getPublicKey", {{"key", "pkcs11:object=fixture-p256"}}), "OK");
+}
+
+TEST_F(AgentProtocol, SocketAndDirectoryArePrivate) {
+  struct stat st {};
+  ASSERT_EQ(::stat(harness_->socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+  ASSERT_EQ(::stat(harness_->socket().parent_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0700U);
+}
+
+TEST_F(AgentProtocol, SecondAgentOnTheSameSocketLeavesTheFirstServing) {
+  EXPECT_EQ(harness_->runAgentOnce({"--socket", harness_->socket().string()}), 0);
+  auto agent = harness_->connect();
+  EXPECT_EQ(agent.call("hello")["protocol"], 1);
+}
+
+TEST_F(AgentProtocol, MalformedPolicyStopsTheAgentWithAClearError) {
+  AgentSetup setup;
+  setup.policy = json{{"rawSigning", "yes please"}};
+  EXPECT_THROW(harness_->restart(setup), std::runtime_error);
+  EXPECT_NE(harness_->agentLog().find("\"rawSigning\" has the wrong type"), std::string::npos)
+      << harness_->agentLog();
+  setup.policy = json{{"rawSigninng", true}};
+  EXPECT_THROW(harness_->restart(setup), std::runtime_error);
+  EXPECT_NE(harness_->agentLog().find("unknown field \"rawSigninng\""), std::string::npos);
+}
+
+TEST_F(AgentProtocol, ManyClientsAtOnce) {
+  const std::string key = harness_->keyUri("p256");
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      auto agent = harness_->connect();
+      for (int i = 0; i < 20; ++i) {
+        const auto r = agent.call("deriveStorageKey",
+                                  {{"key", key}, {"kind", i % 2 == 0 ? "public" : "private"},
+                                   {"uri", "/c" + std::to_string(c) + "/" + std::to_string(i)}});
+        if (r["storageKey"].get<std::string>().size() == 64) {
+          ++good;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(good, 160);
+  EXPECT_EQ(harness_->countPinentry("GETPIN"), 1) << "one login served every client";
+}
+
+}  // namespace
+}  // namespace p2pcp::testing
