@@ -1,0 +1,179 @@
+// The agent's request parsing, parameter checks, error codes, config and consent
+// store, without a token.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "p2pcp/agent/config.hpp"
+#include "p2pcp/agent/consent_store.hpp"
+#include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/params.hpp"
+#include "p2pcp/agent/prompts.hpp"
+
+namespace p2pcp::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string codeOf(const std::variant<Request, json>& parsed) {
+  if (std::holds_alternative<Request>(parsed)) {
+    return "OK";
+  }
+  return std::get<json>(parsed)["error"]["data"]["error"].get<std::string>();
+}
+
+TEST(ParseRequest, AcceptsAWellFormedRequestWithCallerMetadata) {
+  const auto parsed = parseRequest(
+      R"({"jsonrpc":"2.0","id":"x","method":"signLogin","params":{"a":1},"origin":"https://app.example","tty":"/dev/pts/3"})");
+  ASSERT_TRUE(std::holds_alternative<Request>(parsed));
+  const auto& request = std::get<Request>(parsed);
+  EXPECT_EQ(request.id, "x");
+  EXPECT_EQ(request.method, "signLogin");
+  EXPECT_EQ(request.caller.origin, "https://app.example");
+  EXPECT_EQ(request.caller.ttyName, "/dev/pts/3");
+  EXPECT_TRUE(request.caller.isPage());
+}
+
+TEST(ParseRequest, RefusesWhatIsNotARequest) {
+  EXPECT_EQ(codeOf(parseRequest("")), "PARSE_ERROR");
+  EXPECT_EQ(codeOf(parseRequest("nul")), "PARSE_ERROR");
+  EXPECT_EQ(codeOf(parseRequest("\"hello\"")), "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(R"([{"jsonrpc":"2.0","id":1,"method":"hello"}])")), "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1.5,"method":"hello"})")), "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":7})")), "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example/path"})")),
+            "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example"})")), "OK");
+  // The id of a bad request is echoed when it could be read, so the client can match it.
+  const auto bad = std::get<json>(parseRequest(R"({"jsonrpc":"2.0","id":9,"method":false})"));
+  EXPECT_EQ(bad["id"], 9);
+  EXPECT_EQ(bad["error"]["code"], -32600);
+}
+
+TEST(Origins, OnlyBrowserOriginsAreValid) {
+  for (const char* good : {"https://app.example", "http://127.0.0.1:8080", "chrome-extension://abcdefghijklmnop",
+                           "moz-extension://1234-abcd", "https://[::1]:443"}) {
+    EXPECT_TRUE(isValidOrigin(good)) << good;
+  }
+  for (const char* bad : {"", "null", "file:///etc/passwd", "https://a.example/", "https://user@a.example",
+                          "https://a.example\nInjected: yes", "javascript:alert(1)", "https://a example"}) {
+    EXPECT_FALSE(isValidOrigin(bad)) << bad;
+  }
+}
+
+TEST(Params, StrictTypesAndNames) {
+  const json params = {{"uri", "/notes"}, {"seq", 5}, {"big", "18446744073709551615"}, {"hex", "00ff"},
+                       {"b64", "AAE="}, {"neg", -1}, {"float", 1.5}};
+  const Params p(params, {"uri", "seq", "big", "hex", "b64", "neg", "float"});
+  EXPECT_EQ(p.string("uri"), "/notes");
+  EXPECT_EQ(p.u64("seq"), 5U);
+  EXPECT_EQ(p.u64("big"), UINT64_MAX);
+  EXPECT_EQ(p.hex("hex", 2), (Bytes{0x00, 0xff}));
+  EXPECT_EQ(p.base64("b64"), (Bytes{0x00, 0x01}));
+  EXPECT_THROW((void)p.u64("neg"), AgentError);
+  EXPECT_THROW((void)p.u64("float"), AgentError);
+  EXPECT_THROW((void)p.u64("uri"), AgentError);
+  EXPECT_THROW((void)p.hex("hex", 3), AgentError);
+  EXPECT_THROW((void)p.string("seq"), AgentError);
+  EXPECT_THROW((void)p.string("missing"), AgentError);
+  EXPECT_THROW((void)p.string("uri", 3), AgentError);
+  EXPECT_THROW((void)p.base64("b64", 3), AgentError);
+  EXPECT_THROW(Params(params, {"uri"}), AgentError) << "unknown names are refused";
+  EXPECT_THROW(Params(json::array(), {}), AgentError);
+  EXPECT_NO_THROW(Params(json(), {}));
+}
+
+TEST(Errors, StableNamesAndNumbers) {
+  EXPECT_EQ(errorCodeNumber(ErrorCode::ParseError), -32700);
+  EXPECT_EQ(errorCodeNumber(ErrorCode::BadRequest), -32600);
+  EXPECT_EQ(errorCodeNumber(ErrorCode::MethodNotFound), -32601);
+  EXPECT_EQ(errorCodeNumber(ErrorCode::Internal), -32603);
+  EXPECT_EQ(errorCodeNumber(ErrorCode::PinIncorrect), -32004);
+  const json object = errorObject(AgentError(ErrorCode::PinIncorrect, "wrong", {{"pinState", "finalTry"}}));
+  EXPECT_EQ(object["data"]["error"], "PIN_INCORRECT");
+  EXPECT_EQ(object["data"]["pinState"], "finalTry");
+  EXPECT_EQ(object["message"], "wrong");
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "p2pcp-unit.XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+  fs::path dir_;
+};
+
+using PolicyFile = TempDir;
+
+TEST_F(PolicyFile, DefaultsWhenAbsentAndStrictWhenPresent) {
+  const Policy defaults = Policy::load(dir_ / "absent.json");
+  EXPECT_FALSE(defaults.rawSigning);
+  EXPECT_TRUE(defaults.keyGeneration);
+  EXPECT_EQ(defaults.pinCacheIdle.count(), 600);
+
+  write("p.json", R"({"rawSigning": true, "pinCacheSeconds": 30, "origins": {"block": ["https://x.example"]}})");
+  const Policy policy = Policy::load(dir_ / "p.json");
+  EXPECT_TRUE(policy.rawSigning);
+  EXPECT_EQ(policy.pinCacheIdle.count(), 30);
+  EXPECT_EQ(policy.blockedOrigins, std::vector<std::string>{"https://x.example"});
+
+  for (const char* bad : {R"({"rawSigning": "true"})", R"({"unknown": 1})", R"({"origins": {"alow": []}})",
+                          R"({"pinCacheSeconds": -5})", R"([])", "{"}) {
+    write("bad.json", bad);
+    EXPECT_THROW(Policy::load(dir_ / "bad.json"), std::runtime_error) << bad;
+  }
+}
+
+using Consents = TempDir;
+
+TEST_F(Consents, GrantRevokePersistAndPrivateFile) {
+  const fs::path file = dir_ / "p2pcp" / "consents.json";
+  {
+    ConsentStore store(file);
+    EXPECT_FALSE(store.isGranted("https://a.example"));
+    store.grant("https://a.example");
+    store.grant("https://b.example");
+    EXPECT_TRUE(store.revoke("https://b.example"));
+    EXPECT_FALSE(store.revoke("https://b.example"));
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+  const ConsentStore reloaded(file);
+  EXPECT_TRUE(reloaded.isGranted("https://a.example"));
+  EXPECT_FALSE(reloaded.isGranted("https://b.example"));
+  ASSERT_EQ(reloaded.list().size(), 1U);
+}
+
+TEST_F(Consents, CorruptFileIsMovedAsideNotOverwritten) {
+  write("consents.json", "{ this is not json");
+  const ConsentStore store(dir_ / "consents.json");
+  EXPECT_TRUE(store.list().empty());
+  std::ifstream aside(dir_ / "consents.json.corrupt");
+  std::string text((std::istreambuf_iterator<char>(aside)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "{ this is not json");
+}
+
+TEST(Prompts, PinPromptNamesTokenCallerAndRetryState) {
+  pkcs11::TokenDescription token;
+  token.label = "My Card";
+  Caller page;
+  page.origin = "https://app.example";
+  const std::string text = pinDescription(page, token, "log in");
+  EXPECT_NE(text.find("My Card"), std::string::npos);
+  EXPECT_NE(text.find("https://app.example"), std::string::npos);
+  EXPECT_FALSE(pinWarning(pkcs11::PinState::Ok));
+  EXPECT_TRUE(pinWarning(pkcs11::PinState::FinalTry));
+  EXPECT_TRUE(pinWarning(pkcs11::PinState::CountLow));
+}
+
+}  // namespace
+}  // namespace p2pcp::agent
