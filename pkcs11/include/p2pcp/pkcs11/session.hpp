@@ -4,6 +4,8 @@
 #include <p11-kit/pkcs11.h>
 
 #include <memory>
+#include <array>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <vector>
@@ -42,8 +44,11 @@ class Session {
 
   // C_SignInit + C_Sign (two-call size query).
   Bytes sign(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const;
+  // C_Sign alone, after C_SignInit and a context-specific login (CKA_ALWAYS_AUTHENTICATE).
+  Bytes signAfterInit(ByteView data) const;
   // C_DecryptInit + C_Decrypt; the plaintext is a secret.
   SecureBytes decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const;
+  SecureBytes decryptAfterInit(ByteView data) const;
   // C_DeriveKey with CKM_ECDH1_DERIVE (CKD_NULL) into a session-only generic secret of
   // `length` bytes, reads its CKA_VALUE, destroys the object, returns the value.
   SecureBytes deriveEcdh(CK_OBJECT_HANDLE key, ByteView peerPoint, CK_ULONG length) const;

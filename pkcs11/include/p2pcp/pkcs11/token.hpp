@@ -4,10 +4,13 @@
 
 #include <openssl/evp.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <optional>
 #include <vector>
 
+#include "p2pcp/pkcs11/error.hpp"
 #include "p2pcp/pkcs11/module.hpp"
 #include "p2pcp/pkcs11/session.hpp"
 #include "p2pcp/pkcs11/types.hpp"
@@ -32,7 +35,9 @@ class Token {
 
   // Every private key on the token with its public half (public-key object,
   // or certificate). Does not use libp11, so tokens holding Ed25519 keys work.
+  // Cached: the list is read once, and again after invalidateKeys() or key generation.
   [[nodiscard]] std::vector<KeyDescription> keys() const;
+  void invalidateKeys() noexcept;
 
   // Signs a whole message. Hashing is done in software where the token has only
   // the raw mechanism (CKM_RSA_PKCS with DigestInfo, CKM_ECDSA). ECDSA results
@@ -56,11 +61,35 @@ class Token {
 
  private:
   Session& session() const;  // reopens when the token's session was lost
+  // Runs f; a failure that means the token went away drops the session and caches,
+  // so the next call opens a new session instead of failing forever.
+  template <typename F>
+  auto guarded(F&& f) const {
+    try {
+      return f();
+    } catch (const Pkcs11Error& e) {
+      if (e.tokenGone()) {
+        session_.reset();
+        handles_.clear();
+        keys_.reset();
+      }
+      throw;
+    }
+  }
+  // Runs operation(handle of the key's private object), looking the handle up again once if stale.
+  template <typename Operation>
+  auto withKeyHandle(const KeyDescription& key, Operation&& operation) const;
   [[nodiscard]] CK_OBJECT_HANDLE findPrivateKey(const KeyDescription& key) const;
+  [[nodiscard]] std::vector<KeyDescription> listKeys() const;
+  void describePublicHalf(const Session& s, CK_OBJECT_HANDLE privateKey, CK_ULONG keyType,
+                          KeyDescription& key) const;
+  KeyDescription findGenerated(ByteView id);
 
   std::shared_ptr<Module> module_;
   CK_SLOT_ID slot_;
   mutable std::optional<Session> session_;
+  mutable std::optional<std::vector<KeyDescription>> keys_;
+  mutable std::map<std::string, CK_OBJECT_HANDLE> handles_;  // private-key handles by key URI
 };
 
 // DER SubjectPublicKeyInfo built from a public key's PKCS#11 attributes.
@@ -68,6 +97,8 @@ Bytes spkiFromRsa(ByteView modulus, ByteView publicExponent);
 // ecParams: DER OID of the curve (or the PrintableString "edwards25519");
 // ecPoint: CKA_EC_POINT, either DER OCTET STRING-wrapped or raw.
 Bytes spkiFromEc(ByteView ecParams, ByteView ecPoint, KeyType* typeOut);
+// The DER CKA_EC_PARAMS (curve OID) for an elliptic-curve key type.
+ByteView ecParamsOf(KeyType type);
 // Raw r||s (PKCS#11 ECDSA output) to DER ECDSA-Sig-Value.
 Bytes ecdsaRawToDer(ByteView raw);
 
