@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   // The benchmark process loads the same module on the same token for the raw baseline.
   ::setenv("SOFTHSM2_CONF", (harness.home() / "softhsm2.conf").c_str(), 1);
 
-  const Bytes message = Bytes(asBytes("a block write the agent signs, as bytes"));
+  const ByteView text = asBytes("a block write the agent signs, as bytes");
+  const Bytes message(text.begin(), text.end());
   std::printf("p2pcp agent benchmark: %.1f s per figure, SoftHSM2, %u hardware threads\n\n", seconds,
               std::thread::hardware_concurrency());
   std::printf("%-10s %14s %14s %14s %8s %8s\n", "key", "raw C_Sign/s", "agent 1 cl/s", "agent 8 cl/s",

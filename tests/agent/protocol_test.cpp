@@ -106,7 +106,7 @@ TEST_F(AgentProtocol, MalformedRequestsGetTypedErrorsOnALiveConnection) {
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","params":[1]})"), "BAD_REQUEST");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"fly"})"), "METHOD_NOT_FOUND");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","evil":"x"})"), "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"javascript:alert(1)"})"),
+  EXPECT_EQ(raw.errorOf(R"j({"jsonrpc":"2.0","id":1,"method":"hello","origin":"javascript:alert(1)"})j"),
             "BAD_REQUEST");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":7,"kind":"public"}})"),
             "BAD_REQUEST");
