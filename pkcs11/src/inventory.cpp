@@ -22,6 +22,9 @@ void Inventory::refresh() {
       if (module->functions()->C_GetTokenInfo(slot.id, &info) != CKR_OK) {
         continue;  // removed between the slot list and now
       }
+      if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) {
+        continue;  // a blank token (SoftHSM2 always offers one) holds no keys
+      }
       // Keep the Token object (its session and login) when the same token is in the
       // same slot; a different token in that slot (a card swap) gets a new one.
       std::shared_ptr<Token> token;

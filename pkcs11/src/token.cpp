@@ -92,6 +92,7 @@ bool Token::loggedIn() const {
 
 void Token::login(const std::optional<SecureString>& pin) {
   guarded([&] { session().login(CKU_USER, pin); });
+  invalidateKeys();  // private keys (and their flags) are visible now
 }
 
 void Token::logout() noexcept {
@@ -116,40 +117,65 @@ std::vector<KeyDescription> Token::listKeys() const {
   Session& s = session();
   const CK_TOKEN_INFO info = tokenInfo();
   const std::string tokenUri = formatTokenUri(info);
-  CK_OBJECT_CLASS privateClass = CKO_PRIVATE_KEY;
-  std::array query{CK_ATTRIBUTE{CKA_CLASS, &privateClass, sizeof privateClass}};
   std::vector<KeyDescription> keys;
-  for (const CK_OBJECT_HANDLE handle : s.findObjects(query)) {
-    KeyDescription key;
-    key.id = s.attribute(handle, CKA_ID).value_or(Bytes{});
-    const Bytes label = s.attribute(handle, CKA_LABEL).value_or(Bytes{});
-    key.label.assign(label.begin(), label.end());
-    key.tokenUri = tokenUri;
-    const auto keyType = s.ulongAttribute(handle, CKA_KEY_TYPE);
-    if (!keyType || (*keyType != CKK_RSA && *keyType != CKK_EC && *keyType != CKK_EC_EDWARDS)) {
-      continue;  // DSA, GOST, ...: not usable for p2pcp
+  const auto known = [&](const KeyDescription& key) {
+    return std::any_of(keys.begin(), keys.end(), [&](const KeyDescription& k) {
+      return k.id == key.id && (!key.id.empty() || k.label == key.label);
+    });
+  };
+  // Private keys are CKA_PRIVATE on most tokens: invisible until login. So list the
+  // private keys we can see, then every public key (or certificate) whose private
+  // half we cannot see yet, named by the URI its private half will match.
+  for (const CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
+    CK_OBJECT_CLASS queryClass = cls;
+    std::array query{CK_ATTRIBUTE{CKA_CLASS, &queryClass, sizeof queryClass}};
+    for (const CK_OBJECT_HANDLE handle : s.findObjects(query)) {
+      KeyDescription key;
+      key.id = s.attribute(handle, CKA_ID).value_or(Bytes{});
+      const Bytes label = s.attribute(handle, CKA_LABEL).value_or(Bytes{});
+      key.label.assign(label.begin(), label.end());
+      key.tokenUri = tokenUri;
+      if (cls != CKO_PRIVATE_KEY && known(key)) {
+        continue;
+      }
+      CK_ULONG keyType = CKK_RSA;
+      if (cls == CKO_CERTIFICATE) {
+        keyType = CKK_VENDOR_DEFINED;  // read from the certificate itself
+      } else if (const auto type = s.ulongAttribute(handle, CKA_KEY_TYPE)) {
+        keyType = *type;
+      }
+      if (keyType != CKK_RSA && keyType != CKK_EC && keyType != CKK_EC_EDWARDS && keyType != CKK_VENDOR_DEFINED) {
+        continue;  // DSA, GOST, ...: not usable for p2pcp
+      }
+      try {
+        describePublicHalf(s, handle, keyType, key);
+      } catch (const LayerError&) {
+        continue;  // no public half we can read, or an unsupported curve
+      }
+      key.uri = formatKeyUri(info, key.id, key.label, CKO_PRIVATE_KEY);
+      if (cls == CKO_PRIVATE_KEY) {
+        key.alwaysAuthenticate = s.boolAttribute(handle, CKA_ALWAYS_AUTHENTICATE).value_or(false);
+        key.sensitive = s.boolAttribute(handle, CKA_SENSITIVE).value_or(true);
+        key.extractable = s.boolAttribute(handle, CKA_EXTRACTABLE).value_or(false);
+        key.canSign = s.boolAttribute(handle, CKA_SIGN).value_or(false);
+        key.canDerive = s.boolAttribute(handle, CKA_DERIVE).value_or(false);
+        key.canDecrypt = s.boolAttribute(handle, CKA_DECRYPT).value_or(false);
+        handles_[key.uri] = handle;
+      } else {
+        // Until login we only know what the public half allows.
+        key.canSign = true;
+        key.canDerive = key.type == KeyType::EcP256 || key.type == KeyType::EcP384;
+        key.canDecrypt = key.type == KeyType::Rsa;
+      }
+      keys.push_back(std::move(key));
     }
-    try {
-      describePublicHalf(s, handle, *keyType, key);
-    } catch (const LayerError&) {
-      continue;  // no public half we can read, or an unsupported curve
-    }
-    key.uri = formatKeyUri(info, key.id, key.label, CKO_PRIVATE_KEY);
-    key.alwaysAuthenticate = s.boolAttribute(handle, CKA_ALWAYS_AUTHENTICATE).value_or(false);
-    key.sensitive = s.boolAttribute(handle, CKA_SENSITIVE).value_or(true);
-    key.extractable = s.boolAttribute(handle, CKA_EXTRACTABLE).value_or(false);
-    key.canSign = s.boolAttribute(handle, CKA_SIGN).value_or(false);
-    key.canDerive = s.boolAttribute(handle, CKA_DERIVE).value_or(false);
-    key.canDecrypt = s.boolAttribute(handle, CKA_DECRYPT).value_or(false);
-    handles_[key.uri] = handle;
-    keys.push_back(std::move(key));
   }
   return keys;
 }
 
 // Finds the public half: the public-key object with the same CKA_ID, else a
 // certificate with that id, else (RSA) the modulus on the private key itself.
-void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE privateKey, CK_ULONG keyType,
+void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
                                KeyDescription& key) const {
   const auto withId = [&](CK_OBJECT_CLASS cls) {
     std::vector<CK_ATTRIBUTE> query{{CKA_CLASS, &cls, sizeof cls}};
@@ -161,7 +187,10 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE privateKey, CK
     return s.findObjects(query);
   };
   std::optional<Bytes> certificate;
-  for (const CK_OBJECT_HANDLE cert : withId(CKO_CERTIFICATE)) {
+  if (keyType == CKK_VENDOR_DEFINED) {
+    certificate = s.attribute(object, CKA_VALUE);  // the object is the certificate itself
+  }
+  for (const CK_OBJECT_HANDLE cert : certificate ? std::vector<CK_OBJECT_HANDLE>{} : withId(CKO_CERTIFICATE)) {
     if ((certificate = s.attribute(cert, CKA_VALUE))) {
       break;
     }
@@ -214,8 +243,8 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE privateKey, CK
     }
   }
   if (keyType == CKK_RSA) {
-    const auto modulus = s.attribute(privateKey, CKA_MODULUS);
-    const auto exponent = s.attribute(privateKey, CKA_PUBLIC_EXPONENT);
+    const auto modulus = s.attribute(object, CKA_MODULUS);
+    const auto exponent = s.attribute(object, CKA_PUBLIC_EXPONENT);
     if (modulus && exponent) {
       key.type = KeyType::Rsa;
       key.spki = spkiFromRsa(*modulus, *exponent);

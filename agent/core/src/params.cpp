@@ -90,6 +90,9 @@ std::uint64_t Params::u64(std::string_view name) const {
   if (value.is_number_unsigned()) {
     return value.get<std::uint64_t>();
   }
+  if (value.is_number_integer() && value.get<std::int64_t>() >= 0) {
+    return static_cast<std::uint64_t>(value.get<std::int64_t>());
+  }
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
     std::uint64_t out = 0;

@@ -136,8 +136,13 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
     if (filter && !filter->matchesToken(token->tokenInfo())) {
       continue;
     }
-    for (const auto& key : token->keys()) {
-      out.push_back(toJson(key));
+    try {
+      for (const auto& key : token->keys()) {
+        out.push_back(toJson(key));
+      }
+    } catch (const Pkcs11Error& e) {
+      // One unreadable token must not hide the keys of the others.
+      logWarning("cannot list the keys of the token in slot " + std::to_string(token->slot()) + ": " + e.what());
     }
   }
   return out;

@@ -81,7 +81,7 @@ class Token {
   auto withKeyHandle(const KeyDescription& key, Operation&& operation) const;
   [[nodiscard]] CK_OBJECT_HANDLE findPrivateKey(const KeyDescription& key) const;
   [[nodiscard]] std::vector<KeyDescription> listKeys() const;
-  void describePublicHalf(const Session& s, CK_OBJECT_HANDLE privateKey, CK_ULONG keyType,
+  void describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
                           KeyDescription& key) const;
   KeyDescription findGenerated(ByteView id);
 
