@@ -72,7 +72,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (length > server_.limits_.maxMessageBytes) {
       // We cannot skip 4 GiB that may never come: answer and hang up.
       readPending_ = false;
-      closing_ = true;
+      draining_ = true;
       send(errorResponse(nullptr, AgentError(ErrorCode::MessageTooLarge,
                                              "messages are limited to " +
                                                  std::to_string(server_.limits_.maxMessageBytes) + " bytes")));
@@ -130,10 +130,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
                         }
                         if (!self->writes_.empty()) {
                           self->writeNext();
+                        } else if (self->draining_) {
+                          self->drain();
                         } else if (self->closing_) {
                           self->finish();
                         }
                       });
+  }
+
+  // After refusing an oversized message: send FIN, then read and discard what the
+  // peer is still sending for a bounded amount, so closing does not reset the
+  // connection (a reset would destroy the error reply before the peer reads it).
+  void drain() {
+    draining_ = false;
+    closing_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(Socket::shutdown_send, ignored);
+    readPending_ = true;
+    body_.assign(64U * 1024U, '\0');
+    drainNext();
+  }
+
+  void drainNext() {
+    socket_.async_read_some(asio::buffer(body_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                               std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > kMaxDrain) {
+        self->readPending_ = false;
+        self->finish();
+        return;
+      }
+      self->drainNext();
+    });
   }
 
   // Drops the connection once nothing is pending on it.
@@ -155,8 +183,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string body_;
   std::deque<std::string> writes_;
   std::size_t inFlight_ = 0;
+  static constexpr std::size_t kMaxDrain = 1024U * 1024U;
+  std::size_t drained_ = 0;
   bool readPending_ = false;
   bool closing_ = false;
+  bool draining_ = false;
   bool subscribed_ = false;
 };
 
