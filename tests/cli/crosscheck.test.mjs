@@ -19,7 +19,7 @@ const KEYS = [
 ];
 
 function p2pcp(args, input) {
-  const r = spawnSync(cli, args, { input: input ?? '', encoding: 'buffer' });
+  const r = spawnSync(cli, args, { input: Buffer.from(input ?? '') });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 function ok(args, input) {
@@ -53,8 +53,9 @@ for (const { file, type } of KEYS) {
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const keyUri = () => listed.find((k) => k.label === `fixture-${file}`).uri;
   const root = scheme.rootSecret(privateKey);
+  // The scheme's hash for each key type: none for Ed25519, SHA-384 for P-384, else SHA-256.
   const verifyWith = (key, message, signature) =>
-    crypto.verify(type === 'ed25519' || key.asymmetricKeyType === 'ed25519' ? null : 'sha256', message, key, signature);
+    crypto.verify(type === 'ed25519' ? null : type === 'ec-p384' ? 'sha384' : 'sha256', message, key, signature);
 
   test(`${type}: public storage key of /profile`, () => {
     const got = text(['derive', 'public', '/profile', '--key', keyUri()]);
