@@ -34,12 +34,12 @@ if [[ -t 0 && -t 1 ]] && command -v pinentry-tty >/dev/null; then
   echo "The agent will ask for the token's PIN with pinentry-tty on this terminal: type $pin."
 else
   # No terminal (CI, a pipe): the project's scripted pinentry answers over real Assuan.
-  export P2PCP_PINENTRY=$bin/tests/tools/p2pcp-scripted-pinentry
+  export P2PCP_PINENTRY=$bin/bin/p2pcp-scripted-pinentry
   export P2PCP_TEST_PIN=$pin
   echo "No terminal: the scripted pinentry (tests/tools) answers the PIN prompt with $pin."
 fi
 
-p2pcp() { "$bin/agent/cli/p2pcp" "$@"; }
+p2pcp() { "$bin/bin/p2pcp" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ok() { printf '   \033[32mok\033[0m %s\n' "$*"; }
 agent_pid=""

@@ -34,19 +34,19 @@ export P2PCP_PKCS11_MODULE=$module
 export P2PCP_AGENT_SOCK=$home/run/agent.sock
 export XDG_CONFIG_HOME=$home/config
 export P2PCP_POLICY=$home/policy.json
-export P2PCP_PINENTRY=$build/tests/tools/p2pcp-scripted-pinentry
+export P2PCP_PINENTRY=$build/bin/p2pcp-scripted-pinentry
 export P2PCP_TEST_PIN=${P2PCP_TEST_PIN:-4321-test-pin}
 export P2PCP_TEST_CONFIRM=${P2PCP_TEST_CONFIRM:-yes}
 export P2PCP_TEST_PINENTRY_LOG=$home/pinentry.log
-export P2PCP_CLI=$build/agent/cli/p2pcp
-export P2PCP_AGENT=$build/agent/core/p2pcp-agent
+export P2PCP_CLI=$build/bin/p2pcp
+export P2PCP_AGENT=$build/bin/p2pcp-agent
 export P2PCP_FIXTURES=$source_dir/tests/fixtures
 export P2PCP_TEST_HOME=$home
 
 softhsm2-util --init-token --free --label p2pcp-test --pin "$P2PCP_TEST_PIN" --so-pin 5678 >/dev/null
 id=1
 for name in rsa2048 p256 p384 ed25519; do
-  "$build/tests/tools/p2pcp-token-import" --module "$module" --token p2pcp-test --pin "$P2PCP_TEST_PIN" \
+  "$build/bin/p2pcp-token-import" --module "$module" --token p2pcp-test --pin "$P2PCP_TEST_PIN" \
     --label "fixture-$name" --id "0$id" "$P2PCP_FIXTURES/$name.pem" >/dev/null
   id=$((id + 1))
 done
