@@ -379,12 +379,16 @@ SecureBytes Token::deriveEcdh(const KeyDescription& key, ByteView peerPoint,
   });
 }
 
-SecureBytes Token::decryptOaep(const KeyDescription& key, ByteView ciphertext,
+SecureBytes Token::decryptOaep(const KeyDescription& key, ByteView ciphertext, OaepHash hash,
                                const std::optional<SecureString>& contextPin) const {
   if (key.type != KeyType::Rsa) {
     throw LayerError(LayerError::Kind::Unsupported, "RSA-OAEP needs an RSA key");
   }
   CK_RSA_PKCS_OAEP_PARAMS params{CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, nullptr, 0};
+  if (hash == OaepHash::Sha1) {
+    params.hashAlg = CKM_SHA_1;
+    params.mgf = CKG_MGF1_SHA1;
+  }
   const CK_MECHANISM mechanism{CKM_RSA_PKCS_OAEP, &params, sizeof params};
   return withKeyHandle(key, [&](CK_OBJECT_HANDLE handle) {
     Session& s = session();

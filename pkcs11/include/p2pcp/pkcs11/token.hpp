@@ -49,8 +49,10 @@ class Token {
   // returns the x-coordinate of the shared point (field-size bytes).
   SecureBytes deriveEcdh(const KeyDescription& key, ByteView peerPoint,
                          const std::optional<SecureString>& contextPin = std::nullopt) const;
-  // RSA-OAEP with SHA-256 and MGF1-SHA-256, empty label.
-  SecureBytes decryptOaep(const KeyDescription& key, ByteView ciphertext,
+  // RSA-OAEP with MGF1 over the same hash, empty label. SHA-256 is the default;
+  // SHA-1 exists because SoftHSM2 2.6 (and older cards) implement nothing else.
+  enum class OaepHash { Sha1, Sha256 };
+  SecureBytes decryptOaep(const KeyDescription& key, ByteView ciphertext, OaepHash hash = OaepHash::Sha256,
                           const std::optional<SecureString>& contextPin = std::nullopt) const;
 
   // Generates a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
