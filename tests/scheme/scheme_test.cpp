@@ -1,0 +1,230 @@
+// The C++ scheme against the independent Node implementation
+// (tests/independent/p2pcp-scheme.mjs), run live on the fixed test keys, plus
+// the properties the scheme promises: deterministic roots, sealed boxes that
+// do not open when anything changes, reserved prefixes.
+#include <gtest/gtest.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "p2pcp/common/encoding.hpp"
+#include "p2pcp/common/ossl.hpp"
+#include "p2pcp/scheme/scheme.hpp"
+
+namespace p2pcp::scheme {
+namespace {
+
+using nlohmann::json;
+
+const std::string kFixtures = P2PCP_FIXTURES_DIR;
+
+// Runs the Node implementation once per test binary.
+const json& nodeVectors() {
+  static const json vectors = [] {
+    const std::string command =
+        "node " + std::string(P2PCP_INDEPENDENT_SCHEME) + " vectors " + kFixtures + " 2>/dev/null";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), &pclose);
+    std::string out;
+    std::array<char, 4096> buffer{};
+    while (pipe && std::fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) {
+      out += buffer.data();
+    }
+    return json::parse(out, nullptr, false);
+  }();
+  return vectors;
+}
+
+ossl::EvpPkeyPtr loadKey(const std::string& name) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen((kFixtures + "/" + name + ".pem").c_str(), "r"), &std::fclose);
+  return ossl::EvpPkeyPtr(file ? PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr) : nullptr);
+}
+
+Bytes spkiOf(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int length = i2d_PUBKEY(key, &der);
+  Bytes out(der, der + length);
+  OPENSSL_free(der);
+  return out;
+}
+
+Bytes softwareSign(EVP_PKEY* key, const EVP_MD* md, ByteView message) {
+  const ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key);
+  std::size_t length = 0;
+  EVP_DigestSign(ctx.get(), nullptr, &length, message.data(), message.size());
+  Bytes out(length);
+  EVP_DigestSign(ctx.get(), out.data(), &length, message.data(), message.size());
+  out.resize(length);
+  return out;
+}
+
+// What the token does for the root, done here in software on the fixture key.
+Bytes tokenResult(EVP_PKEY* key, pkcs11::KeyType type) {
+  switch (type) {
+    case pkcs11::KeyType::Rsa:
+      return softwareSign(key, EVP_sha256(), rootMessage());
+    case pkcs11::KeyType::Ed25519:
+      return softwareSign(key, nullptr, rootMessage());
+    default: {
+      const FixedPoint& q = ecdhFixedPoint(type);
+      std::string group = type == pkcs11::KeyType::EcP256 ? "prime256v1" : "secp384r1";
+      Bytes point = q.uncompressed;
+      const std::array params{OSSL_PARAM_construct_utf8_string("group", group.data(), 0),
+                              OSSL_PARAM_construct_octet_string("pub", point.data(), point.size()),
+                              OSSL_PARAM_construct_end()};
+      const ossl::EvpPkeyCtxPtr fromData(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+      EVP_PKEY_fromdata_init(fromData.get());
+      EVP_PKEY* peerRaw = nullptr;
+      EVP_PKEY_fromdata(fromData.get(), &peerRaw, EVP_PKEY_PUBLIC_KEY, const_cast<OSSL_PARAM*>(params.data()));
+      const ossl::EvpPkeyPtr peer(peerRaw);
+      const ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
+      EVP_PKEY_derive_init(ctx.get());
+      EVP_PKEY_derive_set_peer(ctx.get(), peer.get());
+      std::size_t length = 0;
+      EVP_PKEY_derive(ctx.get(), nullptr, &length);
+      Bytes out(length);
+      EVP_PKEY_derive(ctx.get(), out.data(), &length);
+      return out;
+    }
+  }
+}
+
+struct Fixture {
+  const char* name;
+  pkcs11::KeyType type;
+};
+constexpr std::array kFixtureKeys{Fixture{"rsa2048", pkcs11::KeyType::Rsa}, Fixture{"p256", pkcs11::KeyType::EcP256},
+                                  Fixture{"p384", pkcs11::KeyType::EcP384},
+                                  Fixture{"ed25519", pkcs11::KeyType::Ed25519}};
+
+std::string hex(const auto& bytes) { return toHex(ByteView(bytes.data(), bytes.size())); }
+
+TEST(SchemeAgainstNode, EveryDerivationMatchesTheIndependentImplementation) {
+  const json& vectors = nodeVectors();
+  if (vectors.is_discarded() || !vectors.contains("keys")) {
+    GTEST_SKIP() << "node is not available to run the independent implementation";
+  }
+  ASSERT_EQ(vectors["keys"].size(), kFixtureKeys.size());
+  for (std::size_t i = 0; i < kFixtureKeys.size(); ++i) {
+    const auto& [name, type] = kFixtureKeys[i];
+    const json& v = vectors["keys"][i];
+    SCOPED_TRACE(name);
+    const auto key = loadKey(name);
+    ASSERT_TRUE(key);
+    const Bytes spki = spkiOf(key.get());
+    EXPECT_EQ(toBase64(spki), v["spki"]);
+    EXPECT_EQ(hex(fingerprint(spki)), v["fingerprint"]);
+    const Sha256 profile = publicStorageKey(spki, "/profile");
+    EXPECT_EQ(hex(profile), v["publicStorageKey_profile"]);
+
+    const SecureBytes root = rootFromTokenResult(tokenResult(key.get(), type));
+    EXPECT_EQ(hex(root), v["root"]);
+    const SecureBytes notes = privateStorageKey(root, "/notes");
+    EXPECT_EQ(hex(notes), v["privateStorageKey_notes"]);
+    EXPECT_EQ(hex(sealKey(root, "/notes")), v["sealKey_notes"]);
+    const SecureBytes seed = writeKeySeed(root, "/notes");
+    EXPECT_EQ(toBase64(writeKeySpki(seed)), v["writeKeySpki_notes"]);
+
+    const Sha256 payloadHash = sha256(asBytes("hello p2pcp"));
+    const Bytes block = blockMessage(profile, 1, payloadHash);
+    EXPECT_EQ(toHex(block), v["publicBlockMessage"]);
+    const Bytes privateBlock = blockMessage(notes, 1, payloadHash);
+    EXPECT_EQ(toBase64(signWithWriteKey(seed, privateBlock)), v["privateBlockSignature"]);
+    if (v.contains("publicBlockSignature")) {
+      const EVP_MD* md = type == pkcs11::KeyType::Rsa ? EVP_sha256() : nullptr;
+      EXPECT_EQ(toBase64(softwareSign(key.get(), md, block)), v["publicBlockSignature"]);
+    }
+    Bytes nonce(32);
+    for (std::size_t b = 0; b < nonce.size(); ++b) {
+      nonce[b] = static_cast<std::uint8_t>(b);
+    }
+    EXPECT_EQ(toHex(loginMessage("https://app.example", "wss://index.example/", nonce, 1767225600)),
+              v["loginMessage"]);
+  }
+}
+
+TEST(SchemeAgainstNode, FixedPointsMatchAndAreOnTheCurveWithEvenY) {
+  const json& vectors = nodeVectors();
+  for (const auto& [type, name, nid] : {std::tuple{pkcs11::KeyType::EcP256, "P-256", NID_X9_62_prime256v1},
+                                        std::tuple{pkcs11::KeyType::EcP384, "P-384", NID_secp384r1}}) {
+    const FixedPoint& q = ecdhFixedPoint(type);
+    if (vectors.contains("fixedPoints")) {
+      EXPECT_EQ(toHex(q.uncompressed), vectors["fixedPoints"][name]["point"]) << name;
+      EXPECT_EQ(q.counter, vectors["fixedPoints"][name]["counter"]) << name;
+    }
+    const ossl::EcGroupPtr group(EC_GROUP_new_by_curve_name(nid));
+    const ossl::EcPointPtr point(EC_POINT_new(group.get()));
+    ASSERT_EQ(EC_POINT_oct2point(group.get(), point.get(), q.uncompressed.data(), q.uncompressed.size(), nullptr), 1);
+    EXPECT_EQ(EC_POINT_is_on_curve(group.get(), point.get(), nullptr), 1);
+    EXPECT_EQ(q.uncompressed.back() & 1U, 0U) << "even y";
+    // x is the hash of the label, the curve name and the counter.
+    const std::uint8_t counter = q.counter;
+    const Sha256 x = Sha256Builder{}.add(kEcdhPointLabel).add(std::string_view(name)).add(ByteView(&counter, 1)).finish();
+    const std::size_t fieldBytes = (q.uncompressed.size() - 1) / 2;
+    EXPECT_EQ(toHex(ByteView(q.uncompressed).subspan(1 + fieldBytes - 32, 32)), hex(x));
+  }
+  EXPECT_THROW((void)ecdhFixedPoint(pkcs11::KeyType::Rsa), SchemeError);
+}
+
+TEST(Scheme, LabelsEndWithAZeroByte) {
+  for (const std::string_view label : {kPublicLabel, kRootLabel, kEcdhPointLabel, kBlockLabel, kLoginLabel,
+                                       kStorageInfo, kSealInfo, kWriteInfo}) {
+    ASSERT_FALSE(label.empty());
+    EXPECT_EQ(label.back(), '\0') << label.data();
+    EXPECT_EQ(label.find('\0'), label.size() - 1) << label.data();
+  }
+  EXPECT_EQ(kPublicLabel.size(), 16U);
+  EXPECT_EQ(toHex(rootMessage()), "70327063702f76312f726f6f7400");
+}
+
+TEST(Scheme, SealedBoxesOpenOnlyUnchangedForTheirUri) {
+  const SecureBytes root(32, 0x42);
+  const ByteView plaintext = asBytes("private notes");
+  const Bytes box = seal(root, "/notes", plaintext);
+  ASSERT_EQ(box.size(), 1 + 12 + plaintext.size() + 16);
+  EXPECT_EQ(box[0], kSealVersion);
+  const SecureBytes opened = open(root, "/notes", box);
+  EXPECT_EQ(std::string(opened.begin(), opened.end()), "private notes");
+  EXPECT_NE(seal(root, "/notes", plaintext), box) << "a fresh nonce every time";
+
+  EXPECT_THROW((void)open(root, "/other", box), SchemeError);
+  EXPECT_THROW((void)open(SecureBytes(32, 0x43), "/notes", box), SchemeError);
+  for (std::size_t i = 0; i < box.size(); ++i) {
+    Bytes tampered = box;
+    tampered[i] ^= 0x01;
+    EXPECT_THROW((void)open(root, "/notes", tampered), SchemeError) << "byte " << i;
+  }
+  for (std::size_t length : {std::size_t{0}, std::size_t{1}, std::size_t{28}}) {
+    EXPECT_THROW((void)open(root, "/notes", ByteView(box).first(length)), SchemeError) << length;
+  }
+  const Bytes empty = seal(root, "/e", {});
+  EXPECT_TRUE(open(root, "/e", empty).empty());
+  try {
+    (void)open(root, "/other", box);
+  } catch (const SchemeError& e) {
+    EXPECT_EQ(e.kind(), SchemeError::Kind::OpenFailed);
+  }
+}
+
+TEST(Scheme, DerivationsAreDomainSeparated) {
+  const SecureBytes root(32, 7);
+  EXPECT_NE(hex(privateStorageKey(root, "/notes")), hex(sealKey(root, "/notes")));
+  EXPECT_NE(hex(sealKey(root, "/notes")), hex(writeKeySeed(root, "/notes")));
+  EXPECT_NE(hex(privateStorageKey(root, "/a")), hex(privateStorageKey(root, "/b")));
+  EXPECT_THROW((void)privateStorageKey(SecureBytes(31, 0), "/x"), SchemeError);
+}
+
+TEST(Scheme, RawSigningRefusesSchemeMessagesAndLoginsRefuseZeroBytes) {
+  EXPECT_TRUE(isReservedMessage(asBytes("p2pcp/v1/root")));
+  EXPECT_TRUE(isReservedMessage(asBytes("p2pcp/anything")));
+  EXPECT_FALSE(isReservedMessage(asBytes("p2pcp")));
+  EXPECT_FALSE(isReservedMessage(asBytes(" p2pcp/")));
+  EXPECT_FALSE(isReservedMessage({}));
+  EXPECT_THROW((void)loginMessage(std::string_view("https://a\0b", 11), "wss://i/", Bytes(16), 1), SchemeError);
+  EXPECT_THROW((void)loginMessage("https://a", std::string_view("wss://i\0", 8), Bytes(16), 1), SchemeError);
+}
+
+}  // namespace
+}  // namespace p2pcp::scheme
