@@ -100,7 +100,7 @@ class Conversation {
       throw PinentryError(PinentryError::Kind::Failed,
                           "cannot talk to " + program + ": " + gpg_strerror(rc));
     }
-    watchdog_ = std::make_unique<Watchdog>(assuan_get_pid(ctx_.get()), options.timeout + std::chrono::seconds(5));
+    watchdog_ = std::make_unique<Watchdog>(assuan_get_pid(ctx_.get()), options.timeout + std::chrono::seconds(2));
     if (options.ttyName) {
       command("OPTION ttyname=" + escapeArgument(*options.ttyName), true);
     }
