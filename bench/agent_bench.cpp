@@ -61,8 +61,9 @@ Bytes rawInput(pkcs11::KeyType type, ByteView message) {
   const Sha256 hash = sha256(message);
   Bytes input;
   if (type == pkcs11::KeyType::Rsa) {
-    static constexpr std::uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                                         0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+    static constexpr std::uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+                                                         0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                         0x01, 0x05, 0x00, 0x04, 0x20};
     input.assign(std::begin(kSha256DigestInfo), std::end(kSha256DigestInfo));
   }
   input.insert(input.end(), hash.begin(), hash.end());
@@ -89,16 +90,16 @@ int main(int argc, char** argv) {
 
   const ByteView text = asBytes("a block write the agent signs, as bytes");
   const Bytes message(text.begin(), text.end());
-  std::printf("p2pcp agent benchmark: %.1f s per figure, SoftHSM2, %u hardware threads\n\n", seconds,
-              std::thread::hardware_concurrency());
-  std::printf("%-10s %14s %14s %14s %8s %8s\n", "key", "raw C_Sign/s", "agent 1 cl/s", "agent 8 cl/s",
-              "ratio 1", "ratio 8");
+  std::printf("p2pcp agent benchmark: %.1f s per figure, SoftHSM2, %u hardware threads\n\n",
+              seconds, std::thread::hardware_concurrency());
+  std::printf("%-10s %14s %14s %14s %8s %8s\n", "key", "raw C_Sign/s", "agent 1 cl/s",
+              "agent 8 cl/s", "ratio 1", "ratio 8");
 
   auto module = pkcs11::Module::loadPath("/usr/lib/softhsm/libsofthsm2.so");
   pkcs11::Inventory inventory({module});
   inventory.refresh();
-  for (const auto& [fixture, mechanism] :
-       {std::pair{std::string("rsa2048"), CKM_RSA_PKCS}, std::pair{std::string("p256"), CKM_ECDSA}}) {
+  for (const auto& [fixture, mechanism] : {std::pair{std::string("rsa2048"), CKM_RSA_PKCS},
+                                           std::pair{std::string("p256"), CKM_ECDSA}}) {
     const std::string uri = harness.keyUri(fixture);
     auto [token, key] = inventory.findKey(uri);
     token->login(SecureString("4321-test-pin"));
@@ -111,9 +112,8 @@ int main(int argc, char** argv) {
       std::array attrs{clsAttr, idAttr};
       const CK_OBJECT_HANDLE handle = session.findObjects(attrs).at(0);
       CK_MECHANISM mech{mechanism, nullptr, 0};
-      return [session = std::make_shared<pkcs11::Session>(std::move(session)), handle, mech, &input] {
-        (void)session->sign(mech, handle, input);
-      };
+      return [session = std::make_shared<pkcs11::Session>(std::move(session)), handle, mech,
+              &input] { (void)session->sign(mech, handle, input); };
     });
     const json params = {{"key", uri}, {"message", toBase64(message)}};
     const auto agentOps = [&](int threads) {
@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
     };
     const double one = agentOps(1);
     const double eight = agentOps(8);
-    std::printf("%-10s %14.0f %14.0f %14.0f %8.3f %8.3f\n", fixture.c_str(), raw, one, eight, one / raw, eight / raw);
+    std::printf("%-10s %14.0f %14.0f %14.0f %8.3f %8.3f\n", fixture.c_str(), raw, one, eight,
+                one / raw, eight / raw);
   }
 
   const std::string p256 = harness.keyUri("p256");
@@ -135,14 +136,15 @@ int main(int argc, char** argv) {
       auto counter = std::make_shared<long>(0);
       client->call("deriveStorageKey", {{"key", p256}, {"kind", "private"}, {"uri", "/warm"}});
       return [client, counter, t, &p256] {
-        (void)client->call("deriveStorageKey", {{"key", p256},
-                                                {"kind", "private"},
-                                                {"uri", "/t" + std::to_string(t) + "/" + std::to_string(++*counter)}});
+        (void)client->call("deriveStorageKey",
+                           {{"key", p256},
+                            {"kind", "private"},
+                            {"uri", "/t" + std::to_string(t) + "/" + std::to_string(++*counter)}});
       };
     });
   };
-  std::printf("\nprivate storage key derivations/s (root cached): 1 client %.0f, 8 clients %.0f\n", deriveOps(1),
-              deriveOps(8));
+  std::printf("\nprivate storage key derivations/s (root cached): 1 client %.0f, 8 clients %.0f\n",
+              deriveOps(1), deriveOps(8));
   const double hello = measure(1, [&](int) {
     auto client = std::make_shared<client::AgentClient>(harness.connect());
     return [client] { (void)client->call("hello"); };

@@ -4,9 +4,12 @@
 
 namespace p2pcp {
 
-Sha256 sha256(ByteView data) { return Sha256Builder{}.add(data).finish(); }
+Sha256 sha256(ByteView data) {
+  return Sha256Builder{}.add(data).finish();
+}
 
-Sha256Builder::Sha256Builder() : ctx_(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"), EVP_MD_CTX_free) {
+Sha256Builder::Sha256Builder()
+    : ctx_(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"), EVP_MD_CTX_free) {
   ossl::check(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
 }
 

@@ -33,8 +33,8 @@ void encodeLength(std::uint32_t length, std::uint8_t* prefix, LengthOrder order)
 std::string makeFrame(std::string_view payload, LengthOrder order, std::size_t maxSize) {
   if (payload.size() > maxSize || payload.size() > UINT32_MAX) {
     throw FramingError(FramingError::Kind::TooLarge,
-                       "message of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-                           std::to_string(maxSize));
+                       "message of " + std::to_string(payload.size()) +
+                           " bytes exceeds the limit of " + std::to_string(maxSize));
   }
   std::string frame(4 + payload.size(), '\0');
   encodeLength(static_cast<std::uint32_t>(payload.size()),
@@ -55,7 +55,8 @@ std::size_t readFully(int fd, void* buffer, std::size_t n) {
       if (errno == EINTR) {
         continue;
       }
-      throw FramingError(FramingError::Kind::Io, std::string("read failed: ") + std::strerror(errno));
+      throw FramingError(FramingError::Kind::Io,
+                         std::string("read failed: ") + std::strerror(errno));
     }
     done += static_cast<std::size_t>(got);
   }
@@ -71,7 +72,8 @@ void writeFully(int fd, const void* buffer, std::size_t n) {
       if (errno == EINTR) {
         continue;
       }
-      throw FramingError(FramingError::Kind::Io, std::string("write failed: ") + std::strerror(errno));
+      throw FramingError(FramingError::Kind::Io,
+                         std::string("write failed: ") + std::strerror(errno));
     }
     done += static_cast<std::size_t>(put);
   }
@@ -88,9 +90,9 @@ std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxS
   }
   const std::uint32_t length = decodeLength(prefix.data(), order);
   if (length > maxSize) {
-    throw FramingError(FramingError::Kind::TooLarge,
-                       "message of " + std::to_string(length) + " bytes exceeds the limit of " +
-                           std::to_string(maxSize));
+    throw FramingError(FramingError::Kind::TooLarge, "message of " + std::to_string(length) +
+                                                         " bytes exceeds the limit of " +
+                                                         std::to_string(maxSize));
   }
   std::string payload(length, '\0');
   if (readFully(fd, payload.data(), length) < length) {

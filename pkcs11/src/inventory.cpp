@@ -57,7 +57,8 @@ std::shared_ptr<Token> Inventory::findToken(const std::string& uri) const {
       continue;
     }
     if (match) {
-      throw LayerError(LayerError::Kind::AmbiguousKey, "several tokens match " + uri + "; name one by its URI");
+      throw LayerError(LayerError::Kind::AmbiguousKey,
+                       "several tokens match " + uri + "; name one by its URI");
     }
     match = token;
   }
@@ -79,7 +80,8 @@ std::pair<std::shared_ptr<Token>, KeyDescription> Inventory::findKey(const std::
         continue;
       }
       if (match) {
-        throw LayerError(LayerError::Kind::AmbiguousKey, "several keys match " + uri + "; name one by its URI");
+        throw LayerError(LayerError::Kind::AmbiguousKey,
+                         "several keys match " + uri + "; name one by its URI");
       }
       match.emplace(token, std::move(key));
     }

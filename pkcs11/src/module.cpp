@@ -30,7 +30,10 @@ std::string takeString(char* text) {
 
 Module::Module(Private /*unused*/, CK_FUNCTION_LIST* functions, std::string name, std::string path,
                bool registered)
-    : functions_(functions), name_(std::move(name)), path_(std::move(path)), registered_(registered) {}
+    : functions_(functions),
+      name_(std::move(name)),
+      path_(std::move(path)),
+      registered_(registered) {}
 
 Module::~Module() {
   // p11-kit counts initialisations, so this never finalizes a module that another
@@ -42,14 +45,16 @@ Module::~Module() {
 std::vector<std::shared_ptr<Module>> Module::loadRegistered() {
   CK_FUNCTION_LIST** list = p11_kit_modules_load_and_initialize(0);
   if (list == nullptr) {
-    throw LayerError(LayerError::Kind::ModuleLoad,
-                     std::string("p11-kit could not load the registered modules: ") + p11_kit_message());
+    throw LayerError(
+        LayerError::Kind::ModuleLoad,
+        std::string("p11-kit could not load the registered modules: ") + p11_kit_message());
   }
   std::vector<std::shared_ptr<Module>> modules;
   for (CK_FUNCTION_LIST** entry = list; *entry != nullptr; ++entry) {
     std::string name = takeString(p11_kit_module_get_name(*entry));
     std::string path = takeString(p11_kit_module_get_filename(*entry));
-    modules.push_back(std::make_shared<Module>(Private{}, *entry, std::move(name), std::move(path), true));
+    modules.push_back(
+        std::make_shared<Module>(Private{}, *entry, std::move(name), std::move(path), true));
   }
   // The array itself is ours; each module is now owned by its Module object.
   std::free(list);  // NOLINT(cppcoreguidelines-no-malloc): p11-kit's allocation
@@ -59,22 +64,24 @@ std::vector<std::shared_ptr<Module>> Module::loadRegistered() {
 std::shared_ptr<Module> Module::loadPath(const std::string& path) {
   std::array<char, PATH_MAX> resolved{};
   if (realpath(path.c_str(), resolved.data()) == nullptr) {
-    throw LayerError(LayerError::Kind::ModuleLoad, "PKCS#11 module " + path + ": " + std::strerror(errno));
+    throw LayerError(LayerError::Kind::ModuleLoad,
+                     "PKCS#11 module " + path + ": " + std::strerror(errno));
   }
   CK_FUNCTION_LIST* functions = p11_kit_module_load(resolved.data(), 0);
   if (functions == nullptr) {
-    throw LayerError(LayerError::Kind::ModuleLoad,
-                     std::string("cannot load PKCS#11 module ") + resolved.data() + ": " + p11_kit_message());
+    throw LayerError(LayerError::Kind::ModuleLoad, std::string("cannot load PKCS#11 module ") +
+                                                       resolved.data() + ": " + p11_kit_message());
   }
   const CK_RV rv = p11_kit_module_initialize(functions);
   if (rv != CKR_OK) {
     p11_kit_module_release(functions);
-    throw LayerError(LayerError::Kind::ModuleLoad, std::string("cannot initialise PKCS#11 module ") +
-                                                       resolved.data() + ": " + ckrName(rv));
+    throw LayerError(
+        LayerError::Kind::ModuleLoad,
+        std::string("cannot initialise PKCS#11 module ") + resolved.data() + ": " + ckrName(rv));
   }
   std::string name = takeString(p11_kit_module_get_name(functions));
-  return std::make_shared<Module>(Private{}, functions, name.empty() ? resolved.data() : name, resolved.data(),
-                                  false);
+  return std::make_shared<Module>(Private{}, functions, name.empty() ? resolved.data() : name,
+                                  resolved.data(), false);
 }
 
 std::string Module::libraryDescription() const {
@@ -89,9 +96,11 @@ std::vector<SlotDescription> Module::slots(bool tokenPresentOnly) const {
   std::vector<CK_SLOT_ID> ids;
   for (int attempt = 0; attempt < 3; ++attempt) {
     CK_ULONG count = 0;
-    check(functions_->C_GetSlotList(tokenPresentOnly ? CK_TRUE : CK_FALSE, nullptr, &count), "C_GetSlotList");
+    check(functions_->C_GetSlotList(tokenPresentOnly ? CK_TRUE : CK_FALSE, nullptr, &count),
+          "C_GetSlotList");
     ids.resize(count);
-    const CK_RV rv = functions_->C_GetSlotList(tokenPresentOnly ? CK_TRUE : CK_FALSE, ids.data(), &count);
+    const CK_RV rv =
+        functions_->C_GetSlotList(tokenPresentOnly ? CK_TRUE : CK_FALSE, ids.data(), &count);
     if (rv == CKR_BUFFER_TOO_SMALL) {
       continue;
     }

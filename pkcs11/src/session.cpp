@@ -18,7 +18,9 @@ Session::Session(std::shared_ptr<Module> module, CK_SLOT_ID slot, bool readWrite
 }
 
 Session::Session(Session&& other) noexcept
-    : module_(std::move(other.module_)), slot_(other.slot_), handle_(std::exchange(other.handle_, CK_INVALID_HANDLE)) {}
+    : module_(std::move(other.module_)),
+      slot_(other.slot_),
+      handle_(std::exchange(other.handle_, CK_INVALID_HANDLE)) {}
 
 Session& Session::operator=(Session&& other) noexcept {
   if (this != &other) {
@@ -30,7 +32,9 @@ Session& Session::operator=(Session&& other) noexcept {
   return *this;
 }
 
-Session::~Session() { close(); }
+Session::~Session() {
+  close();
+}
 
 void Session::close() noexcept {
   if (handle_ != CK_INVALID_HANDLE && module_) {
@@ -56,7 +60,9 @@ void Session::login(CK_USER_TYPE userType, const std::optional<SecureString>& pi
   check(rv, "C_Login");
 }
 
-void Session::logout() noexcept { (void)fn()->C_Logout(handle_); }
+void Session::logout() noexcept {
+  (void)fn()->C_Logout(handle_);
+}
 
 CK_STATE Session::state() const {
   CK_SESSION_INFO info{};
@@ -65,8 +71,9 @@ CK_STATE Session::state() const {
 }
 
 std::vector<CK_OBJECT_HANDLE> Session::findObjects(std::span<CK_ATTRIBUTE> attributes) const {
-  check(fn()->C_FindObjectsInit(handle_, attributes.data(), static_cast<CK_ULONG>(attributes.size())),
-        "C_FindObjectsInit");
+  check(
+      fn()->C_FindObjectsInit(handle_, attributes.data(), static_cast<CK_ULONG>(attributes.size())),
+      "C_FindObjectsInit");
   std::vector<CK_OBJECT_HANDLE> found;
   CK_RV rv = CKR_OK;
   while (true) {
@@ -101,7 +108,8 @@ std::optional<Bytes> Session::attribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TY
   return value;
 }
 
-std::optional<CK_ULONG> Session::ulongAttribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) const {
+std::optional<CK_ULONG> Session::ulongAttribute(CK_OBJECT_HANDLE object,
+                                                CK_ATTRIBUTE_TYPE type) const {
   const auto value = attribute(object, type);
   if (!value || value->size() != sizeof(CK_ULONG)) {
     return std::nullopt;
@@ -128,14 +136,17 @@ Bytes Session::sign(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteVie
 Bytes Session::signAfterInit(ByteView data) const {
   auto* input = const_cast<CK_BYTE_PTR>(data.data());
   CK_ULONG length = 0;
-  check(fn()->C_Sign(handle_, input, static_cast<CK_ULONG>(data.size()), nullptr, &length), "C_Sign");
+  check(fn()->C_Sign(handle_, input, static_cast<CK_ULONG>(data.size()), nullptr, &length),
+        "C_Sign");
   Bytes signature(length);
-  check(fn()->C_Sign(handle_, input, static_cast<CK_ULONG>(data.size()), signature.data(), &length), "C_Sign");
+  check(fn()->C_Sign(handle_, input, static_cast<CK_ULONG>(data.size()), signature.data(), &length),
+        "C_Sign");
   signature.resize(length);
   return signature;
 }
 
-SecureBytes Session::decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const {
+SecureBytes Session::decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key,
+                             ByteView data) const {
   auto mech = mechanism;
   check(fn()->C_DecryptInit(handle_, &mech, key), "C_DecryptInit");
   return decryptAfterInit(data);
@@ -144,9 +155,11 @@ SecureBytes Session::decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key
 SecureBytes Session::decryptAfterInit(ByteView data) const {
   auto* input = const_cast<CK_BYTE_PTR>(data.data());
   CK_ULONG length = 0;
-  check(fn()->C_Decrypt(handle_, input, static_cast<CK_ULONG>(data.size()), nullptr, &length), "C_Decrypt");
+  check(fn()->C_Decrypt(handle_, input, static_cast<CK_ULONG>(data.size()), nullptr, &length),
+        "C_Decrypt");
   SecureBytes plaintext(length);
-  check(fn()->C_Decrypt(handle_, input, static_cast<CK_ULONG>(data.size()), plaintext.data(), &length),
+  check(fn()->C_Decrypt(handle_, input, static_cast<CK_ULONG>(data.size()), plaintext.data(),
+                        &length),
         "C_Decrypt");
   plaintext.resize(length);
   return plaintext;
@@ -171,8 +184,8 @@ SecureBytes Session::deriveEcdh(CK_OBJECT_HANDLE key, ByteView peerPoint, CK_ULO
       CK_ATTRIBUTE{CKA_VALUE_LEN, &length, sizeof length},
   };
   CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
-  check(fn()->C_DeriveKey(handle_, &mechanism, key, attributes.data(), static_cast<CK_ULONG>(attributes.size()),
-                          &derived),
+  check(fn()->C_DeriveKey(handle_, &mechanism, key, attributes.data(),
+                          static_cast<CK_ULONG>(attributes.size()), &derived),
         "C_DeriveKey");
   SecureBytes value(length);
   CK_ATTRIBUTE read{CKA_VALUE, value.data(), length};
@@ -185,7 +198,8 @@ SecureBytes Session::deriveEcdh(CK_OBJECT_HANDLE key, ByteView peerPoint, CK_ULO
 
 CK_OBJECT_HANDLE Session::createObject(std::span<CK_ATTRIBUTE> attributes) const {
   CK_OBJECT_HANDLE object = CK_INVALID_HANDLE;
-  check(fn()->C_CreateObject(handle_, attributes.data(), static_cast<CK_ULONG>(attributes.size()), &object),
+  check(fn()->C_CreateObject(handle_, attributes.data(), static_cast<CK_ULONG>(attributes.size()),
+                             &object),
         "C_CreateObject");
   return object;
 }
@@ -194,22 +208,24 @@ void Session::destroyObject(CK_OBJECT_HANDLE object) const {
   check(fn()->C_DestroyObject(handle_, object), "C_DestroyObject");
 }
 
-std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> Session::generateKeyPair(const CK_MECHANISM& mechanism,
-                                                                       std::span<CK_ATTRIBUTE> publicTemplate,
-                                                                       std::span<CK_ATTRIBUTE> privateTemplate) const {
+std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> Session::generateKeyPair(
+    const CK_MECHANISM& mechanism, std::span<CK_ATTRIBUTE> publicTemplate,
+    std::span<CK_ATTRIBUTE> privateTemplate) const {
   auto mech = mechanism;
   CK_OBJECT_HANDLE publicKey = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE privateKey = CK_INVALID_HANDLE;
-  check(fn()->C_GenerateKeyPair(handle_, &mech, publicTemplate.data(), static_cast<CK_ULONG>(publicTemplate.size()),
-                                privateTemplate.data(), static_cast<CK_ULONG>(privateTemplate.size()), &publicKey,
-                                &privateKey),
+  check(fn()->C_GenerateKeyPair(
+            handle_, &mech, publicTemplate.data(), static_cast<CK_ULONG>(publicTemplate.size()),
+            privateTemplate.data(), static_cast<CK_ULONG>(privateTemplate.size()), &publicKey,
+            &privateKey),
         "C_GenerateKeyPair");
   return {publicKey, privateKey};
 }
 
 Bytes Session::generateRandom(std::size_t length) const {
   Bytes out(length);
-  check(fn()->C_GenerateRandom(handle_, out.data(), static_cast<CK_ULONG>(length)), "C_GenerateRandom");
+  check(fn()->C_GenerateRandom(handle_, out.data(), static_cast<CK_ULONG>(length)),
+        "C_GenerateRandom");
   return out;
 }
 

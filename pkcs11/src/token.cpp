@@ -16,13 +16,15 @@ namespace {
 
 // DER DigestInfo prefix for SHA-256 (RFC 8017, 9.2 note 1).
 constexpr std::array<std::uint8_t, 19> kSha256DigestInfo{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                                          0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                                          0x01, 0x05, 0x00, 0x04, 0x20};
+                                                         0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                                         0x01, 0x05, 0x00, 0x04, 0x20};
 
 Bytes sha384(ByteView message) {
   Bytes out(48);
   unsigned int length = 0;
-  ossl::check(EVP_Digest(message.data(), message.size(), out.data(), &length, EVP_sha384(), nullptr), "EVP_Digest");
+  ossl::check(
+      EVP_Digest(message.data(), message.size(), out.data(), &length, EVP_sha384(), nullptr),
+      "EVP_Digest");
   return out;
 }
 
@@ -40,11 +42,14 @@ bool algorithmFits(KeyType type, SignAlgorithm algorithm) {
   return false;
 }
 
-bool handleStale(CK_RV rv) { return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID; }
+bool handleStale(CK_RV rv) {
+  return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
+}
 
 }  // namespace
 
-Token::Token(std::shared_ptr<Module> module, CK_SLOT_ID slot) : module_(std::move(module)), slot_(slot) {}
+Token::Token(std::shared_ptr<Module> module, CK_SLOT_ID slot)
+    : module_(std::move(module)), slot_(slot) {}
 
 CK_TOKEN_INFO Token::tokenInfo() const {
   CK_TOKEN_INFO info{};
@@ -144,7 +149,8 @@ std::vector<KeyDescription> Token::listKeys() const {
       } else if (const auto type = s.ulongAttribute(handle, CKA_KEY_TYPE)) {
         keyType = *type;
       }
-      if (keyType != CKK_RSA && keyType != CKK_EC && keyType != CKK_EC_EDWARDS && keyType != CKK_VENDOR_DEFINED) {
+      if (keyType != CKK_RSA && keyType != CKK_EC && keyType != CKK_EC_EDWARDS &&
+          keyType != CKK_VENDOR_DEFINED) {
         continue;  // DSA, GOST, ...: not usable for p2pcp
       }
       try {
@@ -190,7 +196,8 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULO
   if (keyType == CKK_VENDOR_DEFINED) {
     certificate = s.attribute(object, CKA_VALUE);  // the object is the certificate itself
   }
-  for (const CK_OBJECT_HANDLE cert : certificate ? std::vector<CK_OBJECT_HANDLE>{} : withId(CKO_CERTIFICATE)) {
+  for (const CK_OBJECT_HANDLE cert :
+       certificate ? std::vector<CK_OBJECT_HANDLE>{} : withId(CKO_CERTIFICATE)) {
     if ((certificate = s.attribute(cert, CKA_VALUE))) {
       break;
     }
@@ -252,7 +259,8 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULO
       return;
     }
   }
-  throw LayerError(LayerError::Kind::Unsupported, "no readable public key for \"" + key.label + "\"");
+  throw LayerError(LayerError::Kind::Unsupported,
+                   "no readable public key for \"" + key.label + "\"");
 }
 
 CK_OBJECT_HANDLE Token::findPrivateKey(const KeyDescription& key) const {

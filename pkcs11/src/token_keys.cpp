@@ -73,8 +73,8 @@ const Bytes kEd25519Printable = [] {
 }();
 
 bool curveRefused(CK_RV rv) {
-  return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_DOMAIN_PARAMS_INVALID ||
-         rv == CKR_CURVE_NOT_SUPPORTED;
+  return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
+         rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_CURVE_NOT_SUPPORTED;
 }
 
 SecureBytes bnParam(EVP_PKEY* key, const char* name, std::size_t padTo = 0) {
@@ -135,8 +135,10 @@ KeyDescription Token::generateKeyPair(KeyType type, const std::string& label, st
     } else {
       const ByteView oid = ecParamsOf(type);
       params.assign(oid.begin(), oid.end());
-      pub.attributes.push_back({CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
-      mechanism.mechanism = type == KeyType::Ed25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
+      pub.attributes.push_back(
+          {CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
+      mechanism.mechanism =
+          type == KeyType::Ed25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
     }
     try {
       (void)s.generateKeyPair(mechanism, pub.attributes, priv.attributes);
@@ -169,13 +171,15 @@ KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, Byt
       const SecureBytes dq = bnParam(key, OSSL_PKEY_PARAM_RSA_EXPONENT2);
       const SecureBytes qi = bnParam(key, OSSL_PKEY_PARAM_RSA_COEFFICIENT1);
       const auto attr = [](CK_ATTRIBUTE_TYPE t, const SecureBytes& v) {
-        return CK_ATTRIBUTE{t, const_cast<std::uint8_t*>(v.data()), static_cast<CK_ULONG>(v.size())};
+        return CK_ATTRIBUTE{t, const_cast<std::uint8_t*>(v.data()),
+                            static_cast<CK_ULONG>(v.size())};
       };
       pub.attributes.push_back(attr(CKA_MODULUS, n));
       pub.attributes.push_back(attr(CKA_PUBLIC_EXPONENT, e));
-      for (const auto& a : {attr(CKA_MODULUS, n), attr(CKA_PUBLIC_EXPONENT, e), attr(CKA_PRIVATE_EXPONENT, d),
-                            attr(CKA_PRIME_1, p), attr(CKA_PRIME_2, q), attr(CKA_EXPONENT_1, dp),
-                            attr(CKA_EXPONENT_2, dq), attr(CKA_COEFFICIENT, qi)}) {
+      for (const auto& a :
+           {attr(CKA_MODULUS, n), attr(CKA_PUBLIC_EXPONENT, e), attr(CKA_PRIVATE_EXPONENT, d),
+            attr(CKA_PRIME_1, p), attr(CKA_PRIME_2, q), attr(CKA_EXPONENT_1, dp),
+            attr(CKA_EXPONENT_2, dq), attr(CKA_COEFFICIENT, qi)}) {
         priv.attributes.push_back(a);
       }
       (void)s.createObject(priv.attributes);
@@ -184,7 +188,8 @@ KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, Byt
     }
     const bool edwards = baseId == EVP_PKEY_ED25519;
     if (!edwards && baseId != EVP_PKEY_EC) {
-      throw LayerError(LayerError::Kind::Unsupported, "only RSA, EC P-256/P-384 and Ed25519 keys can be imported");
+      throw LayerError(LayerError::Kind::Unsupported,
+                       "only RSA, EC P-256/P-384 and Ed25519 keys can be imported");
     }
     KeyType type = KeyType::Ed25519;
     SecureBytes secret;
@@ -192,13 +197,16 @@ KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, Byt
     if (edwards) {
       secret.resize(32);
       std::size_t length = secret.size();
-      ossl::check(EVP_PKEY_get_raw_private_key(key, secret.data(), &length), "EVP_PKEY_get_raw_private_key");
+      ossl::check(EVP_PKEY_get_raw_private_key(key, secret.data(), &length),
+                  "EVP_PKEY_get_raw_private_key");
       point.resize(32);
       length = point.size();
-      ossl::check(EVP_PKEY_get_raw_public_key(key, point.data(), &length), "EVP_PKEY_get_raw_public_key");
+      ossl::check(EVP_PKEY_get_raw_public_key(key, point.data(), &length),
+                  "EVP_PKEY_get_raw_public_key");
     } else {
       std::array<char, 64> group{};
-      ossl::check(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), nullptr),
+      ossl::check(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(),
+                                                 group.size(), nullptr),
                   "EVP_PKEY_get_utf8_string_param");
       const std::string_view name(group.data());
       if (name == "prime256v1") {
@@ -210,10 +218,12 @@ KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, Byt
       }
       secret = bnParam(key, OSSL_PKEY_PARAM_PRIV_KEY, type == KeyType::EcP256 ? 32 : 48);
       std::size_t length = 0;
-      ossl::check(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &length),
-                  "EVP_PKEY_get_octet_string_param");
+      ossl::check(
+          EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &length),
+          "EVP_PKEY_get_octet_string_param");
       point.resize(length);
-      ossl::check(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(), &length),
+      ossl::check(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                                  point.size(), &length),
                   "EVP_PKEY_get_octet_string_param");
     }
     const ByteView oid = ecParamsOf(type);
@@ -222,10 +232,12 @@ KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, Byt
     const auto create = [&] {
       PublicKeyTemplate pub(pkcs11KeyType(type), id, label);
       PrivateKeyTemplate priv(pkcs11KeyType(type), id, label);
-      pub.attributes.push_back({CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
       pub.attributes.push_back(
-          {CKA_EC_POINT, const_cast<std::uint8_t*>(wrappedPoint.data()), static_cast<CK_ULONG>(wrappedPoint.size())});
-      priv.attributes.push_back({CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
+          {CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
+      pub.attributes.push_back({CKA_EC_POINT, const_cast<std::uint8_t*>(wrappedPoint.data()),
+                                static_cast<CK_ULONG>(wrappedPoint.size())});
+      priv.attributes.push_back(
+          {CKA_EC_PARAMS, params.data(), static_cast<CK_ULONG>(params.size())});
       priv.attributes.push_back({CKA_VALUE, secret.data(), static_cast<CK_ULONG>(secret.size())});
       const CK_OBJECT_HANDLE created = s.createObject(priv.attributes);
       try {

@@ -41,7 +41,9 @@ std::optional<E> valueOf(const Table& table, std::string_view name) noexcept {
 }
 }  // namespace
 
-std::string_view keyTypeName(KeyType type) noexcept { return nameOf(kKeyTypes, type); }
+std::string_view keyTypeName(KeyType type) noexcept {
+  return nameOf(kKeyTypes, type);
+}
 std::optional<KeyType> keyTypeFromName(std::string_view name) noexcept {
   return valueOf<KeyType>(kKeyTypes, name);
 }

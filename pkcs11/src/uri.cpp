@@ -90,7 +90,8 @@ bool UriFilter::matchesToken(const CK_TOKEN_INFO& token) const {
   return p11_kit_uri_match_token_info(impl_->uri.get(), &copy) == 1;
 }
 
-bool UriFilter::matchesObject(ByteView id, const std::string& label, CK_OBJECT_CLASS objectClass) const {
+bool UriFilter::matchesObject(ByteView id, const std::string& label,
+                              CK_OBJECT_CLASS objectClass) const {
   auto cls = objectClass;
   std::array attributes{
       CK_ATTRIBUTE{CKA_ID, const_cast<std::uint8_t*>(id.data()), static_cast<CK_ULONG>(id.size())},

@@ -26,8 +26,8 @@ namespace {
 constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
 
 // Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log`.
-pid_t spawnProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                   const fs::path& log) {
+pid_t spawnProcess(const std::vector<std::string>& argv,
+                   const std::map<std::string, std::string>& env, const fs::path& log) {
   std::vector<std::string> envStrings;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -51,7 +51,8 @@ pid_t spawnProcess(const std::vector<std::string>& argv, const std::map<std::str
   argp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
@@ -93,8 +94,8 @@ AgentHarness::AgentHarness(AgentSetup setup) : setup_(std::move(setup)) {
   std::ofstream(home_ / "softhsm2.conf") << "directories.tokendir = " << (home_ / "tokens").string()
                                          << "\nobjectstore.backend = file\nlog.level = ERROR\n";
   const auto env = environment();
-  if (runCommand({"/usr/bin/softhsm2-util", "--init-token", "--free", "--label", "p2pcp-test", "--pin",
-                  setup_.pin, "--so-pin", "5678"},
+  if (runCommand({"/usr/bin/softhsm2-util", "--init-token", "--free", "--label", "p2pcp-test",
+                  "--pin", setup_.pin, "--so-pin", "5678"},
                  env, home_ / "setup.log") != 0) {
     throw std::runtime_error("softhsm2-util --init-token failed");
   }
@@ -102,8 +103,9 @@ AgentHarness::AgentHarness(AgentSetup setup) : setup_(std::move(setup)) {
     int id = 1;
     for (const char* name : {"rsa2048", "p256", "p384", "ed25519"}) {
       const std::string path = std::string(P2PCP_FIXTURES_DIR) + "/" + name + ".pem";
-      if (runCommand({P2PCP_TOKEN_IMPORT, "--module", kModule, "--token", "p2pcp-test", "--pin", setup_.pin,
-                      "--label", std::string("fixture-") + name, "--id", "0" + std::to_string(id++), path},
+      if (runCommand({P2PCP_TOKEN_IMPORT, "--module", kModule, "--token", "p2pcp-test", "--pin",
+                      setup_.pin, "--label", std::string("fixture-") + name, "--id",
+                      "0" + std::to_string(id++), path},
                      env, home_ / "setup.log") != 0) {
         throw std::runtime_error(std::string("importing ") + name + " failed");
       }
@@ -144,7 +146,8 @@ void AgentHarness::writePolicy() const {
 
 void AgentHarness::start() {
   writePolicy();
-  pid_ = spawnProcess({P2PCP_AGENT_PROGRAM, "--socket", socket_.string()}, environment(), home_ / "agent.log");
+  pid_ = spawnProcess({P2PCP_AGENT_PROGRAM, "--socket", socket_.string()}, environment(),
+                      home_ / "agent.log");
   // Poll for the socket with a deadline rather than sleeping a fixed time.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {

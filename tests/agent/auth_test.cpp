@@ -126,7 +126,8 @@ TEST(AgentConsent, PageNeedsConsentAndItIsRememberedListedAndRevocable) {
   {
     auto agent = harness.connect();
     EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, page)), "CONSENT_DENIED");
-    EXPECT_EQ(codeOf(tryCall(agent, "hello", json::object(), page)), "OK") << "hello needs no consent";
+    EXPECT_EQ(codeOf(tryCall(agent, "hello", json::object(), page)), "OK")
+        << "hello needs no consent";
     EXPECT_TRUE(agent.call("listConsents", json::object()).empty());
   }
   setup.confirm = "yes";
@@ -191,16 +192,22 @@ TEST(AgentConsent, OriginsAreKeptApartAndLoginsBoundToTheCallersOrigin) {
 TEST(AgentPolicy, BlockedAndUnlistedOrigins) {
   SKIP_WITHOUT_SOFTHSM();
   AgentSetup setup;
-  setup.policy = json{{"origins", {{"allow", {"https://corp.example"}}, {"block", {"https://evil.example"}},
-                                   {"onlyAllowed", true}}}};
+  setup.policy = json{{"origins",
+                       {{"allow", {"https://corp.example"}},
+                        {"block", {"https://evil.example"}},
+                        {"onlyAllowed", true}}}};
   AgentHarness harness(setup);
   auto agent = harness.connect();
   const json params = {{"key", harness.keyUri("p256")}, {"kind", "public"}, {"uri", "/profile"}};
-  EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://evil.example"}})),
-            "NOT_ALLOWED_BY_POLICY");
-  EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://other.example"}})),
-            "NOT_ALLOWED_BY_POLICY");
-  EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://corp.example"}})), "OK");
+  EXPECT_EQ(
+      codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://evil.example"}})),
+      "NOT_ALLOWED_BY_POLICY");
+  EXPECT_EQ(
+      codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://other.example"}})),
+      "NOT_ALLOWED_BY_POLICY");
+  EXPECT_EQ(
+      codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://corp.example"}})),
+      "OK");
   EXPECT_EQ(harness.countPinentry("CONFIRM"), 0) << "policy decides without asking";
 }
 
@@ -210,13 +217,15 @@ TEST(AgentPolicy, RawSigningIsOffByDefaultAndNeverSignsSchemeMessages) {
   auto agent = harness.connect();
   const std::string key = harness.keyUri("p256");
   const std::string message = toBase64(asBytes("a message a program chose"));
-  EXPECT_EQ(codeOf(tryCall(agent, "sign", {{"key", key}, {"message", message}})), "NOT_ALLOWED_BY_POLICY");
+  EXPECT_EQ(codeOf(tryCall(agent, "sign", {{"key", key}, {"message", message}})),
+            "NOT_ALLOWED_BY_POLICY");
 
   AgentSetup setup;
   setup.policy = json{{"rawSigning", true}};
   harness.restart(setup);
   auto allowed = harness.connect();
-  EXPECT_EQ(codeOf(tryCall(allowed, "sign", {{"key", key}, {"message", toBase64(asBytes("p2pcp/v1/root"))}})),
+  EXPECT_EQ(codeOf(tryCall(allowed, "sign",
+                           {{"key", key}, {"message", toBase64(asBytes("p2pcp/v1/root"))}})),
             "NOT_ALLOWED_BY_POLICY");
   const auto signed_ = allowed.call("sign", {{"key", key}, {"message", message}});
   // Verify with OpenSSL against the SPKI the agent reports.
@@ -229,7 +238,8 @@ TEST(AgentPolicy, RawSigningIsOffByDefaultAndNeverSignsSchemeMessages) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ASSERT_EQ(EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, pkey), 1);
   const auto data = asBytes("a message a program chose");
-  EXPECT_EQ(EVP_DigestVerify(ctx, signature->data(), signature->size(), data.data(), data.size()), 1);
+  EXPECT_EQ(EVP_DigestVerify(ctx, signature->data(), signature->size(), data.data(), data.size()),
+            1);
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(pkey);
 }

@@ -6,8 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "agent_harness.hpp"
@@ -86,9 +86,11 @@ TEST_F(AgentProtocol, HelloStatesProtocolAndMethods) {
   const json hello = agent.call("hello", {{"client", "test"}});
   EXPECT_EQ(hello["protocol"], 1);
   EXPECT_EQ(hello["agent"], "p2pcp-agent");
-  for (const char* method : {"status", "listTokens", "listKeys", "getPublicKey", "login", "lock",
-                             "deriveStorageKey", "signBlock", "signLogin", "seal", "open", "sign"}) {
-    EXPECT_NE(std::find(hello["methods"].begin(), hello["methods"].end(), method), hello["methods"].end())
+  for (const char* method :
+       {"status", "listTokens", "listKeys", "getPublicKey", "login", "lock", "deriveStorageKey",
+        "signBlock", "signLogin", "seal", "open", "sign"}) {
+    EXPECT_NE(std::find(hello["methods"].begin(), hello["methods"].end(), method),
+              hello["methods"].end())
         << method;
   }
   EXPECT_EQ(errorCode(agent, "hello", {{"protocol", 99}}), "UNSUPPORTED");
@@ -103,22 +105,35 @@ TEST_F(AgentProtocol, MalformedRequestsGetTypedErrorsOnALiveConnection) {
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1})"), "BAD_REQUEST");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":42})"), "BAD_REQUEST");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":{"a":1},"method":"hello"})"), "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","params":[1]})"), "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","params":[1]})"),
+            "BAD_REQUEST");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"fly"})"), "METHOD_NOT_FOUND");
   EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"hello","evil":"x"})"), "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"j({"jsonrpc":"2.0","id":1,"method":"hello","origin":"javascript:alert(1)"})j"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":7,"kind":"public"}})"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":"/a","kind":"public","x":1}})"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"zz","seq":1,"payload":""}})"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"00","seq":-1,"payload":""}})"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(R"({"jsonrpc":"2.0","id":1,"method":"seal","params":{"uri":"/n","plaintext":"***"}})"),
-            "BAD_REQUEST");
-  EXPECT_EQ(raw.errorOf(std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":{\"client\":\"\xff\xfe\"}}")),
+  EXPECT_EQ(
+      raw.errorOf(R"j({"jsonrpc":"2.0","id":1,"method":"hello","origin":"javascript:alert(1)"})j"),
+      "BAD_REQUEST");
+  EXPECT_EQ(
+      raw.errorOf(
+          R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":7,"kind":"public"}})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(
+      raw.errorOf(
+          R"({"jsonrpc":"2.0","id":1,"method":"deriveStorageKey","params":{"uri":"/a","kind":"public","x":1}})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(
+      raw.errorOf(
+          R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"zz","seq":1,"payload":""}})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(
+      raw.errorOf(
+          R"({"jsonrpc":"2.0","id":1,"method":"signBlock","params":{"storageKey":"00","seq":-1,"payload":""}})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(
+      raw.errorOf(
+          R"({"jsonrpc":"2.0","id":1,"method":"seal","params":{"uri":"/n","plaintext":"***"}})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(raw.errorOf(std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"hello\",\"params\":"
+                                    "{\"client\":\"\xff\xfe\"}}")),
             "PARSE_ERROR");
   // Still serving this very connection.
   raw.sendMessage(R"({"jsonrpc":"2.0","id":"last","method":"hello"})");
@@ -131,7 +146,8 @@ TEST_F(AgentProtocol, MalformedRequestsGetTypedErrorsOnALiveConnection) {
 TEST_F(AgentProtocol, OversizedMessageIsRefusedAndOthersKeepBeingServed) {
   const RawConnection raw(harness_->socket());
   std::string header(4, '\0');
-  encodeLength(100U * 1024U * 1024U, reinterpret_cast<std::uint8_t*>(header.data()), LengthOrder::BigEndian);
+  encodeLength(100U * 1024U * 1024U, reinterpret_cast<std::uint8_t*>(header.data()),
+               LengthOrder::BigEndian);
   raw.sendBytes(header + "{\"jsonrpc\"");
   const auto reply = raw.receive();
   ASSERT_TRUE(reply);
@@ -198,7 +214,8 @@ TEST_F(AgentProtocol, ManyClientsAtOnce) {
       auto agent = harness_->connect();
       for (int i = 0; i < 20; ++i) {
         const auto r = agent.call("deriveStorageKey",
-                                  {{"key", key}, {"kind", i % 2 == 0 ? "public" : "private"},
+                                  {{"key", key},
+                                   {"kind", i % 2 == 0 ? "public" : "private"},
                                    {"uri", "/c" + std::to_string(c) + "/" + std::to_string(i)}});
         if (r["storageKey"].get<std::string>().size() == 64) {
           ++good;

@@ -1,7 +1,9 @@
 // The Assuan pinentry client against the project's scripted pinentry and,
 // where installed, the real pinentry-tty on a pseudo-terminal.
-#include <gtest/gtest.h>
+#include "p2pcp/pinentry/pinentry.hpp"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,8 +13,6 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
-
-#include "p2pcp/pinentry/pinentry.hpp"
 
 namespace p2pcp::pinentry {
 namespace {

@@ -36,7 +36,8 @@ bool verify(const Bytes& spki, SignAlgorithm algorithm, ByteView message, const 
     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32);
   }
-  return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size()) == 1;
+  return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                          message.size()) == 1;
 }
 
 class Pkcs11OnSoftHsm : public ::testing::Test {
@@ -130,7 +131,8 @@ TEST_F(Pkcs11OnSoftHsm, GeneratedKeysAreSensitiveAndNeverExtractable) {
     EXPECT_EQ(session.boolAttribute(handles[0], CKA_SENSITIVE), true);
     EXPECT_EQ(session.boolAttribute(handles[0], CKA_EXTRACTABLE), false);
     EXPECT_EQ(session.boolAttribute(handles[0], CKA_TOKEN), true);
-    EXPECT_FALSE(session.attribute(handles[0], CKA_VALUE).has_value()) << "no private value can be read";
+    EXPECT_FALSE(session.attribute(handles[0], CKA_VALUE).has_value())
+        << "no private value can be read";
   }
   // Listing still works with an Ed25519 key on the token (libp11 0.4.12 fails here).
   EXPECT_EQ(t->keys().size(), 4U);
@@ -156,22 +158,26 @@ TEST_F(Pkcs11OnSoftHsm, EverySignatureVerifiesWithOpenSsl) {
     EXPECT_FALSE(verify(key->spki, algorithm, other, signature)) << signAlgorithmName(algorithm);
   }
   // PKCS#1 v1.5 and Ed25519 are deterministic; the scheme's root relies on it.
-  EXPECT_EQ(t->sign(rsa, SignAlgorithm::RsaPkcs1Sha256, message), t->sign(rsa, SignAlgorithm::RsaPkcs1Sha256, message));
-  EXPECT_EQ(t->sign(ed, SignAlgorithm::Ed25519, message), t->sign(ed, SignAlgorithm::Ed25519, message));
+  EXPECT_EQ(t->sign(rsa, SignAlgorithm::RsaPkcs1Sha256, message),
+            t->sign(rsa, SignAlgorithm::RsaPkcs1Sha256, message));
+  EXPECT_EQ(t->sign(ed, SignAlgorithm::Ed25519, message),
+            t->sign(ed, SignAlgorithm::Ed25519, message));
   EXPECT_THROW((void)t->sign(ed, SignAlgorithm::EcdsaSha256, message), LayerError);
   EXPECT_THROW((void)t->sign(p256, SignAlgorithm::RsaPkcs1Sha256, message), LayerError);
 }
 
 TEST_F(Pkcs11OnSoftHsm, EcdhAgreesWithOpenSsl) {
   auto t = loggedIn();
-  for (const auto& [type, curve] : {std::pair{KeyType::EcP256, "P-256"}, std::pair{KeyType::EcP384, "P-384"}}) {
+  for (const auto& [type, curve] :
+       {std::pair{KeyType::EcP256, "P-256"}, std::pair{KeyType::EcP384, "P-384"}}) {
     const auto key = t->generateKeyPair(type, std::string("ecdh-") + curve);
     const ossl::EvpPkeyPtr peer(EVP_EC_gen(curve));
     ASSERT_TRUE(peer);
     std::size_t length = 0;
     EVP_PKEY_get_octet_string_param(peer.get(), OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0, &length);
     Bytes point(length);
-    EVP_PKEY_get_octet_string_param(peer.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(), &length);
+    EVP_PKEY_get_octet_string_param(peer.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(),
+                                    &length);
     const SecureBytes fromToken = t->deriveEcdh(key, point);
 
     const auto tokenPublic = parseSpki(key.spki);
@@ -196,7 +202,8 @@ Bytes oaepEncrypt(const Bytes& spki, const EVP_MD* md, const std::string& secret
   std::size_t length = 0;
   EVP_PKEY_encrypt(ctx.get(), nullptr, &length, asBytes(secret).data(), secret.size());
   Bytes ciphertext(length);
-  if (EVP_PKEY_encrypt(ctx.get(), ciphertext.data(), &length, asBytes(secret).data(), secret.size()) != 1) {
+  if (EVP_PKEY_encrypt(ctx.get(), ciphertext.data(), &length, asBytes(secret).data(),
+                       secret.size()) != 1) {
     return {};
   }
   ciphertext.resize(length);
@@ -207,12 +214,14 @@ TEST_F(Pkcs11OnSoftHsm, OaepDecryptsWhatOpenSslEncrypted) {
   auto t = loggedIn();
   const auto key = t->generateKeyPair(KeyType::Rsa, "oaep");
   const std::string secret = "a 32-byte content key, say......";
-  const SecureBytes plaintext = t->decryptOaep(key, oaepEncrypt(key.spki, EVP_sha1(), secret), Token::OaepHash::Sha1);
+  const SecureBytes plaintext =
+      t->decryptOaep(key, oaepEncrypt(key.spki, EVP_sha1(), secret), Token::OaepHash::Sha1);
   EXPECT_EQ(std::string(plaintext.begin(), plaintext.end()), secret);
   // SoftHSM2 2.6 implements OAEP with SHA-1 only; SHA-256 is refused with a typed error.
   try {
     const SecureBytes sha256 = t->decryptOaep(key, oaepEncrypt(key.spki, EVP_sha256(), secret));
-    EXPECT_EQ(std::string(sha256.begin(), sha256.end()), secret) << "a module with SHA-256 OAEP decrypts it";
+    EXPECT_EQ(std::string(sha256.begin(), sha256.end()), secret)
+        << "a module with SHA-256 OAEP decrypts it";
   } catch (const Pkcs11Error& e) {
     EXPECT_EQ(e.rv(), CKR_ARGUMENTS_BAD);
   }
@@ -233,7 +242,7 @@ TEST_F(Pkcs11OnSoftHsm, ImportedKeysSignLikeTheirSoftwareOriginals) {
     EXPECT_EQ(key.spki, Bytes(der, der + length)) << name;
     OPENSSL_free(der);
     EXPECT_FALSE(key.extractable);
-    const SignAlgorithm algorithm = key.type == KeyType::Rsa      ? SignAlgorithm::RsaPkcs1Sha256
+    const SignAlgorithm algorithm = key.type == KeyType::Rsa       ? SignAlgorithm::RsaPkcs1Sha256
                                     : key.type == KeyType::Ed25519 ? SignAlgorithm::Ed25519
                                                                    : SignAlgorithm::EcdsaSha256;
     const ByteView message = asBytes("imported");
@@ -247,7 +256,8 @@ TEST_F(Pkcs11OnSoftHsm, KeysAreFoundByUri) {
   (void)t->generateKeyPair(KeyType::Ed25519, "beta");
   EXPECT_EQ(inventory_->findKey(a.uri).second.id, a.id);
   EXPECT_EQ(inventory_->findKey("pkcs11:object=alpha").second.id, a.id);
-  EXPECT_EQ(inventory_->findKey("pkcs11:token=p2pcp-test;object=beta;type=private").second.type, KeyType::Ed25519);
+  EXPECT_EQ(inventory_->findKey("pkcs11:token=p2pcp-test;object=beta;type=private").second.type,
+            KeyType::Ed25519);
   const auto kind = [&](const std::string& uri) {
     try {
       (void)inventory_->findKey(uri);

@@ -2,6 +2,8 @@
 // (tests/independent/p2pcp-scheme.mjs), run live on the fixed test keys, plus
 // the properties the scheme promises: deterministic roots, sealed boxes that
 // do not open when anything changes, reserved prefixes.
+#include "p2pcp/scheme/scheme.hpp"
+
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
@@ -11,7 +13,6 @@
 
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/common/ossl.hpp"
-#include "p2pcp/scheme/scheme.hpp"
 
 namespace p2pcp::scheme {
 namespace {
@@ -37,8 +38,10 @@ const json& nodeVectors() {
 }
 
 ossl::EvpPkeyPtr loadKey(const std::string& name) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen((kFixtures + "/" + name + ".pem").c_str(), "r"), &std::fclose);
-  return ossl::EvpPkeyPtr(file ? PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr) : nullptr);
+  std::unique_ptr<FILE, int (*)(FILE*)> file(
+      std::fopen((kFixtures + "/" + name + ".pem").c_str(), "r"), &std::fclose);
+  return ossl::EvpPkeyPtr(file ? PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr)
+                               : nullptr);
 }
 
 Bytes spkiOf(EVP_PKEY* key) {
@@ -77,7 +80,8 @@ Bytes tokenResult(EVP_PKEY* key, pkcs11::KeyType type) {
       const ossl::EvpPkeyCtxPtr fromData(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
       EVP_PKEY_fromdata_init(fromData.get());
       EVP_PKEY* peerRaw = nullptr;
-      EVP_PKEY_fromdata(fromData.get(), &peerRaw, EVP_PKEY_PUBLIC_KEY, const_cast<OSSL_PARAM*>(params.data()));
+      EVP_PKEY_fromdata(fromData.get(), &peerRaw, EVP_PKEY_PUBLIC_KEY,
+                        const_cast<OSSL_PARAM*>(params.data()));
       const ossl::EvpPkeyPtr peer(peerRaw);
       const ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
       EVP_PKEY_derive_init(ctx.get());
@@ -95,11 +99,13 @@ struct Fixture {
   const char* name;
   pkcs11::KeyType type;
 };
-constexpr std::array kFixtureKeys{Fixture{"rsa2048", pkcs11::KeyType::Rsa}, Fixture{"p256", pkcs11::KeyType::EcP256},
-                                  Fixture{"p384", pkcs11::KeyType::EcP384},
-                                  Fixture{"ed25519", pkcs11::KeyType::Ed25519}};
+constexpr std::array kFixtureKeys{
+    Fixture{"rsa2048", pkcs11::KeyType::Rsa}, Fixture{"p256", pkcs11::KeyType::EcP256},
+    Fixture{"p384", pkcs11::KeyType::EcP384}, Fixture{"ed25519", pkcs11::KeyType::Ed25519}};
 
-std::string hex(const auto& bytes) { return toHex(ByteView(bytes.data(), bytes.size())); }
+std::string hex(const auto& bytes) {
+  return toHex(ByteView(bytes.data(), bytes.size()));
+}
 
 TEST(SchemeAgainstNode, EveryDerivationMatchesTheIndependentImplementation) {
   const json& vectors = nodeVectors();
@@ -147,8 +153,9 @@ TEST(SchemeAgainstNode, EveryDerivationMatchesTheIndependentImplementation) {
 
 TEST(SchemeAgainstNode, FixedPointsMatchAndAreOnTheCurveWithEvenY) {
   const json& vectors = nodeVectors();
-  for (const auto& [type, name, nid] : {std::tuple{pkcs11::KeyType::EcP256, "P-256", NID_X9_62_prime256v1},
-                                        std::tuple{pkcs11::KeyType::EcP384, "P-384", NID_secp384r1}}) {
+  for (const auto& [type, name, nid] :
+       {std::tuple{pkcs11::KeyType::EcP256, "P-256", NID_X9_62_prime256v1},
+        std::tuple{pkcs11::KeyType::EcP384, "P-384", NID_secp384r1}}) {
     const FixedPoint& q = ecdhFixedPoint(type);
     if (vectors.contains("fixedPoints")) {
       EXPECT_EQ(toHex(q.uncompressed), vectors["fixedPoints"][name]["point"]) << name;
@@ -156,12 +163,18 @@ TEST(SchemeAgainstNode, FixedPointsMatchAndAreOnTheCurveWithEvenY) {
     }
     const ossl::EcGroupPtr group(EC_GROUP_new_by_curve_name(nid));
     const ossl::EcPointPtr point(EC_POINT_new(group.get()));
-    ASSERT_EQ(EC_POINT_oct2point(group.get(), point.get(), q.uncompressed.data(), q.uncompressed.size(), nullptr), 1);
+    ASSERT_EQ(EC_POINT_oct2point(group.get(), point.get(), q.uncompressed.data(),
+                                 q.uncompressed.size(), nullptr),
+              1);
     EXPECT_EQ(EC_POINT_is_on_curve(group.get(), point.get(), nullptr), 1);
     EXPECT_EQ(q.uncompressed.back() & 1U, 0U) << "even y";
     // x is the hash of the label, the curve name and the counter.
     const std::uint8_t counter = q.counter;
-    const Sha256 x = Sha256Builder{}.add(kEcdhPointLabel).add(std::string_view(name)).add(ByteView(&counter, 1)).finish();
+    const Sha256 x = Sha256Builder{}
+                         .add(kEcdhPointLabel)
+                         .add(std::string_view(name))
+                         .add(ByteView(&counter, 1))
+                         .finish();
     const std::size_t fieldBytes = (q.uncompressed.size() - 1) / 2;
     EXPECT_EQ(toHex(ByteView(q.uncompressed).subspan(1 + fieldBytes - 32, 32)), hex(x));
   }
@@ -169,8 +182,8 @@ TEST(SchemeAgainstNode, FixedPointsMatchAndAreOnTheCurveWithEvenY) {
 }
 
 TEST(Scheme, LabelsEndWithAZeroByte) {
-  for (const std::string_view label : {kPublicLabel, kRootLabel, kEcdhPointLabel, kBlockLabel, kLoginLabel,
-                                       kStorageInfo, kSealInfo, kWriteInfo}) {
+  for (const std::string_view label : {kPublicLabel, kRootLabel, kEcdhPointLabel, kBlockLabel,
+                                       kLoginLabel, kStorageInfo, kSealInfo, kWriteInfo}) {
     ASSERT_FALSE(label.empty());
     EXPECT_EQ(label.back(), '\0') << label.data();
     EXPECT_EQ(label.find('\0'), label.size() - 1) << label.data();
@@ -222,8 +235,10 @@ TEST(Scheme, RawSigningRefusesSchemeMessagesAndLoginsRefuseZeroBytes) {
   EXPECT_FALSE(isReservedMessage(asBytes("p2pcp")));
   EXPECT_FALSE(isReservedMessage(asBytes(" p2pcp/")));
   EXPECT_FALSE(isReservedMessage({}));
-  EXPECT_THROW((void)loginMessage(std::string_view("https://a\0b", 11), "wss://i/", Bytes(16), 1), SchemeError);
-  EXPECT_THROW((void)loginMessage("https://a", std::string_view("wss://i\0", 8), Bytes(16), 1), SchemeError);
+  EXPECT_THROW((void)loginMessage(std::string_view("https://a\0b", 11), "wss://i/", Bytes(16), 1),
+               SchemeError);
+  EXPECT_THROW((void)loginMessage("https://a", std::string_view("wss://i\0", 8), Bytes(16), 1),
+               SchemeError);
 }
 
 }  // namespace

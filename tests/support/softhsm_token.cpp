@@ -11,13 +11,15 @@ namespace p2pcp::testing {
 namespace fs = std::filesystem;
 
 std::optional<std::string> SoftHsmToken::missingPrerequisite() {
-  if (!fs::exists(kSoftHsmModule) || std::system("command -v softhsm2-util >/dev/null") != 0) {  // NOLINT
+  if (!fs::exists(kSoftHsmModule) ||
+      std::system("command -v softhsm2-util >/dev/null") != 0) {  // NOLINT
     return "SoftHSM2 is not installed";
   }
   return std::nullopt;
 }
 
-SoftHsmToken::SoftHsmToken(const std::string& label, const std::string& pin) : label_(label), pin_(pin) {
+SoftHsmToken::SoftHsmToken(const std::string& label, const std::string& pin)
+    : label_(label), pin_(pin) {
   std::string pattern = (fs::temp_directory_path() / "p2pcp-softhsm.XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed");
@@ -28,8 +30,8 @@ SoftHsmToken::SoftHsmToken(const std::string& label, const std::string& pin) : l
                           << "\nobjectstore.backend = file\nlog.level = ERROR\n";
   ::setenv("SOFTHSM2_CONF", config().c_str(), 1);
   // Labels and PINs here are fixed test strings without shell metacharacters.
-  const std::string command = "softhsm2-util --init-token --free --label '" + label + "' --pin '" + pin +
-                              "' --so-pin 5678 >/dev/null";
+  const std::string command = "softhsm2-util --init-token --free --label '" + label + "' --pin '" +
+                              pin + "' --so-pin 5678 >/dev/null";
   if (std::system(command.c_str()) != 0) {  // NOLINT(cert-env33-c)
     throw std::runtime_error("softhsm2-util --init-token failed");
   }

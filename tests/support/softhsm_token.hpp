@@ -15,7 +15,8 @@ class SoftHsmToken {
   // The reason the tests cannot run here, or nullopt.
   static std::optional<std::string> missingPrerequisite();
 
-  explicit SoftHsmToken(const std::string& label = "p2pcp-test", const std::string& pin = "4321-test-pin");
+  explicit SoftHsmToken(const std::string& label = "p2pcp-test",
+                        const std::string& pin = "4321-test-pin");
   SoftHsmToken(const SoftHsmToken&) = delete;
   SoftHsmToken& operator=(const SoftHsmToken&) = delete;
   ~SoftHsmToken();

@@ -66,7 +66,8 @@ void logCommand(const std::string& command, const std::string& argument) {
   if (!argument.empty()) {
     line["arg"] = argument;
   }
-  std::ofstream(path, std::ios::app) << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  std::ofstream(path, std::ios::app)
+      << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 // The n-th GETPIN across all processes of one test, counted in a locked file.
@@ -121,7 +122,8 @@ int main() {
     }
     const auto space = line.find(' ');
     const std::string command = line.substr(0, space);
-    const std::string argument = space == std::string::npos ? "" : percentDecode(line.substr(space + 1));
+    const std::string argument =
+        space == std::string::npos ? "" : percentDecode(line.substr(space + 1));
     logCommand(command, command == "GETPIN" ? "" : argument);
     if (command == "GETPIN") {
       delay();
@@ -152,9 +154,10 @@ int main() {
     } else if (command == "BYE") {
       std::cout << "OK closing connection" << std::endl;
       return 0;
-    } else if (command == "OPTION" || command == "SETDESC" || command == "SETPROMPT" || command == "SETTITLE" ||
-               command == "SETERROR" || command == "SETOK" || command == "SETCANCEL" || command == "SETNOTOK" ||
-               command == "SETKEYINFO" || command == "SETTIMEOUT" || command == "SETREPEAT" || command == "RESET" ||
+    } else if (command == "OPTION" || command == "SETDESC" || command == "SETPROMPT" ||
+               command == "SETTITLE" || command == "SETERROR" || command == "SETOK" ||
+               command == "SETCANCEL" || command == "SETNOTOK" || command == "SETKEYINFO" ||
+               command == "SETTIMEOUT" || command == "SETREPEAT" || command == "RESET" ||
                command == "NOP") {
       std::cout << "OK" << std::endl;
     } else {

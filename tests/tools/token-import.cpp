@@ -13,7 +13,9 @@
 #include "p2pcp/pkcs11/module.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"p2pcp-token-import: import a PEM key into a PKCS#11 token (test tool; PIN on the command line)"};
+  CLI::App app{
+      "p2pcp-token-import: import a PEM key into a PKCS#11 token (test tool; PIN on the command "
+      "line)"};
   std::string module;
   std::string tokenLabel;
   std::string pin;

@@ -44,10 +44,14 @@ TEST(ParseRequest, RefusesWhatIsNotARequest) {
   EXPECT_EQ(codeOf(parseRequest("\"hello\"")), "BAD_REQUEST");
   EXPECT_EQ(codeOf(parseRequest(R"([{"jsonrpc":"2.0","id":1,"method":"hello"}])")), "BAD_REQUEST");
   EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1.5,"method":"hello"})")), "BAD_REQUEST");
-  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":7})")), "BAD_REQUEST");
-  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example/path"})")),
+  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":7})")),
             "BAD_REQUEST");
-  EXPECT_EQ(codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example"})")), "OK");
+  EXPECT_EQ(codeOf(parseRequest(
+                R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example/path"})")),
+            "BAD_REQUEST");
+  EXPECT_EQ(codeOf(parseRequest(
+                R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example"})")),
+            "OK");
   // The id of a bad request is echoed when it could be read, so the client can match it.
   const auto bad = std::get<json>(parseRequest(R"({"jsonrpc":"2.0","id":9,"method":false})"));
   EXPECT_EQ(bad["id"], 9);
@@ -55,19 +59,22 @@ TEST(ParseRequest, RefusesWhatIsNotARequest) {
 }
 
 TEST(Origins, OnlyBrowserOriginsAreValid) {
-  for (const char* good : {"https://app.example", "http://127.0.0.1:8080", "chrome-extension://abcdefghijklmnop",
-                           "moz-extension://1234-abcd", "https://[::1]:443"}) {
+  for (const char* good :
+       {"https://app.example", "http://127.0.0.1:8080", "chrome-extension://abcdefghijklmnop",
+        "moz-extension://1234-abcd", "https://[::1]:443"}) {
     EXPECT_TRUE(isValidOrigin(good)) << good;
   }
-  for (const char* bad : {"", "null", "file:///etc/passwd", "https://a.example/", "https://user@a.example",
-                          "https://a.example\nInjected: yes", "javascript:alert(1)", "https://a example"}) {
+  for (const char* bad :
+       {"", "null", "file:///etc/passwd", "https://a.example/", "https://user@a.example",
+        "https://a.example\nInjected: yes", "javascript:alert(1)", "https://a example"}) {
     EXPECT_FALSE(isValidOrigin(bad)) << bad;
   }
 }
 
 TEST(Params, StrictTypesAndNames) {
-  const json params = {{"uri", "/notes"}, {"seq", 5}, {"big", "18446744073709551615"}, {"hex", "00ff"},
-                       {"b64", "AAE="}, {"neg", -1}, {"float", 1.5}};
+  const json params = {{"uri", "/notes"}, {"seq", 5},      {"big", "18446744073709551615"},
+                       {"hex", "00ff"},   {"b64", "AAE="}, {"neg", -1},
+                       {"float", 1.5}};
   const Params p(params, {"uri", "seq", "big", "hex", "b64", "neg", "float"});
   EXPECT_EQ(p.string("uri"), "/notes");
   EXPECT_EQ(p.u64("seq"), 5U);
@@ -93,7 +100,8 @@ TEST(Errors, StableNamesAndNumbers) {
   EXPECT_EQ(errorCodeNumber(ErrorCode::MethodNotFound), -32601);
   EXPECT_EQ(errorCodeNumber(ErrorCode::Internal), -32603);
   EXPECT_EQ(errorCodeNumber(ErrorCode::PinIncorrect), -32004);
-  const json object = errorObject(AgentError(ErrorCode::PinIncorrect, "wrong", {{"pinState", "finalTry"}}));
+  const json object =
+      errorObject(AgentError(ErrorCode::PinIncorrect, "wrong", {{"pinState", "finalTry"}}));
   EXPECT_EQ(object["data"]["error"], "PIN_INCORRECT");
   EXPECT_EQ(object["data"]["pinState"], "finalTry");
   EXPECT_EQ(object["message"], "wrong");
@@ -107,7 +115,9 @@ class TempDir : public ::testing::Test {
     dir_ = pattern;
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir_ / name) << text;
+  }
   fs::path dir_;
 };
 
@@ -119,14 +129,17 @@ TEST_F(PolicyFile, DefaultsWhenAbsentAndStrictWhenPresent) {
   EXPECT_TRUE(defaults.keyGeneration);
   EXPECT_EQ(defaults.pinCacheIdle.count(), 600);
 
-  write("p.json", R"({"rawSigning": true, "pinCacheSeconds": 30, "origins": {"block": ["https://x.example"]}})");
+  write(
+      "p.json",
+      R"({"rawSigning": true, "pinCacheSeconds": 30, "origins": {"block": ["https://x.example"]}})");
   const Policy policy = Policy::load(dir_ / "p.json");
   EXPECT_TRUE(policy.rawSigning);
   EXPECT_EQ(policy.pinCacheIdle.count(), 30);
   EXPECT_EQ(policy.blockedOrigins, std::vector<std::string>{"https://x.example"});
 
-  for (const char* bad : {R"({"rawSigning": "true"})", R"({"unknown": 1})", R"({"origins": {"alow": []}})",
-                          R"({"pinCacheSeconds": -5})", R"([])", "{"}) {
+  for (const char* bad :
+       {R"({"rawSigning": "true"})", R"({"unknown": 1})", R"({"origins": {"alow": []}})",
+        R"({"pinCacheSeconds": -5})", R"([])", "{"}) {
     write("bad.json", bad);
     EXPECT_THROW(Policy::load(dir_ / "bad.json"), std::runtime_error) << bad;
   }

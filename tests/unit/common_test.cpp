@@ -41,7 +41,8 @@ TEST(Encoding, U64BigEndian) {
 }
 
 TEST(Digest, Sha256KnownAnswer) {
-  EXPECT_EQ(toHex(sha256(asBytes("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(toHex(sha256(asBytes("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(toHex(Sha256Builder{}.add("a").add("bc").finish()), toHex(sha256(asBytes("abc"))));
 }
 
@@ -103,7 +104,9 @@ TEST(Framing, OversizeIsRefusedBeforeReadingThePayload) {
 }
 
 TEST(Framing, TruncationIsAnError) {
-  for (const std::string& bytes : {std::string("\0\0", 2), std::string("\0\0\0\x05" "abc", 7)}) {
+  for (const std::string& bytes : {std::string("\0\0", 2), std::string("\0\0\0\x05"
+                                                                       "abc",
+                                                                       7)}) {
     Pipe pipe;
     writeFully(pipe.write(), bytes.data(), bytes.size());
     pipe.closeWrite();

@@ -51,8 +51,9 @@ fs::path findAgentProgram() {
   std::array<char, PATH_MAX> self{};
   const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
   if (n > 0) {
-    const fs::path sibling = fs::path(std::string(self.data(), static_cast<std::size_t>(n))).parent_path() /
-                             "p2pcp-agent";
+    const fs::path sibling =
+        fs::path(std::string(self.data(), static_cast<std::size_t>(n))).parent_path() /
+        "p2pcp-agent";
     if (::access(sibling.c_str(), X_OK) == 0) {
       return sibling;
     }
@@ -92,7 +93,9 @@ void startAgent(const fs::path& program, const fs::path& socketPath) {
 
 }  // namespace
 
-fs::path defaultSocketPath() { return agent::Paths::fromEnvironment().socket; }
+fs::path defaultSocketPath() {
+  return agent::Paths::fromEnvironment().socket;
+}
 
 AgentClient::AgentClient(const ConnectOptions& options) {
   const fs::path socketPath = options.socket.empty() ? defaultSocketPath() : options.socket;
@@ -110,8 +113,8 @@ AgentClient::AgentClient(const ConnectOptions& options) {
   startAgent(options.agentProgram.empty() ? findAgentProgram() : options.agentProgram, socketPath);
   fd_ = connectTo(socketPath);
   if (fd_ < 0) {
-    throw AgentUnavailable("the agent started but " + socketPath.string() + " refuses connections: " +
-                           std::strerror(errno));
+    throw AgentUnavailable("the agent started but " + socketPath.string() +
+                           " refuses connections: " + std::strerror(errno));
   }
 }
 

@@ -27,14 +27,17 @@ int printOr(const Options& o, const json& result, const std::string& text) {
   return kExitOk;
 }
 
-std::string yesNo(bool b) { return b ? "yes" : "no"; }
+std::string yesNo(bool b) {
+  return b ? "yes" : "no";
+}
 
 }  // namespace
 
 int status(const Options& o) {
   const json s = call("status", json::object());
   std::string text = "agent: p2pcp-agent " + s.value("version", "") + " (pid " +
-                     std::to_string(s.value("pid", 0)) + ", protocol " + std::to_string(s.value("protocol", 0)) + ")\n";
+                     std::to_string(s.value("pid", 0)) + ", protocol " +
+                     std::to_string(s.value("protocol", 0)) + ")\n";
   for (const auto& m : s.value("modules", json::array())) {
     text += "module: " + m.value("name", "") + " (" + m.value("path", "") + ")\n";
   }
@@ -45,8 +48,9 @@ int status(const Options& o) {
     text += "token: " + t.value("label", "") + "  logged in: " + yesNo(t.value("loggedIn", false)) +
             "  PIN: " + t.value("pinState", "") + "\n";
   }
-  text += "raw signing: " + std::string(s["policy"].value("rawSigning", false) ? "allowed" : "off") +
-          "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
+  text +=
+      "raw signing: " + std::string(s["policy"].value("rawSigning", false) ? "allowed" : "off") +
+      "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
   text += "sites with consent: " + std::to_string(s.value("consents", 0)) + "\n";
   return printOr(o, s, text);
 }
@@ -55,8 +59,10 @@ int tokens(const Options& o) {
   const json list = call("listTokens", json::object());
   std::string text;
   for (const auto& t : list) {
-    text += t.value("label", "") + "\n  uri: " + t.value("uri", "") + "\n  module: " + t.value("module", "") +
-            "\n  logged in: " + yesNo(t.value("loggedIn", false)) + "; PIN state: " + t.value("pinState", "") +
+    text += t.value("label", "") + "\n  uri: " + t.value("uri", "") +
+            "\n  module: " + t.value("module", "") +
+            "\n  logged in: " + yesNo(t.value("loggedIn", false)) +
+            "; PIN state: " + t.value("pinState", "") +
             (t.value("protectedAuthenticationPath", false) ? "; PIN pad" : "") + "\n";
   }
   return printOr(o, list, text.empty() ? "no tokens present\n" : text);
@@ -82,8 +88,9 @@ int keygen(const Options& o, const std::string& type, const std::string& label) 
     params["token"] = *o.token;
   }
   const json key = call("generateKey", params);
-  return printOr(o, key, "generated " + key.value("type", "") + " key\n  uri: " + key.value("uri", "") +
-                             "\n  fingerprint: " + key.value("fingerprint", "") + "\n");
+  return printOr(o, key,
+                 "generated " + key.value("type", "") + " key\n  uri: " + key.value("uri", "") +
+                     "\n  fingerprint: " + key.value("fingerprint", "") + "\n");
 }
 
 int pubkey(const Options& o, bool pem) {
@@ -114,7 +121,8 @@ int signBlock(const Options& o, const std::string& storageKey, const std::string
               const std::optional<std::string>& privateUri) {
   const std::string payload = readAllStdin();
   // Send the hash, not the block: the signature covers H(payload) anyway.
-  json params = withKey(o, {{"storageKey", storageKey}, {"seq", seq},
+  json params = withKey(o, {{"storageKey", storageKey},
+                            {"seq", seq},
                             {"payloadSha256", toHex(sha256(asBytes(payload)))}});
   if (privateUri) {
     params["private"] = *privateUri;
@@ -135,13 +143,15 @@ int signLogin(const Options& o, const std::string& origin, const std::string& in
 
 int seal(const Options& o, const std::string& uri) {
   const std::string plaintext = readAllStdin();
-  const json r = call("seal", withKey(o, {{"uri", uri}, {"plaintext", toBase64(asBytes(plaintext))}}));
+  const json r =
+      call("seal", withKey(o, {{"uri", uri}, {"plaintext", toBase64(asBytes(plaintext))}}));
   return printOr(o, r, r.value("sealed", "") + "\n");
 }
 
 int open(const Options& o, const std::string& uri) {
   std::string sealed = readAllStdin();
-  while (!sealed.empty() && (sealed.back() == '\n' || sealed.back() == '\r' || sealed.back() == ' ')) {
+  while (!sealed.empty() &&
+         (sealed.back() == '\n' || sealed.back() == '\r' || sealed.back() == ' ')) {
     sealed.pop_back();
   }
   const json r = call("open", withKey(o, {{"uri", uri}, {"sealed", sealed}}));
@@ -196,7 +206,8 @@ int consentsList(const Options& o) {
 
 int consentsRevoke(const Options& o, const std::string& origin) {
   const json r = call("revokeConsent", {{"origin", origin}});
-  return printOr(o, r, r.value("revoked", false) ? "revoked " + origin + "\n" : origin + " had no consent\n");
+  return printOr(
+      o, r, r.value("revoked", false) ? "revoked " + origin + "\n" : origin + " had no consent\n");
 }
 
 }  // namespace p2pcp::cli

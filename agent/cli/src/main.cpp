@@ -25,7 +25,8 @@ int reportAgentError(const p2pcp::client::AgentCallError& e, bool json) {
     std::cerr << '\n';
   }
   const std::string& code = e.code();
-  if (code == "PIN_INCORRECT" || code == "PIN_LOCKED" || code == "PIN_CANCELLED" || code == "CONSENT_DENIED") {
+  if (code == "PIN_INCORRECT" || code == "PIN_LOCKED" || code == "PIN_CANCELLED" ||
+      code == "CONSENT_DENIED") {
     return kExitAuth;
   }
   return kExitAgentError;
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
   const auto addCommon = [&](CLI::App* cmd, bool withKey) {
     cmd->add_flag("--json", o.json, "Print the agent's JSON result");
     if (withKey) {
-      cmd->add_option("--key", o.key, "PKCS#11 URI of the key (default: the configured or only key)");
+      cmd->add_option("--key", o.key,
+                      "PKCS#11 URI of the key (default: the configured or only key)");
     }
   };
   std::function<int()> run;
@@ -61,9 +63,11 @@ int main(int argc, char** argv) {
 
   std::string type;
   std::string label;
-  auto* keygenCmd = app.add_subcommand("keygen", "Generate a key pair on the token (never extractable)");
+  auto* keygenCmd =
+      app.add_subcommand("keygen", "Generate a key pair on the token (never extractable)");
   addCommon(keygenCmd, false);
-  keygenCmd->add_option("--type", type, "rsa, ec-p256, ec-p384 or ed25519")->required()
+  keygenCmd->add_option("--type", type, "rsa, ec-p256, ec-p384 or ed25519")
+      ->required()
       ->check(CLI::IsMember({"rsa", "ec-p256", "ec-p384", "ed25519"}));
   keygenCmd->add_option("--label", label, "Label of the new key")->required();
   keygenCmd->add_option("--token", o.token, "PKCS#11 URI of the token");
@@ -79,18 +83,22 @@ int main(int argc, char** argv) {
   std::string uri;
   auto* deriveCmd = app.add_subcommand("derive", "Print the storage key of a p2pcp uri (hex)");
   addCommon(deriveCmd, true);
-  deriveCmd->add_option("kind", kind, "public or private")->required()->check(CLI::IsMember({"public", "private"}));
+  deriveCmd->add_option("kind", kind, "public or private")
+      ->required()
+      ->check(CLI::IsMember({"public", "private"}));
   deriveCmd->add_option("uri", uri, "The p2pcp uri, e.g. /notes")->required();
   deriveCmd->callback([&] { run = [&] { return derive(o, kind, uri); }; });
 
   std::string storageKey;
   std::string seq;
   std::optional<std::string> privateUri;
-  auto* signBlockCmd = app.add_subcommand("sign-block", "Sign a block write; the payload is read from stdin");
+  auto* signBlockCmd =
+      app.add_subcommand("sign-block", "Sign a block write; the payload is read from stdin");
   addCommon(signBlockCmd, true);
   signBlockCmd->add_option("--storage-key", storageKey, "Storage key (64 hex digits)")->required();
   signBlockCmd->add_option("--seq", seq, "Sequence number (unsigned 64-bit)")->required();
-  signBlockCmd->add_option("--private", privateUri, "Sign as a private block of this uri (derived write key)");
+  signBlockCmd->add_option("--private", privateUri,
+                           "Sign as a private block of this uri (derived write key)");
   signBlockCmd->callback([&] { run = [&] { return signBlock(o, storageKey, seq, privateUri); }; });
 
   std::string origin;
@@ -103,7 +111,8 @@ int main(int argc, char** argv) {
   signLoginCmd->add_option("--index-server", indexServer, "Index server URL")->required();
   signLoginCmd->add_option("--nonce", nonce, "Server nonce, base64 (16 to 64 bytes)")->required();
   signLoginCmd->add_option("--timestamp", timestamp, "Seconds since the epoch")->required();
-  signLoginCmd->callback([&] { run = [&] { return signLogin(o, origin, indexServer, nonce, timestamp); }; });
+  signLoginCmd->callback(
+      [&] { run = [&] { return signLogin(o, origin, indexServer, nonce, timestamp); }; });
 
   auto* sealCmd = app.add_subcommand("seal", "Encrypt stdin for a private uri; prints base64");
   addCommon(sealCmd, true);
@@ -116,7 +125,8 @@ int main(int argc, char** argv) {
   openCmd->callback([&] { run = [&] { return open(o, uri); }; });
 
   std::optional<std::string> algorithm;
-  auto* signCmd = app.add_subcommand("sign", "Raw signature of stdin (only if policy allows raw signing)");
+  auto* signCmd =
+      app.add_subcommand("sign", "Raw signature of stdin (only if policy allows raw signing)");
   addCommon(signCmd, true);
   signCmd->add_option("--algorithm", algorithm,
                       "rsa-pkcs1-sha256, rsa-pss-sha256, ecdsa-sha256, ecdsa-sha384 or ed25519");

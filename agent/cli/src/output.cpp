@@ -21,7 +21,8 @@ json call(const std::string& method, const json& params) {
     }
   }
   for (const char* name : {"WAYLAND_DISPLAY", "DISPLAY"}) {
-    if (const char* display = std::getenv(name); display != nullptr && *display != '\0') {  // NOLINT
+    if (const char* display = std::getenv(name);
+        display != nullptr && *display != '\0') {  // NOLINT
       meta["display"] = display;
       break;
     }
@@ -29,7 +30,9 @@ json call(const std::string& method, const json& params) {
   return agent.call(method, params, meta);
 }
 
-void printJson(const json& value) { std::cout << value.dump(2) << '\n'; }
+void printJson(const json& value) {
+  std::cout << value.dump(2) << '\n';
+}
 
 std::string readAllStdin() {
   std::string data;

@@ -58,7 +58,8 @@ std::optional<json> readJsonObject(const fs::path& file) {
   return doc;
 }
 
-void rejectUnknownFields(const json& doc, const std::set<std::string>& known, const fs::path& file) {
+void rejectUnknownFields(const json& doc, const std::set<std::string>& known,
+                         const fs::path& file) {
   for (const auto& [key, value] : doc.items()) {
     if (!known.contains(key)) {
       throw std::runtime_error(file.string() + ": unknown field \"" + key + "\"");
@@ -120,7 +121,8 @@ Policy Policy::load(const fs::path& file) {
       // A listed module that is not installed is not an error: policies are shared
       // across machines. It simply cannot match anything.
       char resolved[PATH_MAX];
-      policy.allowedModules.emplace_back(realpath(path.c_str(), resolved) != nullptr ? resolved : path);
+      policy.allowedModules.emplace_back(realpath(path.c_str(), resolved) != nullptr ? resolved
+                                                                                     : path);
     }
   }
   if (doc->contains("origins")) {

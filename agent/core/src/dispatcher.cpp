@@ -11,14 +11,17 @@ using nlohmann::json;
 std::variant<Request, json> parseRequest(std::string_view text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
-    return errorResponse(nullptr, AgentError(ErrorCode::ParseError, "the message is not valid JSON"));
+    return errorResponse(nullptr,
+                         AgentError(ErrorCode::ParseError, "the message is not valid JSON"));
   }
   if (!doc.is_object()) {
-    return errorResponse(nullptr, AgentError(ErrorCode::BadRequest, "a request must be a JSON object"));
+    return errorResponse(nullptr,
+                         AgentError(ErrorCode::BadRequest, "a request must be a JSON object"));
   }
   json id = doc.contains("id") ? doc["id"] : json(nullptr);
   if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
-    return errorResponse(nullptr, AgentError(ErrorCode::BadRequest, "id must be an integer or a string"));
+    return errorResponse(nullptr,
+                         AgentError(ErrorCode::BadRequest, "id must be an integer or a string"));
   }
   if (id.is_string() && id.get_ref<const std::string&>().size() > 256) {
     return errorResponse(nullptr, AgentError(ErrorCode::BadRequest, "id is too long"));
@@ -73,18 +76,22 @@ json errorResponse(const json& id, const AgentError& error) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"error", errorObject(error)}};
 }
 
-const std::vector<std::string>& Dispatcher::methodNames() { return handlerNames(); }
+const std::vector<std::string>& Dispatcher::methodNames() {
+  return handlerNames();
+}
 
 json Dispatcher::handle(const Request& request) noexcept {
   try {
     try {
       const Handler* handler = findHandler(request.method);
       if (handler == nullptr) {
-        throw AgentError(ErrorCode::MethodNotFound, "unknown method \"" + request.method.substr(0, 64) + "\"");
+        throw AgentError(ErrorCode::MethodNotFound,
+                         "unknown method \"" + request.method.substr(0, 64) + "\"");
       }
       if (request.caller.isPage()) {
         if (handler->access == Access::LocalOnly) {
-          throw AgentError(ErrorCode::NotAllowedByPolicy, "\"" + request.method + "\" is not available to web pages");
+          throw AgentError(ErrorCode::NotAllowedByPolicy,
+                           "\"" + request.method + "\" is not available to web pages");
         }
         if (handler->access == Access::PageWithConsent) {
           service_.requireConsent(request.caller);

@@ -36,7 +36,8 @@ AgentError fromPkcs11(const pkcs11::Pkcs11Error& e) {
         return {ErrorCode::TokenRemoved, "the token was removed", data};
       }
       logWarning(std::string("PKCS#11 error: ") + e.what());
-      return {ErrorCode::TokenError, std::string("the token reported ") + pkcs11::ckrName(e.rv()), data};
+      return {ErrorCode::TokenError, std::string("the token reported ") + pkcs11::ckrName(e.rv()),
+              data};
   }
 }
 
@@ -73,7 +74,8 @@ void rethrowAsAgentError() {
     throw fromLayer(e);
   } catch (const scheme::SchemeError& e) {
     if (e.kind() == scheme::SchemeError::Kind::OpenFailed) {
-      throw AgentError(ErrorCode::OpenFailed, "the sealed data does not open with this key and uri");
+      throw AgentError(ErrorCode::OpenFailed,
+                       "the sealed data does not open with this key and uri");
     }
     throw AgentError(ErrorCode::BadRequest, e.what());
   } catch (const pinentry::PinentryError& e) {

@@ -18,8 +18,8 @@ using nlohmann::json;
 json handleHello(TokenService& /*service*/, const Caller& /*caller*/, const json& params) {
   const Params p(params, {"client", "protocol"});
   if (p.has("protocol") && p.u64("protocol") != kProtocolVersion) {
-    throw AgentError(ErrorCode::Unsupported, "this agent speaks protocol version " +
-                                                 std::to_string(kProtocolVersion),
+    throw AgentError(ErrorCode::Unsupported,
+                     "this agent speaks protocol version " + std::to_string(kProtocolVersion),
                      {{"protocol", kProtocolVersion}});
   }
   return {{"agent", "p2pcp-agent"},

@@ -92,7 +92,8 @@ json handleSignLogin(TokenService& service, const Caller& caller, const json& pa
   if (caller.origin) {
     // The browser's word for who is asking; a page cannot name another site.
     if (p.has("origin") && p.string("origin", 512) != *caller.origin) {
-      throw AgentError(ErrorCode::NotAllowedByPolicy, "a page may only sign logins for its own origin");
+      throw AgentError(ErrorCode::NotAllowedByPolicy,
+                       "a page may only sign logins for its own origin");
     }
     origin = *caller.origin;
   } else {
@@ -107,7 +108,8 @@ json handleSignLogin(TokenService& service, const Caller& caller, const json& pa
   const Bytes message = scheme::loginMessage(origin, indexServer, nonce, timestamp);
   const auto [token, key] = service.resolveKey(p.optionalString("key"));
   const SignAlgorithm algorithm = schemeAlgorithm(key.type);
-  json result = signatureResult(service.sign(caller, token, key, algorithm, message), key.spki, algorithm);
+  json result =
+      signatureResult(service.sign(caller, token, key, algorithm, message), key.spki, algorithm);
   result["message"] = toBase64(message);
   return result;
 }
@@ -139,7 +141,8 @@ json handleSign(TokenService& service, const Caller& caller, const json& params)
   const Bytes message = p.base64("message");
   if (scheme::isReservedMessage(message)) {
     // The root secret is a signature over a "p2pcp/" message: never sign one on request.
-    throw AgentError(ErrorCode::NotAllowedByPolicy, "messages beginning with \"p2pcp/\" are reserved");
+    throw AgentError(ErrorCode::NotAllowedByPolicy,
+                     "messages beginning with \"p2pcp/\" are reserved");
   }
   const auto [token, key] = service.resolveKey(p.optionalString("key"));
   SignAlgorithm algorithm = schemeAlgorithm(key.type);

@@ -95,7 +95,8 @@ std::optional<Listener> openListener(const std::filesystem::path& socketPath) {
   // We hold the lock, so a socket file left here is stale (a crashed agent).
   ::unlink(path.c_str());
   const mode_t previous = ::umask(0177);
-  const int bound = ::bind(listener.socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  const int bound =
+      ::bind(listener.socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
   ::umask(previous);
   if (bound != 0) {
     fail("cannot bind " + path);

@@ -27,7 +27,9 @@ const char* prefix(LogLevel level) noexcept {
 }
 }  // namespace
 
-void setLogLevel(LogLevel level) noexcept { gLevel = level; }
+void setLogLevel(LogLevel level) noexcept {
+  gLevel = level;
+}
 
 void log(LogLevel level, const std::string& message) noexcept {
   if (level < gLevel.load()) {

@@ -44,7 +44,8 @@ void hardenProcess() {
   std::signal(SIGPIPE, SIG_IGN);  // NOLINT(cert-err33-c): a vanished client must not kill us
 }
 
-std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> loadModules(const Config& config, const Policy& policy) {
+std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> loadModules(const Config& config,
+                                                                const Policy& policy) {
   const auto allowed = [&](const std::string& path) {
     return policy.allowedModules.empty() ||
            std::find(policy.allowedModules.begin(), policy.allowedModules.end(), path) !=
@@ -105,12 +106,14 @@ void reportReady(int& readyFd, char status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"p2pcp-agent: keeps your p2pcp key on your smartcard or token and serves the browser"};
+  CLI::App app{
+      "p2pcp-agent: keeps your p2pcp key on your smartcard or token and serves the browser"};
   bool daemon = false;
   bool verbose = false;
   std::string socketOverride;
   app.add_flag("--daemon", daemon, "Run in the background; return once the socket is ready");
-  app.add_option("--socket", socketOverride, "Socket path (default: $P2PCP_AGENT_SOCK or $XDG_RUNTIME_DIR/p2pcp/agent.sock)");
+  app.add_option("--socket", socketOverride,
+                 "Socket path (default: $P2PCP_AGENT_SOCK or $XDG_RUNTIME_DIR/p2pcp/agent.sock)");
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.set_version_flag("--version", std::string("p2pcp-agent ") + kAgentVersion);
   CLI11_PARSE(app, argc, argv);
@@ -147,7 +150,7 @@ int main(int argc, char** argv) {
     asio::io_context io;
     asio::thread_pool workers(4);
     asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol(),
-                                                   listener->socket.release());
+                                                    listener->socket.release());
     Server server(io, std::move(acceptor), dispatcher, workers);
     service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
     server.start();

@@ -11,7 +11,9 @@ namespace p2pcp::agent {
 namespace {
 const nlohmann::json kEmpty = nlohmann::json::object();
 
-std::string paramName(std::string_view name) { return "\"" + std::string(name) + "\""; }
+std::string paramName(std::string_view name) {
+  return "\"" + std::string(name) + "\"";
+}
 }  // namespace
 
 Params::Params(const nlohmann::json& params, std::initializer_list<std::string_view> allowed)
@@ -46,12 +48,14 @@ std::string Params::string(std::string_view name, std::size_t maxLength) const {
   }
   const auto& text = value.get_ref<const std::string&>();
   if (text.empty() || text.size() > maxLength) {
-    badRequest("parameter " + paramName(name) + " must be 1 to " + std::to_string(maxLength) + " bytes");
+    badRequest("parameter " + paramName(name) + " must be 1 to " + std::to_string(maxLength) +
+               " bytes");
   }
   return text;
 }
 
-std::optional<std::string> Params::optionalString(std::string_view name, std::size_t maxLength) const {
+std::optional<std::string> Params::optionalString(std::string_view name,
+                                                  std::size_t maxLength) const {
   if (!has(name)) {
     return std::nullopt;
   }
@@ -80,7 +84,8 @@ Bytes Params::hex(std::string_view name, std::size_t exactBytes) const {
   }
   auto bytes = fromHex(value.get_ref<const std::string&>());
   if (!bytes || bytes->size() != exactBytes) {
-    badRequest("parameter " + paramName(name) + " must be " + std::to_string(exactBytes * 2) + " hex digits");
+    badRequest("parameter " + paramName(name) + " must be " + std::to_string(exactBytes * 2) +
+               " hex digits");
   }
   return std::move(*bytes);
 }

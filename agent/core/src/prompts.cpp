@@ -37,7 +37,8 @@ std::string pinDescription(const Caller& caller, const pkcs11::TokenDescription&
 }
 
 std::optional<SecureString> promptPin(const Config& config, const Caller& caller,
-                                      const pkcs11::TokenDescription& token, const std::string& purpose) {
+                                      const pkcs11::TokenDescription& token,
+                                      const std::string& purpose) {
   pinentry::PinRequest request;
   request.description = pinDescription(caller, token, purpose);
   request.prompt = "PIN:";

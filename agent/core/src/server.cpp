@@ -36,13 +36,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     try {
       // Replies can carry base64 of a whole block; error_handler::replace keeps a reply
       // with invalid UTF-8 from a token label from throwing here.
-      frame = makeFrame(message.dump(-1, ' ', false, json::error_handler_t::replace), LengthOrder::BigEndian,
-                        server_.limits_.maxMessageBytes);
-    } catch (const FramingError&) {
-      frame = makeFrame(errorResponse(message.value("id", json()),
-                                      AgentError(ErrorCode::MessageTooLarge, "the reply is too large"))
-                            .dump(),
+      frame = makeFrame(message.dump(-1, ' ', false, json::error_handler_t::replace),
                         LengthOrder::BigEndian, server_.limits_.maxMessageBytes);
+    } catch (const FramingError&) {
+      frame =
+          makeFrame(errorResponse(message.value("id", json()),
+                                  AgentError(ErrorCode::MessageTooLarge, "the reply is too large"))
+                        .dump(),
+                    LengthOrder::BigEndian, server_.limits_.maxMessageBytes);
     }
     writes_.push_back(std::move(frame));
     if (writes_.size() == 1) {
@@ -57,9 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     readPending_ = true;
     asio::async_read(socket_, asio::buffer(header_),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t /*n*/) {
-                       self->onHeader(ec);
-                     });
+                     [self = shared_from_this()](const boost::system::error_code& ec,
+                                                 std::size_t /*n*/) { self->onHeader(ec); });
   }
 
   void onHeader(const boost::system::error_code& ec) {
@@ -73,21 +73,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // We cannot skip 4 GiB that may never come: answer and hang up.
       readPending_ = false;
       draining_ = true;
-      send(errorResponse(nullptr, AgentError(ErrorCode::MessageTooLarge,
-                                             "messages are limited to " +
-                                                 std::to_string(server_.limits_.maxMessageBytes) + " bytes")));
+      send(errorResponse(
+          nullptr, AgentError(ErrorCode::MessageTooLarge,
+                              "messages are limited to " +
+                                  std::to_string(server_.limits_.maxMessageBytes) + " bytes")));
       return;
     }
     body_.assign(length, '\0');
-    asio::async_read(socket_, asio::buffer(body_),
-                     [self = shared_from_this()](const boost::system::error_code& error, std::size_t /*n*/) {
-                       self->readPending_ = false;
-                       if (error) {
-                         self->finish();  // truncated message: nothing to answer
-                         return;
-                       }
-                       self->onMessage();
-                     });
+    asio::async_read(
+        socket_, asio::buffer(body_),
+        [self = shared_from_this()](const boost::system::error_code& error, std::size_t /*n*/) {
+          self->readPending_ = false;
+          if (error) {
+            self->finish();  // truncated message: nothing to answer
+            return;
+          }
+          self->onMessage();
+        });
   }
 
   void onMessage() {
@@ -107,35 +109,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     ++inFlight_;
-    asio::post(server_.workers_, [self = shared_from_this(), request = std::move(request)]() mutable {
-      json reply = self->server_.dispatcher_.handle(request);
-      asio::post(self->server_.io_, [self, reply = std::move(reply)]() {
-        --self->inFlight_;
-        self->send(reply);
-        self->readHeader();
-      });
-    });
+    asio::post(server_.workers_,
+               [self = shared_from_this(), request = std::move(request)]() mutable {
+                 json reply = self->server_.dispatcher_.handle(request);
+                 asio::post(self->server_.io_, [self, reply = std::move(reply)]() {
+                   --self->inFlight_;
+                   self->send(reply);
+                   self->readHeader();
+                 });
+               });
     readHeader();  // requests on one connection may run concurrently; ids tell replies apart
   }
 
   void writeNext() {
-    asio::async_write(socket_, asio::buffer(writes_.front()),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t /*n*/) {
-                        self->writes_.pop_front();
-                        if (ec) {
-                          self->writes_.clear();
-                          self->closing_ = true;
-                          self->finish();
-                          return;
-                        }
-                        if (!self->writes_.empty()) {
-                          self->writeNext();
-                        } else if (self->draining_) {
-                          self->drain();
-                        } else if (self->closing_) {
-                          self->finish();
-                        }
-                      });
+    asio::async_write(
+        socket_, asio::buffer(writes_.front()),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t /*n*/) {
+          self->writes_.pop_front();
+          if (ec) {
+            self->writes_.clear();
+            self->closing_ = true;
+            self->finish();
+            return;
+          }
+          if (!self->writes_.empty()) {
+            self->writeNext();
+          } else if (self->draining_) {
+            self->drain();
+          } else if (self->closing_) {
+            self->finish();
+          }
+        });
   }
 
   // After refusing an oversized message: send FIN, then read and discard what the
@@ -152,16 +156,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void drainNext() {
-    socket_.async_read_some(asio::buffer(body_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                               std::size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > kMaxDrain) {
-        self->readPending_ = false;
-        self->finish();
-        return;
-      }
-      self->drainNext();
-    });
+    socket_.async_read_some(
+        asio::buffer(body_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+          self->drained_ += n;
+          if (ec || self->drained_ > kMaxDrain) {
+            self->readPending_ = false;
+            self->finish();
+            return;
+          }
+          self->drainNext();
+        });
   }
 
   // Drops the connection once nothing is pending on it.
@@ -191,11 +196,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool subscribed_ = false;
 };
 
-Server::Server(asio::io_context& io, asio::local::stream_protocol::acceptor acceptor, Dispatcher& dispatcher,
-               asio::thread_pool& workers, ServerLimits limits)
-    : io_(io), acceptor_(std::move(acceptor)), dispatcher_(dispatcher), workers_(workers), limits_(limits) {}
+Server::Server(asio::io_context& io, asio::local::stream_protocol::acceptor acceptor,
+               Dispatcher& dispatcher, asio::thread_pool& workers, ServerLimits limits)
+    : io_(io),
+      acceptor_(std::move(acceptor)),
+      dispatcher_(dispatcher),
+      workers_(workers),
+      limits_(limits) {}
 
-void Server::start() { accept(); }
+void Server::start() {
+  accept();
+}
 
 void Server::stop() {
   boost::system::error_code ignored;
@@ -218,7 +229,8 @@ void Server::accept() {
           ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0;
       if (!credentialsRead || peer.uid != ::geteuid()) {
         // The directory is 0700, so this is defence in depth (or root poking at us).
-        logWarning("refused a connection from uid " + std::to_string(credentialsRead ? peer.uid : -1U));
+        logWarning("refused a connection from uid " +
+                   std::to_string(credentialsRead ? peer.uid : -1U));
       } else if (connections_.size() >= limits_.maxConnections) {
         logWarning("refused a connection: too many open connections");
       } else {
@@ -233,7 +245,9 @@ void Server::accept() {
   });
 }
 
-void Server::forget(const std::shared_ptr<Connection>& connection) { connections_.erase(connection); }
+void Server::forget(const std::shared_ptr<Connection>& connection) {
+  connections_.erase(connection);
+}
 
 void Server::broadcast(const json& notification) {
   asio::post(io_, [this, notification]() {

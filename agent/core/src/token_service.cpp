@@ -19,14 +19,16 @@ using pkcs11::Token;
 
 namespace {
 
-AgentError pinError(ErrorCode code, const std::string& message, const pkcs11::TokenDescription& token) {
+AgentError pinError(ErrorCode code, const std::string& message,
+                    const pkcs11::TokenDescription& token) {
   return AgentError(code, message,
                     {{"pinState", pkcs11::pinStateName(token.pinState)}, {"token", token.uri}});
 }
 
 }  // namespace
 
-TokenService::TokenService(Config config, Policy policy, std::vector<std::shared_ptr<pkcs11::Module>> modules,
+TokenService::TokenService(Config config, Policy policy,
+                           std::vector<std::shared_ptr<pkcs11::Module>> modules,
                            ConsentStore& consents)
     : config_(std::move(config)),
       policy_(std::move(policy)),
@@ -142,7 +144,8 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
       }
     } catch (const Pkcs11Error& e) {
       // One unreadable token must not hide the keys of the others.
-      logWarning("cannot list the keys of the token in slot " + std::to_string(token->slot()) + ": " + e.what());
+      logWarning("cannot list the keys of the token in slot " + std::to_string(token->slot()) +
+                 ": " + e.what());
     }
   }
   return out;
@@ -182,7 +185,8 @@ void TokenService::requireConsent(const Caller& caller) {
     return;
   }
   if (policy_.onlyAllowedOrigins) {
-    throw AgentError(ErrorCode::NotAllowedByPolicy, "the administrator's policy does not list " + origin);
+    throw AgentError(ErrorCode::NotAllowedByPolicy,
+                     "the administrator's policy does not list " + origin);
   }
   if (consents_.isGranted(origin)) {
     return;
@@ -257,7 +261,8 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
         throw pinError(ErrorCode::PinLocked, "the token's PIN is blocked", after);
       }
       if (e.rv() == CKR_PIN_LEN_RANGE || e.rv() == CKR_PIN_INVALID) {
-        throw pinError(ErrorCode::PinIncorrect, "the PIN has the wrong length or characters", after);
+        throw pinError(ErrorCode::PinIncorrect, "the PIN has the wrong length or characters",
+                       after);
       }
       throw;
     }
@@ -276,7 +281,8 @@ void TokenService::lockAll() {
   logInfo("locked: logged out of every token and wiped cached secrets");
 }
 
-std::optional<SecureString> TokenService::contextPin(const Caller& caller, const std::shared_ptr<Token>& token,
+std::optional<SecureString> TokenService::contextPin(const Caller& caller,
+                                                     const std::shared_ptr<Token>& token,
                                                      const KeyDescription& key) {
   if (!key.alwaysAuthenticate) {
     return std::nullopt;
@@ -293,7 +299,8 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
                                const KeyDescription& key) {
   {
     const std::scoped_lock lock(tokenMutex_);
-    if (const auto it = roots_.find(key.uri); it != roots_.end() && it->second.first == token.get()) {
+    if (const auto it = roots_.find(key.uri);
+        it != roots_.end() && it->second.first == token.get()) {
       if (auto login = logins_.find(token.get()); login != logins_.end()) {
         login->second.lastUsed = Clock::now();
       }
@@ -314,7 +321,8 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
         break;
       }
       case KeyType::Ed25519: {
-        Bytes signature = token->sign(key, pkcs11::SignAlgorithm::Ed25519, scheme::rootMessage(), pin);
+        Bytes signature =
+            token->sign(key, pkcs11::SignAlgorithm::Ed25519, scheme::rootMessage(), pin);
         result.assign(signature.begin(), signature.end());
         OPENSSL_cleanse(signature.data(), signature.size());
         break;
@@ -330,8 +338,9 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
   });
 }
 
-Bytes TokenService::sign(const Caller& caller, const std::shared_ptr<Token>& token, const KeyDescription& key,
-                         pkcs11::SignAlgorithm algorithm, ByteView message) {
+Bytes TokenService::sign(const Caller& caller, const std::shared_ptr<Token>& token,
+                         const KeyDescription& key, pkcs11::SignAlgorithm algorithm,
+                         ByteView message) {
   login(caller, token);
   const auto pin = contextPin(caller, token, key);
   return withToken(token, [&] {
@@ -342,8 +351,8 @@ Bytes TokenService::sign(const Caller& caller, const std::shared_ptr<Token>& tok
   });
 }
 
-KeyDescription TokenService::generateKey(const Caller& caller, const std::shared_ptr<Token>& token, KeyType type,
-                                         const std::string& label) {
+KeyDescription TokenService::generateKey(const Caller& caller, const std::shared_ptr<Token>& token,
+                                         KeyType type, const std::string& label) {
   login(caller, token);
   return withToken(token, [&] { return token->generateKeyPair(type, label); });
 }

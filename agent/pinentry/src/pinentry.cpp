@@ -38,13 +38,15 @@ std::string locate(const std::string& program) {
   std::size_t start = 0;
   while (start <= dirs.size()) {
     const std::size_t end = std::min(dirs.find(':', start), dirs.size());
-    const std::filesystem::path candidate = std::filesystem::path(dirs.substr(start, end - start)) / program;
+    const std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(start, end - start)) / program;
     if (::access(candidate.c_str(), X_OK) == 0) {
       return candidate.string();
     }
     start = end + 1;
   }
-  throw PinentryError(PinentryError::Kind::NotFound, "pinentry program not found in PATH: " + program);
+  throw PinentryError(PinentryError::Kind::NotFound,
+                      "pinentry program not found in PATH: " + program);
 }
 
 // Kills the pinentry when the person does not answer in time: a stuck dialog must
@@ -95,12 +97,14 @@ class Conversation {
     ctx_.reset(raw);
     const char* argv[] = {program.c_str(), nullptr};
     assuan_fd_t keep[] = {ASSUAN_INVALID_FD};
-    const gpg_error_t rc = assuan_pipe_connect(ctx_.get(), program.c_str(), argv, keep, nullptr, nullptr, 0);
+    const gpg_error_t rc =
+        assuan_pipe_connect(ctx_.get(), program.c_str(), argv, keep, nullptr, nullptr, 0);
     if (rc != 0) {
       throw PinentryError(PinentryError::Kind::Failed,
                           "cannot talk to " + program + ": " + gpg_strerror(rc));
     }
-    watchdog_ = std::make_unique<Watchdog>(assuan_get_pid(ctx_.get()), options.timeout + std::chrono::seconds(2));
+    watchdog_ = std::make_unique<Watchdog>(assuan_get_pid(ctx_.get()),
+                                           options.timeout + std::chrono::seconds(2));
     if (options.ttyName) {
       command("OPTION ttyname=" + escapeArgument(*options.ttyName), true);
     }
@@ -118,8 +122,8 @@ class Conversation {
   gpg_error_t command(const std::string& line, bool optional = false,
                       gpg_error_t (*dataCallback)(void*, const void*, std::size_t) = nullptr,
                       void* dataArgument = nullptr) {
-    const gpg_error_t rc =
-        assuan_transact(ctx_.get(), line.c_str(), dataCallback, dataArgument, nullptr, nullptr, nullptr, nullptr);
+    const gpg_error_t rc = assuan_transact(ctx_.get(), line.c_str(), dataCallback, dataArgument,
+                                           nullptr, nullptr, nullptr, nullptr);
     if (rc != 0 && !optional && !isCancel(rc)) {
       fail(line.substr(0, line.find(' ')), rc);
     }
@@ -130,7 +134,8 @@ class Conversation {
     if (watchdog_ && watchdog_->fired()) {
       throw PinentryError(PinentryError::Kind::Timeout, "the person did not answer in time");
     }
-    throw PinentryError(PinentryError::Kind::Failed, "pinentry " + what + " failed: " + gpg_strerror(rc));
+    throw PinentryError(PinentryError::Kind::Failed,
+                        "pinentry " + what + " failed: " + gpg_strerror(rc));
   }
 
   [[nodiscard]] assuan_context_t get() const { return ctx_.get(); }

@@ -15,33 +15,40 @@ namespace p2pcp::scheme {
 namespace {
 
 FixedPoint findPoint(int nid, std::string_view curveName, std::size_t fieldBytes) {
-  const ossl::EcGroupPtr group(ossl::check(EC_GROUP_new_by_curve_name(nid), "EC_GROUP_new_by_curve_name"));
+  const ossl::EcGroupPtr group(
+      ossl::check(EC_GROUP_new_by_curve_name(nid), "EC_GROUP_new_by_curve_name"));
   const ossl::BnCtxPtr ctx(ossl::check(BN_CTX_new(), "BN_CTX_new"));
   const ossl::BignumPtr p(ossl::check(BN_new(), "BN_new"));
-  ossl::check(EC_GROUP_get_curve(group.get(), p.get(), nullptr, nullptr, ctx.get()), "EC_GROUP_get_curve");
+  ossl::check(EC_GROUP_get_curve(group.get(), p.get(), nullptr, nullptr, ctx.get()),
+              "EC_GROUP_get_curve");
   for (unsigned counter = 0; counter <= 0xFF; ++counter) {
     const auto counterByte = static_cast<std::uint8_t>(counter);
-    const Sha256 x = Sha256Builder{}.add(kEcdhPointLabel).add(curveName).add(ByteView(&counterByte, 1)).finish();
-    const ossl::BignumPtr xBn(ossl::check(BN_bin2bn(x.data(), static_cast<int>(x.size()), nullptr), "BN_bin2bn"));
+    const Sha256 x =
+        Sha256Builder{}.add(kEcdhPointLabel).add(curveName).add(ByteView(&counterByte, 1)).finish();
+    const ossl::BignumPtr xBn(
+        ossl::check(BN_bin2bn(x.data(), static_cast<int>(x.size()), nullptr), "BN_bin2bn"));
     if (BN_cmp(xBn.get(), p.get()) >= 0) {
       continue;  // not a field element
     }
     const ossl::EcPointPtr point(ossl::check(EC_POINT_new(group.get()), "EC_POINT_new"));
     // y_bit = 0 selects the even y. Fails when x^3 + ax + b is not a square.
-    if (EC_POINT_set_compressed_coordinates(group.get(), point.get(), xBn.get(), 0, ctx.get()) != 1) {
+    if (EC_POINT_set_compressed_coordinates(group.get(), point.get(), xBn.get(), 0, ctx.get()) !=
+        1) {
       ERR_clear_error();
       continue;
     }
     FixedPoint out;
     out.counter = counterByte;
     out.uncompressed.resize(1 + 2 * fieldBytes);
-    if (EC_POINT_point2oct(group.get(), point.get(), POINT_CONVERSION_UNCOMPRESSED, out.uncompressed.data(),
-                           out.uncompressed.size(), ctx.get()) != out.uncompressed.size()) {
+    if (EC_POINT_point2oct(group.get(), point.get(), POINT_CONVERSION_UNCOMPRESSED,
+                           out.uncompressed.data(), out.uncompressed.size(),
+                           ctx.get()) != out.uncompressed.size()) {
       ossl::fail("EC_POINT_point2oct");
     }
     return out;
   }
-  throw SchemeError(SchemeError::Kind::BadInput, "no fixed point found");  // cannot happen for these curves
+  throw SchemeError(SchemeError::Kind::BadInput,
+                    "no fixed point found");  // cannot happen for these curves
 }
 
 }  // namespace

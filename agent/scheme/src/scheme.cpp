@@ -32,13 +32,15 @@ SecureBytes hkdf(ByteView ikm, std::string_view label, std::string_view uri) {
   std::string digest = "SHA256";
   std::array params{
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()), ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(ikm.data()),
+                                        ikm.size()),
       // No salt parameter: RFC 5869's empty salt (a block of zeros) is what the scheme uses.
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
       OSSL_PARAM_construct_end(),
   };
   SecureBytes out(kKeyBytes);
-  ossl::check(EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()), "EVP_KDF_derive(HKDF)");
+  ossl::check(EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()),
+              "EVP_KDF_derive(HKDF)");
   return out;
 }
 
@@ -46,8 +48,9 @@ ossl::EvpPkeyPtr writeKey(ByteView seed) {
   if (seed.size() != kKeyBytes) {
     throw SchemeError(SchemeError::Kind::BadInput, "an Ed25519 seed has 32 bytes");
   }
-  return ossl::EvpPkeyPtr(ossl::check(
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()), "EVP_PKEY_new_raw_private_key"));
+  return ossl::EvpPkeyPtr(
+      ossl::check(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()),
+                  "EVP_PKEY_new_raw_private_key"));
 }
 
 void requireRoot(ByteView root) {
@@ -58,13 +61,17 @@ void requireRoot(ByteView root) {
 
 }  // namespace
 
-Sha256 fingerprint(ByteView spki) { return sha256(spki); }
+Sha256 fingerprint(ByteView spki) {
+  return sha256(spki);
+}
 
 Sha256 publicStorageKey(ByteView spki, std::string_view uri) {
   return Sha256Builder{}.add(kPublicLabel).add(spki).add(uri).finish();
 }
 
-ByteView rootMessage() noexcept { return asBytes(kRootLabel); }
+ByteView rootMessage() noexcept {
+  return asBytes(kRootLabel);
+}
 
 SecureBytes rootFromTokenResult(ByteView result) {
   const Sha256 digest = Sha256Builder{}.add(kRootLabel).add(result).finish();
@@ -113,7 +120,8 @@ Bytes writeKeySpki(ByteView seed) {
 Bytes signWithWriteKey(ByteView seed, ByteView message) {
   const auto key = writeKey(seed);
   const ossl::EvpMdCtxPtr ctx(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  ossl::check(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()), "EVP_DigestSignInit");
+  ossl::check(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()),
+              "EVP_DigestSignInit");
   Bytes signature(64);
   std::size_t length = signature.size();
   ossl::check(EVP_DigestSign(ctx.get(), signature.data(), &length, message.data(), message.size()),
@@ -131,10 +139,13 @@ Bytes blockMessage(ByteView storageKey, std::uint64_t seq, const Sha256& payload
   return out;
 }
 
-Bytes loginMessage(std::string_view origin, std::string_view indexServer, ByteView nonce, std::uint64_t timestamp) {
+Bytes loginMessage(std::string_view origin, std::string_view indexServer, ByteView nonce,
+                   std::uint64_t timestamp) {
   // A 0 byte inside a field would let one (origin, server) pair pose as another.
-  if (origin.find('\0') != std::string_view::npos || indexServer.find('\0') != std::string_view::npos) {
-    throw SchemeError(SchemeError::Kind::BadInput, "origin and index server must not contain a 0 byte");
+  if (origin.find('\0') != std::string_view::npos ||
+      indexServer.find('\0') != std::string_view::npos) {
+    throw SchemeError(SchemeError::Kind::BadInput,
+                      "origin and index server must not contain a 0 byte");
   }
   Bytes out;
   append(out, kLoginLabel);
@@ -156,17 +167,21 @@ Bytes seal(ByteView root, std::string_view uri, ByteView plaintext) {
   const Bytes aad = concat(kSealAad, uri);
 
   const ossl::EvpCipherCtxPtr ctx(ossl::check(EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new"));
-  ossl::check(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce), "EVP_EncryptInit_ex");
+  ossl::check(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce),
+              "EVP_EncryptInit_ex");
   int length = 0;
-  ossl::check(EVP_EncryptUpdate(ctx.get(), nullptr, &length, aad.data(), static_cast<int>(aad.size())),
-              "EVP_EncryptUpdate(aad)");
+  ossl::check(
+      EVP_EncryptUpdate(ctx.get(), nullptr, &length, aad.data(), static_cast<int>(aad.size())),
+      "EVP_EncryptUpdate(aad)");
   std::uint8_t* ciphertext = nonce + kNonceBytes;
   if (!plaintext.empty()) {
-    ossl::check(EVP_EncryptUpdate(ctx.get(), ciphertext, &length, plaintext.data(), static_cast<int>(plaintext.size())),
+    ossl::check(EVP_EncryptUpdate(ctx.get(), ciphertext, &length, plaintext.data(),
+                                  static_cast<int>(plaintext.size())),
                 "EVP_EncryptUpdate");
   }
   int finalLength = 0;
-  ossl::check(EVP_EncryptFinal_ex(ctx.get(), ciphertext + length, &finalLength), "EVP_EncryptFinal_ex");
+  ossl::check(EVP_EncryptFinal_ex(ctx.get(), ciphertext + length, &finalLength),
+              "EVP_EncryptFinal_ex");
   ossl::check(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
                                   ciphertext + plaintext.size()),
               "EVP_CTRL_GCM_GET_TAG");
@@ -185,18 +200,21 @@ SecureBytes open(ByteView root, std::string_view uri, ByteView sealed) {
   const Bytes aad = concat(kSealAad, uri);
 
   const ossl::EvpCipherCtxPtr ctx(ossl::check(EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new"));
-  ossl::check(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce), "EVP_DecryptInit_ex");
+  ossl::check(EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce),
+              "EVP_DecryptInit_ex");
   int length = 0;
-  ossl::check(EVP_DecryptUpdate(ctx.get(), nullptr, &length, aad.data(), static_cast<int>(aad.size())),
-              "EVP_DecryptUpdate(aad)");
+  ossl::check(
+      EVP_DecryptUpdate(ctx.get(), nullptr, &length, aad.data(), static_cast<int>(aad.size())),
+      "EVP_DecryptUpdate(aad)");
   SecureBytes plaintext(ciphertextLength);
   if (ciphertextLength > 0) {
     ossl::check(EVP_DecryptUpdate(ctx.get(), plaintext.data(), &length, ciphertext,
                                   static_cast<int>(ciphertextLength)),
                 "EVP_DecryptUpdate");
   }
-  ossl::check(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag.data()),
-              "EVP_CTRL_GCM_SET_TAG");
+  ossl::check(
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag.data()),
+      "EVP_CTRL_GCM_SET_TAG");
   int finalLength = 0;
   if (EVP_DecryptFinal_ex(ctx.get(), plaintext.data() + length, &finalLength) != 1) {
     ERR_clear_error();

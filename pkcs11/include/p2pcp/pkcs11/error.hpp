@@ -31,7 +31,15 @@ class Pkcs11Error : public std::system_error {
 // a module that cannot be loaded, a malformed URI.
 class LayerError : public std::runtime_error {
  public:
-  enum class Kind { ModuleLoad, NoSuchToken, NoSuchKey, AmbiguousKey, BadUri, Unsupported, BadInput };
+  enum class Kind {
+    ModuleLoad,
+    NoSuchToken,
+    NoSuchKey,
+    AmbiguousKey,
+    BadUri,
+    Unsupported,
+    BadInput
+  };
   LayerError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   [[nodiscard]] Kind kind() const noexcept { return kind_; }
 

@@ -19,8 +19,12 @@ class Inventory {
   // Re-scans every module's slots for present tokens. A token whose slot and serial
   // are unchanged keeps its Token object (and so its session and login state).
   void refresh();
-  [[nodiscard]] const std::vector<std::shared_ptr<Token>>& tokens() const noexcept { return tokens_; }
-  [[nodiscard]] const std::vector<std::shared_ptr<Module>>& modules() const noexcept { return modules_; }
+  [[nodiscard]] const std::vector<std::shared_ptr<Token>>& tokens() const noexcept {
+    return tokens_;
+  }
+  [[nodiscard]] const std::vector<std::shared_ptr<Module>>& modules() const noexcept {
+    return modules_;
+  }
 
   // Exactly one token matching the URI ("pkcs11:" alone matches any; fine when there is one).
   // Throws LayerError(NoSuchToken / AmbiguousKey / BadUri).

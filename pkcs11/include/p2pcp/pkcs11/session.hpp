@@ -3,9 +3,9 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include <memory>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -38,9 +38,12 @@ class Session {
   std::vector<CK_OBJECT_HANDLE> findObjects(std::span<CK_ATTRIBUTE> attributes) const;
   // nullopt when the attribute is absent or not readable (CKR_ATTRIBUTE_TYPE_INVALID,
   // CKR_ATTRIBUTE_SENSITIVE); other failures throw.
-  [[nodiscard]] std::optional<Bytes> attribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) const;
-  [[nodiscard]] std::optional<CK_ULONG> ulongAttribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) const;
-  [[nodiscard]] std::optional<bool> boolAttribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) const;
+  [[nodiscard]] std::optional<Bytes> attribute(CK_OBJECT_HANDLE object,
+                                               CK_ATTRIBUTE_TYPE type) const;
+  [[nodiscard]] std::optional<CK_ULONG> ulongAttribute(CK_OBJECT_HANDLE object,
+                                                       CK_ATTRIBUTE_TYPE type) const;
+  [[nodiscard]] std::optional<bool> boolAttribute(CK_OBJECT_HANDLE object,
+                                                  CK_ATTRIBUTE_TYPE type) const;
 
   // C_SignInit + C_Sign (two-call size query).
   Bytes sign(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const;

@@ -6,8 +6,8 @@
 
 #include <map>
 #include <memory>
-#include <string>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "p2pcp/pkcs11/error.hpp"
@@ -52,12 +52,14 @@ class Token {
   // RSA-OAEP with MGF1 over the same hash, empty label. SHA-256 is the default;
   // SHA-1 exists because SoftHSM2 2.6 (and older cards) implement nothing else.
   enum class OaepHash { Sha1, Sha256 };
-  SecureBytes decryptOaep(const KeyDescription& key, ByteView ciphertext, OaepHash hash = OaepHash::Sha256,
+  SecureBytes decryptOaep(const KeyDescription& key, ByteView ciphertext,
+                          OaepHash hash = OaepHash::Sha256,
                           const std::optional<SecureString>& contextPin = std::nullopt) const;
 
   // Generates a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
   // CKA_SENSITIVE true, CKA_EXTRACTABLE false. RSA keys are 2048 bits unless given.
-  KeyDescription generateKeyPair(KeyType type, const std::string& label, std::size_t rsaBits = 2048);
+  KeyDescription generateKeyPair(KeyType type, const std::string& label,
+                                 std::size_t rsaBits = 2048);
   // Imports a software key pair (test fixtures): same attributes as generated keys.
   KeyDescription importKeyPair(EVP_PKEY* key, const std::string& label, ByteView id);
 

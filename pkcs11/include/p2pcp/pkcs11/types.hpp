@@ -48,7 +48,7 @@ struct KeyDescription {
   Bytes id;
   KeyType type = KeyType::Rsa;
   std::size_t bits = 0;
-  Bytes spki;  // DER SubjectPublicKeyInfo
+  Bytes spki;                       // DER SubjectPublicKeyInfo
   bool alwaysAuthenticate = false;  // CKA_ALWAYS_AUTHENTICATE: PIN for every use
   bool sensitive = true;
   bool extractable = false;

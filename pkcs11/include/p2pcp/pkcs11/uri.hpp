@@ -26,7 +26,8 @@ class UriFilter {
   [[nodiscard]] bool matchesModule(const CK_INFO& info) const;
   [[nodiscard]] bool matchesToken(const CK_TOKEN_INFO& token) const;
   // Matches the object attributes the URI can name: id, object (label), type (class).
-  [[nodiscard]] bool matchesObject(ByteView id, const std::string& label, CK_OBJECT_CLASS objectClass) const;
+  [[nodiscard]] bool matchesObject(ByteView id, const std::string& label,
+                                   CK_OBJECT_CLASS objectClass) const;
 
  private:
   struct Impl;

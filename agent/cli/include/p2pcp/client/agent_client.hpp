@@ -33,8 +33,8 @@ class AgentUnavailable : public std::runtime_error {
 };
 
 struct ConnectOptions {
-  std::filesystem::path socket;  // empty: Paths::fromEnvironment()
-  bool autostart = true;         // false also when $P2PCP_NO_AUTOSTART is set
+  std::filesystem::path socket;        // empty: Paths::fromEnvironment()
+  bool autostart = true;               // false also when $P2PCP_NO_AUTOSTART is set
   std::filesystem::path agentProgram;  // empty: p2pcp-agent beside this program, else $PATH
 };
 
@@ -49,7 +49,8 @@ class AgentClient {
 
   // Sends one request and waits for its reply; returns `result` or throws AgentCallError.
   // `meta` members (tty, display, origin) are added to the request object.
-  nlohmann::json call(const std::string& method, const nlohmann::json& params = nlohmann::json::object(),
+  nlohmann::json call(const std::string& method,
+                      const nlohmann::json& params = nlohmann::json::object(),
                       const nlohmann::json& meta = nlohmann::json::object());
 
   // Raw access for relays: send a whole message, read the next message (nullopt at EOF).

@@ -25,22 +25,24 @@ struct Paths {
 };
 
 struct Policy {
-  std::vector<std::string> allowedModules;  // realpaths; empty = any registered module or configured path
+  std::vector<std::string>
+      allowedModules;  // realpaths; empty = any registered module or configured path
   std::vector<std::string> allowedOrigins;  // consent not asked
   std::vector<std::string> blockedOrigins;  // always refused
   bool onlyAllowedOrigins = false;          // refuse every origin not in allowedOrigins
-  std::chrono::seconds pinCacheIdle{600};   // logged-in state and root secrets expire after this idle time
-  std::chrono::seconds pinCacheMax{7200};   // ... and at the latest after this
-  bool rawSigning = false;                  // the `sign` method; off unless the administrator allows it
-  bool keyGeneration = true;                // `generateKey` from the CLI
+  std::chrono::seconds pinCacheIdle{
+      600};  // logged-in state and root secrets expire after this idle time
+  std::chrono::seconds pinCacheMax{7200};  // ... and at the latest after this
+  bool rawSigning = false;    // the `sign` method; off unless the administrator allows it
+  bool keyGeneration = true;  // `generateKey` from the CLI
 
   // Missing file: defaults. Malformed file: throws std::runtime_error naming the problem.
   static Policy load(const std::filesystem::path& file);
 };
 
 struct Config {
-  std::optional<std::string> module;      // explicit PKCS#11 module path ($P2PCP_PKCS11_MODULE wins)
-  std::string pinentry = "pinentry";      // program ($P2PCP_PINENTRY wins)
+  std::optional<std::string> module;  // explicit PKCS#11 module path ($P2PCP_PKCS11_MODULE wins)
+  std::string pinentry = "pinentry";  // program ($P2PCP_PINENTRY wins)
   std::optional<std::string> defaultKey;  // key URI used when a request names none
 
   static Config load(const std::filesystem::path& file);

@@ -5,7 +5,6 @@
 // client always sees a stable string code and a short message.
 
 #include <nlohmann/json.hpp>
-
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -40,7 +39,8 @@ int errorCodeNumber(ErrorCode code) noexcept;
 
 class AgentError : public std::runtime_error {
  public:
-  AgentError(ErrorCode code, const std::string& message, nlohmann::json data = nlohmann::json::object())
+  AgentError(ErrorCode code, const std::string& message,
+             nlohmann::json data = nlohmann::json::object())
       : std::runtime_error(message), code_(code), data_(std::move(data)) {}
   [[nodiscard]] ErrorCode code() const noexcept { return code_; }
   [[nodiscard]] const nlohmann::json& data() const noexcept { return data_; }

@@ -27,7 +27,7 @@ class UniqueFd {
 
 struct Listener {
   UniqueFd socket;
-  UniqueFd lock;               // held for the agent's lifetime (not used when activated)
+  UniqueFd lock;  // held for the agent's lifetime (not used when activated)
   bool socketActivated = false;
   std::filesystem::path path;  // removed on exit when we created it
 };

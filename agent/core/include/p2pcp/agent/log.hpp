@@ -10,9 +10,17 @@ enum class LogLevel { Debug, Info, Warning, Error };
 
 void setLogLevel(LogLevel level) noexcept;
 void log(LogLevel level, const std::string& message) noexcept;
-inline void logDebug(const std::string& m) noexcept { log(LogLevel::Debug, m); }
-inline void logInfo(const std::string& m) noexcept { log(LogLevel::Info, m); }
-inline void logWarning(const std::string& m) noexcept { log(LogLevel::Warning, m); }
-inline void logError(const std::string& m) noexcept { log(LogLevel::Error, m); }
+inline void logDebug(const std::string& m) noexcept {
+  log(LogLevel::Debug, m);
+}
+inline void logInfo(const std::string& m) noexcept {
+  log(LogLevel::Info, m);
+}
+inline void logWarning(const std::string& m) noexcept {
+  log(LogLevel::Warning, m);
+}
+inline void logError(const std::string& m) noexcept {
+  log(LogLevel::Error, m);
+}
 
 }  // namespace p2pcp::agent

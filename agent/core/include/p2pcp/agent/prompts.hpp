@@ -15,7 +15,8 @@ namespace p2pcp::agent {
 // nullopt when the person cancels. Throws AgentError(PinentryFailed) when no
 // pinentry can be run.
 std::optional<SecureString> promptPin(const Config& config, const Caller& caller,
-                                      const pkcs11::TokenDescription& token, const std::string& purpose);
+                                      const pkcs11::TokenDescription& token,
+                                      const std::string& purpose);
 // True when the person allows caller.origin to use the p2pcp identity.
 bool askConsent(const Config& config, const Caller& caller);
 

@@ -57,7 +57,8 @@ class TokenService {
   // Signs with the token key itself (block writes, logins, raw signing).
   Bytes sign(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
              const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm, ByteView message);
-  pkcs11::KeyDescription generateKey(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+  pkcs11::KeyDescription generateKey(const Caller& caller,
+                                     const std::shared_ptr<pkcs11::Token>& token,
                                      pkcs11::KeyType type, const std::string& label);
 
   // Called about once a second: expires idle logins and notices token insertion/removal.
@@ -75,7 +76,8 @@ class TokenService {
   template <typename F>
   auto withToken(const std::shared_ptr<pkcs11::Token>& token, F&& f);
   void forgetTokenLocked(const pkcs11::Token* token);
-  std::optional<SecureString> contextPin(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+  std::optional<SecureString> contextPin(const Caller& caller,
+                                         const std::shared_ptr<pkcs11::Token>& token,
                                          const pkcs11::KeyDescription& key);
   SecureString askPin(const Caller& caller, const pkcs11::TokenDescription& token,
                       const std::string& why);

@@ -23,11 +23,11 @@ class PinentryError : public std::runtime_error {
 };
 
 struct PinentryOptions {
-  std::string program = "pinentry";      // a path, or a name looked up in $PATH
-  std::optional<std::string> ttyName;    // OPTION ttyname (terminal pinentries)
-  std::optional<std::string> ttyType;    // OPTION ttytype
-  std::optional<std::string> display;    // OPTION display (graphical pinentries)
-  std::chrono::seconds timeout{120};     // SETTIMEOUT, and our own hard limit
+  std::string program = "pinentry";    // a path, or a name looked up in $PATH
+  std::optional<std::string> ttyName;  // OPTION ttyname (terminal pinentries)
+  std::optional<std::string> ttyType;  // OPTION ttytype
+  std::optional<std::string> display;  // OPTION display (graphical pinentries)
+  std::chrono::seconds timeout{120};   // SETTIMEOUT, and our own hard limit
   std::string title = "p2pcp key agent";
 };
 
