@@ -58,15 +58,14 @@ double measure(int threads, MakeWorker makeWorker) {
 
 // The raw mechanism input the agent also produces: DigestInfo||H for RSA, H for ECDSA.
 Bytes rawInput(pkcs11::KeyType type, ByteView message) {
+  static constexpr std::array<std::uint8_t, 19> kSha256DigestInfo{
+      0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+      0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
   const Sha256 hash = sha256(message);
-  Bytes input;
-  if (type == pkcs11::KeyType::Rsa) {
-    static constexpr std::uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                                         0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                                         0x01, 0x05, 0x00, 0x04, 0x20};
-    input.assign(std::begin(kSha256DigestInfo), std::end(kSha256DigestInfo));
-  }
-  input.insert(input.end(), hash.begin(), hash.end());
+  const std::size_t prefix = type == pkcs11::KeyType::Rsa ? kSha256DigestInfo.size() : 0;
+  Bytes input(prefix + hash.size());
+  std::copy_n(kSha256DigestInfo.begin(), prefix, input.begin());
+  std::copy(hash.begin(), hash.end(), input.begin() + static_cast<std::ptrdiff_t>(prefix));
   return input;
 }
 

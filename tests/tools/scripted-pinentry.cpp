@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -85,8 +86,9 @@ std::size_t nextPinIndex() {
   const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
   const std::size_t index = n > 0 ? std::strtoul(buffer, nullptr, 10) : 0;
   const std::string next = std::to_string(index + 1);
-  ::ftruncate(fd, 0);
-  ::pwrite(fd, next.data(), next.size(), 0);
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, next.data(), next.size(), 0) < 0) {
+    std::perror("p2pcp-scripted-pinentry: cannot update the PIN counter");
+  }
   ::flock(fd, LOCK_UN);
   ::close(fd);
   return index;
