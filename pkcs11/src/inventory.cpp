@@ -30,19 +30,17 @@ void Inventory::refresh() {
       std::shared_ptr<Token> token;
       for (const auto& known : tokens_) {
         if (known->module() == module && known->slot() == slot.id) {
-          try {
-            const CK_TOKEN_INFO previous = known->tokenInfo();
-            if (paddedText(previous.serialNumber) == paddedText(info.serialNumber) &&
-                paddedText(previous.label) == paddedText(info.label)) {
-              token = known;
-            }
-          } catch (const Pkcs11Error&) {
+          const CK_TOKEN_INFO& previous = known->lastTokenInfo();
+          if (paddedText(previous.serialNumber) == paddedText(info.serialNumber) &&
+              paddedText(previous.label) == paddedText(info.label)) {
+            token = known;
           }
         }
       }
       if (!token) {
         token = std::make_shared<Token>(module, slot.id);
       }
+      token->setLastTokenInfo(info);
       next.push_back(std::move(token));
     }
   }
@@ -53,7 +51,7 @@ std::shared_ptr<Token> Inventory::findToken(const std::string& uri) const {
   const UriFilter filter(uri);
   std::shared_ptr<Token> match;
   for (const auto& token : tokens_) {
-    if (!filter.matchesToken(token->tokenInfo())) {
+    if (!filter.matchesToken(token->lastTokenInfo())) {
       continue;
     }
     if (match) {
@@ -72,7 +70,7 @@ std::pair<std::shared_ptr<Token>, KeyDescription> Inventory::findKey(const std::
   const UriFilter filter(uri);
   std::optional<std::pair<std::shared_ptr<Token>, KeyDescription>> match;
   for (const auto& token : tokens_) {
-    if (!filter.matchesToken(token->tokenInfo())) {
+    if (!filter.matchesToken(token->lastTokenInfo())) {
       continue;
     }
     for (auto& key : token->keys()) {

@@ -54,6 +54,7 @@ Token::Token(std::shared_ptr<Module> module, CK_SLOT_ID slot)
 CK_TOKEN_INFO Token::tokenInfo() const {
   CK_TOKEN_INFO info{};
   check(module_->functions()->C_GetTokenInfo(slot_, &info), "C_GetTokenInfo");
+  info_ = info;
   return info;
 }
 
@@ -166,7 +167,7 @@ std::vector<KeyDescription> Token::listKeys() const {
         key.canSign = s.boolAttribute(handle, CKA_SIGN).value_or(false);
         key.canDerive = s.boolAttribute(handle, CKA_DERIVE).value_or(false);
         key.canDecrypt = s.boolAttribute(handle, CKA_DECRYPT).value_or(false);
-        handles_[key.uri] = handle;
+        handles_[key.uri] = {handle, key.alwaysAuthenticate};
       } else {
         // Until login we only know what the public half allows.
         key.canSign = true;
@@ -263,7 +264,7 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULO
                    "no readable public key for \"" + key.label + "\"");
 }
 
-CK_OBJECT_HANDLE Token::findPrivateKey(const KeyDescription& key) const {
+Token::PrivateKeyHandle Token::findPrivateKey(const KeyDescription& key) const {
   if (const auto it = handles_.find(key.uri); it != handles_.end()) {
     return it->second;
   }
@@ -282,8 +283,14 @@ CK_OBJECT_HANDLE Token::findPrivateKey(const KeyDescription& key) const {
     throw LayerError(found.empty() ? LayerError::Kind::NoSuchKey : LayerError::Kind::AmbiguousKey,
                      "the key \"" + key.label + "\" is not (uniquely) on the token");
   }
-  handles_[key.uri] = found.front();
-  return found.front();
+  const PrivateKeyHandle entry{found.front(),
+                               session().boolAttribute(found.front(), CKA_ALWAYS_AUTHENTICATE).value_or(false)};
+  handles_[key.uri] = entry;
+  return entry;
+}
+
+bool Token::needsContextLogin(const KeyDescription& key) const {
+  return guarded([&] { return findPrivateKey(key).alwaysAuthenticate; });
 }
 
 template <typename Operation>
@@ -342,13 +349,13 @@ Bytes Token::sign(const KeyDescription& key, SignAlgorithm algorithm, ByteView m
       mechanism = {CKM_EDDSA, nullptr, 0};
       break;
   }
-  Bytes signature = withKeyHandle(key, [&](CK_OBJECT_HANDLE handle) {
+  Bytes signature = withKeyHandle(key, [&](const PrivateKeyHandle& object) {
     Session& s = session();
-    if (!key.alwaysAuthenticate) {
-      return s.sign(mechanism, handle, input);
+    if (!object.alwaysAuthenticate) {
+      return s.sign(mechanism, object.handle, input);
     }
     auto mech = mechanism;
-    check(s.fn()->C_SignInit(s.handle(), &mech, handle), "C_SignInit");
+    check(s.fn()->C_SignInit(s.handle(), &mech, object.handle), "C_SignInit");
     s.login(CKU_CONTEXT_SPECIFIC, contextPin);
     return s.signAfterInit(input);
   });
@@ -364,11 +371,12 @@ SecureBytes Token::deriveEcdh(const KeyDescription& key, ByteView peerPoint,
     throw LayerError(LayerError::Kind::Unsupported, "ECDH needs a P-256 or P-384 key");
   }
   const CK_ULONG length = key.type == KeyType::EcP256 ? 32 : 48;
-  return withKeyHandle(key, [&](CK_OBJECT_HANDLE handle) {
+  return withKeyHandle(key, [&](const PrivateKeyHandle& object) {
     Session& s = session();
-    if (key.alwaysAuthenticate) {
+    if (object.alwaysAuthenticate) {
       s.login(CKU_CONTEXT_SPECIFIC, contextPin);
     }
+    const CK_OBJECT_HANDLE handle = object.handle;
     try {
       return s.deriveEcdh(handle, peerPoint, length);
     } catch (const Pkcs11Error& e) {
@@ -398,13 +406,13 @@ SecureBytes Token::decryptOaep(const KeyDescription& key, ByteView ciphertext, O
     params.mgf = CKG_MGF1_SHA1;
   }
   const CK_MECHANISM mechanism{CKM_RSA_PKCS_OAEP, &params, sizeof params};
-  return withKeyHandle(key, [&](CK_OBJECT_HANDLE handle) {
+  return withKeyHandle(key, [&](const PrivateKeyHandle& object) {
     Session& s = session();
-    if (!key.alwaysAuthenticate) {
-      return s.decrypt(mechanism, handle, ciphertext);
+    if (!object.alwaysAuthenticate) {
+      return s.decrypt(mechanism, object.handle, ciphertext);
     }
     auto mech = mechanism;
-    check(s.fn()->C_DecryptInit(s.handle(), &mech, handle), "C_DecryptInit");
+    check(s.fn()->C_DecryptInit(s.handle(), &mech, object.handle), "C_DecryptInit");
     s.login(CKU_CONTEXT_SPECIFIC, contextPin);
     return s.decryptAfterInit(ciphertext);
   });

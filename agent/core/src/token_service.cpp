@@ -65,6 +65,7 @@ auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
 
 void TokenService::forgetTokenLocked(const Token* token) {
   logins_.erase(token);
+  resolved_.clear();
   std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
 }
 
@@ -85,6 +86,9 @@ void TokenService::refreshLocked() {
     } catch (const std::exception&) {
       // A token that vanished between the scan and the read is simply absent.
     }
+  }
+  if (now != knownTokenUris_) {
+    resolved_.clear();
   }
   // Login state belongs to Token objects; those no longer listed are gone.
   std::erase_if(logins_, [this](const auto& entry) {
@@ -135,7 +139,7 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
   }
   json out = json::array();
   for (const auto& token : inventory_.tokens()) {
-    if (filter && !filter->matchesToken(token->tokenInfo())) {
+    if (filter && !filter->matchesToken(token->lastTokenInfo())) {
       continue;
     }
     try {
@@ -160,14 +164,26 @@ std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>&
 std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
     const std::optional<std::string>& keyUri) {
   const std::scoped_lock lock(tokenMutex_);
-  const auto uri = keyUri ? keyUri : config_.defaultKey;
+  const std::string uri = (keyUri ? keyUri : config_.defaultKey).value_or("pkcs11:");
+  if (const auto it = resolved_.find(uri); it != resolved_.end()) {
+    return it->second;
+  }
+  std::pair<std::shared_ptr<Token>, KeyDescription> found;
   try {
-    return inventory_.findKey(uri.value_or("pkcs11:"));
-  } catch (const pkcs11::LayerError&) {
+    found = inventory_.findKey(uri);
+  } catch (const pkcs11::LayerError& e) {
+    if (e.kind() == pkcs11::LayerError::Kind::BadUri) {
+      throw;
+    }
     // A token may have been inserted since the last scan: look once more.
     refreshLocked();
-    return inventory_.findKey(uri.value_or("pkcs11:"));
+    found = inventory_.findKey(uri);
   }
+  if (resolved_.size() > 256) {
+    resolved_.clear();  // bounded: URIs come from clients
+  }
+  resolved_[uri] = found;
+  return found;
 }
 
 void TokenService::requireConsent(const Caller& caller) {
@@ -213,12 +229,21 @@ SecureString TokenService::askPin(const Caller& caller, const pkcs11::TokenDescr
 }
 
 void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& token) {
+  {
+    // Fast path: we logged in and nothing has logged us out since (expiry, lock,
+    // removal and CKR_USER_NOT_LOGGED_IN all clear logins_).
+    const std::scoped_lock lock(tokenMutex_);
+    if (auto it = logins_.find(token.get()); it != logins_.end()) {
+      it->second.lastUsed = Clock::now();
+      return;
+    }
+  }
   const auto needsLogin = [&] {
     return withToken(token, [&] {
       const auto description = token->describe();
       if (!description.loginRequired || token->loggedIn()) {
         if (!logins_.contains(token.get())) {
-          logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+          logins_[token.get()] = {Clock::now(), Clock::now()};
         }
         logins_[token.get()].lastUsed = Clock::now();
         return std::optional<pkcs11::TokenDescription>{};
@@ -237,7 +262,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
     // PIN pad: the PIN is typed on the reader and never reaches us.
     withToken(token, [&] {
       token->login(std::nullopt);
-      logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+      logins_[token.get()] = {Clock::now(), Clock::now()};
     });
     return;
   }
@@ -266,7 +291,8 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
       }
       throw;
     }
-    logins_[token.get()] = {Clock::now(), Clock::now(), std::nullopt};
+    logins_[token.get()] = {Clock::now(), Clock::now()};
+    resolved_.clear();  // keys listed before login are now read from the private objects
     logInfo("logged in to token " + description->label);
   });
 }
@@ -284,15 +310,32 @@ void TokenService::lockAll() {
 std::optional<SecureString> TokenService::contextPin(const Caller& caller,
                                                      const std::shared_ptr<Token>& token,
                                                      const KeyDescription& key) {
-  if (!key.alwaysAuthenticate) {
+  const auto description = withToken(token, [&] {
+    return token->needsContextLogin(key) ? std::optional(token->describe()) : std::nullopt;
+  });
+  if (!description) {
     return std::nullopt;
   }
-  const auto description = withToken(token, [&] { return token->describe(); });
-  if (description.protectedAuthenticationPath) {
-    return std::nullopt;
+  if (description->protectedAuthenticationPath) {
+    return std::nullopt;  // the token itself asks on its PIN pad during the operation
   }
   const std::scoped_lock prompt(promptMutex_);
-  return askPin(caller, description, "use the key \"" + key.label + "\"");
+  return askPin(caller, *description, "use the key \"" + key.label + "\"");
+}
+
+template <typename Op>
+auto TokenService::withLogin(const Caller& caller, const std::shared_ptr<Token>& token, Op&& op) {
+  login(caller, token);
+  try {
+    return op();
+  } catch (const Pkcs11Error& e) {
+    if (e.rv() != CKR_USER_NOT_LOGGED_IN) {
+      throw;
+    }
+    // withToken has forgotten the stale login; this asks for the PIN once more.
+    login(caller, token);
+    return op();
+  }
 }
 
 SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token>& token,
@@ -307,7 +350,11 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
       return it->second.second;
     }
   }
-  login(caller, token);
+  return withLogin(caller, token, [&] { return computeRoot(caller, token, key); });
+}
+
+SecureBytes TokenService::computeRoot(const Caller& caller, const std::shared_ptr<Token>& token,
+                                      const KeyDescription& key) {
   const auto pin = contextPin(caller, token, key);
   return withToken(token, [&] {
     SecureBytes result;
@@ -341,20 +388,20 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
 Bytes TokenService::sign(const Caller& caller, const std::shared_ptr<Token>& token,
                          const KeyDescription& key, pkcs11::SignAlgorithm algorithm,
                          ByteView message) {
-  login(caller, token);
-  const auto pin = contextPin(caller, token, key);
-  return withToken(token, [&] {
-    if (auto it = logins_.find(token.get()); it != logins_.end()) {
-      it->second.lastUsed = Clock::now();
-    }
-    return token->sign(key, algorithm, message, pin);
+  return withLogin(caller, token, [&] {
+    const auto pin = contextPin(caller, token, key);
+    return withToken(token, [&] { return token->sign(key, algorithm, message, pin); });
   });
 }
 
 KeyDescription TokenService::generateKey(const Caller& caller, const std::shared_ptr<Token>& token,
                                          KeyType type, const std::string& label) {
-  login(caller, token);
-  return withToken(token, [&] { return token->generateKeyPair(type, label); });
+  return withLogin(caller, token, [&] {
+    auto key = withToken(token, [&] { return token->generateKeyPair(type, label); });
+    const std::scoped_lock lock(tokenMutex_);
+    resolved_.clear();
+    return key;
+  });
 }
 
 void TokenService::tick() {

@@ -24,6 +24,10 @@ class Token {
   // Re-reads CK_TOKEN_INFO (the PIN state changes after every login attempt).
   [[nodiscard]] TokenDescription describe() const;
   [[nodiscard]] CK_TOKEN_INFO tokenInfo() const;
+  // The token information of the last tokenInfo()/describe() call or inventory scan:
+  // identity fields (label, serial, model) for URI matching without a C_GetTokenInfo.
+  [[nodiscard]] const CK_TOKEN_INFO& lastTokenInfo() const noexcept { return info_; }
+  void setLastTokenInfo(const CK_TOKEN_INFO& info) noexcept { info_ = info; }
   [[nodiscard]] bool loggedIn() const;
   [[nodiscard]] const std::shared_ptr<Module>& module() const noexcept { return module_; }
   [[nodiscard]] CK_SLOT_ID slot() const noexcept { return slot_; }
@@ -56,6 +60,10 @@ class Token {
                           OaepHash hash = OaepHash::Sha256,
                           const std::optional<SecureString>& contextPin = std::nullopt) const;
 
+  // Whether the private key needs a PIN for every use (CKA_ALWAYS_AUTHENTICATE), read
+  // from the key object itself (a key listed before login cannot tell).
+  [[nodiscard]] bool needsContextLogin(const KeyDescription& key) const;
+
   // Generates a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
   // CKA_SENSITIVE true, CKA_EXTRACTABLE false. RSA keys are 2048 bits unless given.
   KeyDescription generateKeyPair(KeyType type, const std::string& label,
@@ -64,6 +72,11 @@ class Token {
   KeyDescription importKeyPair(EVP_PKEY* key, const std::string& label, ByteView id);
 
  private:
+  struct PrivateKeyHandle {
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    bool alwaysAuthenticate = false;
+  };
+
   Session& session() const;  // reopens when the token's session was lost
   // Runs f; a failure that means the token went away drops the session and caches,
   // so the next call opens a new session instead of failing forever.
@@ -83,7 +96,7 @@ class Token {
   // Runs operation(handle of the key's private object), looking the handle up again once if stale.
   template <typename Operation>
   auto withKeyHandle(const KeyDescription& key, Operation&& operation) const;
-  [[nodiscard]] CK_OBJECT_HANDLE findPrivateKey(const KeyDescription& key) const;
+  [[nodiscard]] PrivateKeyHandle findPrivateKey(const KeyDescription& key) const;
   [[nodiscard]] std::vector<KeyDescription> listKeys() const;
   void describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
                           KeyDescription& key) const;
@@ -92,8 +105,9 @@ class Token {
   std::shared_ptr<Module> module_;
   CK_SLOT_ID slot_;
   mutable std::optional<Session> session_;
+  mutable CK_TOKEN_INFO info_{};
   mutable std::optional<std::vector<KeyDescription>> keys_;
-  mutable std::map<std::string, CK_OBJECT_HANDLE> handles_;  // private-key handles by key URI
+  mutable std::map<std::string, PrivateKeyHandle> handles_;  // by key URI
 };
 
 // DER SubjectPublicKeyInfo built from a public key's PKCS#11 attributes.

@@ -65,10 +65,10 @@ class TokenService {
   void tick();
 
  private:
+  // The "PIN cache" is the token's own login state: the PIN itself is never kept.
   struct LoginState {
     Clock::time_point loggedInAt;
     Clock::time_point lastUsed;
-    std::optional<SecureString> pin;  // only kept for keys that need a PIN for every use
   };
 
   // Runs f with the token lock held and turns PKCS#11 failures into AgentErrors;
@@ -79,9 +79,15 @@ class TokenService {
   std::optional<SecureString> contextPin(const Caller& caller,
                                          const std::shared_ptr<pkcs11::Token>& token,
                                          const pkcs11::KeyDescription& key);
+  SecureBytes computeRoot(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+                          const pkcs11::KeyDescription& key);
   SecureString askPin(const Caller& caller, const pkcs11::TokenDescription& token,
                       const std::string& why);
   void refreshLocked();
+  // Runs op; if the token says nobody is logged in (another program logged it out),
+  // logs in again once (asking the person) and repeats op.
+  template <typename Op>
+  auto withLogin(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token, Op&& op);
 
   Config config_;
   Policy policy_;
@@ -92,6 +98,9 @@ class TokenService {
   pkcs11::Inventory inventory_;
   std::map<const pkcs11::Token*, LoginState> logins_;
   std::map<std::string, std::pair<const pkcs11::Token*, SecureBytes>> roots_;  // by key URI
+  // Request URI -> resolved key: resolving parses the URI and walks every token's
+  // key list, which costs more than a signature on a fast token.
+  std::map<std::string, std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription>> resolved_;
   std::vector<std::string> knownTokenUris_;
   EventSink eventSink_;
 };
