@@ -115,7 +115,8 @@ KeyDescription Token::findGenerated(ByteView id) {
 
 KeyDescription Token::generateKeyPair(KeyType type, const std::string& label, std::size_t rsaBits) {
   return guarded([&] {
-    Session& s = session();
+    (void)session();  // the persistent session keeps the login while this one writes
+    Session s(module_, slot_, true);
     Bytes id(16);
     try {
       id = s.generateRandom(id.size());
@@ -157,7 +158,8 @@ KeyDescription Token::generateKeyPair(KeyType type, const std::string& label, st
 
 KeyDescription Token::importKeyPair(EVP_PKEY* key, const std::string& label, ByteView id) {
   return guarded([&] {
-    Session& s = session();
+    (void)session();
+    Session s(module_, slot_, true);
     const int baseId = EVP_PKEY_get_base_id(key);
     if (baseId == EVP_PKEY_RSA) {
       PublicKeyTemplate pub(CKK_RSA, id, label);
