@@ -28,12 +28,8 @@ std::string takeString(char* text) {
 
 }  // namespace
 
-Module::Module(Private /*unused*/, CK_FUNCTION_LIST* functions, std::string name, std::string path,
-               bool registered)
-    : functions_(functions),
-      name_(std::move(name)),
-      path_(std::move(path)),
-      registered_(registered) {}
+Module::Module(Private /*unused*/, CK_FUNCTION_LIST* functions, std::string name, std::string path)
+    : functions_(functions), name_(std::move(name)), path_(std::move(path)) {}
 
 Module::~Module() {
   // p11-kit counts initialisations, so this never finalizes a module that another
@@ -54,7 +50,7 @@ std::vector<std::shared_ptr<Module>> Module::loadRegistered() {
     std::string name = takeString(p11_kit_module_get_name(*entry));
     std::string path = takeString(p11_kit_module_get_filename(*entry));
     modules.push_back(
-        std::make_shared<Module>(Private{}, *entry, std::move(name), std::move(path), true));
+        std::make_shared<Module>(Private{}, *entry, std::move(name), std::move(path)));
   }
   // The array itself is ours; each module is now owned by its Module object.
   std::free(list);  // NOLINT(cppcoreguidelines-no-malloc): p11-kit's allocation
@@ -81,7 +77,7 @@ std::shared_ptr<Module> Module::loadPath(const std::string& path) {
   }
   std::string name = takeString(p11_kit_module_get_name(functions));
   return std::make_shared<Module>(Private{}, functions, name.empty() ? resolved.data() : name,
-                                  resolved.data(), false);
+                                  resolved.data());
 }
 
 std::string Module::libraryDescription() const {

@@ -178,7 +178,7 @@ std::vector<KeyDescription> Token::listKeys() const {
 // Finds the public half: the public-key object with the same CKA_ID, else a
 // certificate with that id, else (RSA) the modulus on the private key itself.
 void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
-                               KeyDescription& key) const {
+                               KeyDescription& key) {
   const auto withId = [&](CK_OBJECT_CLASS cls) {
     std::vector<CK_ATTRIBUTE> query{{CKA_CLASS, &cls, sizeof cls}};
     if (!key.id.empty()) {
@@ -278,8 +278,9 @@ Token::PrivateKeyHandle Token::findPrivateKey(const KeyDescription& key) const {
     throw LayerError(found.empty() ? LayerError::Kind::NoSuchKey : LayerError::Kind::AmbiguousKey,
                      "the key \"" + key.label + "\" is not (uniquely) on the token");
   }
-  const PrivateKeyHandle entry{found.front(),
-                               session().boolAttribute(found.front(), CKA_ALWAYS_AUTHENTICATE).value_or(false)};
+  const PrivateKeyHandle entry{
+      found.front(),
+      session().boolAttribute(found.front(), CKA_ALWAYS_AUTHENTICATE).value_or(false)};
   handles_[key.uri] = entry;
   return entry;
 }

@@ -151,7 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ignored;
     socket_.shutdown(Socket::shutdown_send, ignored);
     readPending_ = true;
-    body_.assign(64U * 1024U, '\0');
+    body_.assign(std::size_t{64} * 1024U, '\0');
     drainNext();
   }
 
@@ -188,7 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string body_;
   std::deque<std::string> writes_;
   std::size_t inFlight_ = 0;
-  static constexpr std::size_t kMaxDrain = 1024U * 1024U;
+  static constexpr std::size_t kMaxDrain = std::size_t{1024} * 1024U;
   std::size_t drained_ = 0;
   bool readPending_ = false;
   bool closing_ = false;

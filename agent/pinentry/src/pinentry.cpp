@@ -1,10 +1,10 @@
 #include "p2pcp/pinentry/pinentry.hpp"
 
 #include <assuan.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -65,6 +65,8 @@ class Watchdog {
         }) {}
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
+  Watchdog(Watchdog&&) = delete;
+  Watchdog& operator=(Watchdog&&) = delete;
   ~Watchdog() {
     {
       const std::scoped_lock lock(mutex_);
@@ -88,7 +90,7 @@ class Watchdog {
 
 class Conversation {
  public:
-  explicit Conversation(const PinentryOptions& options) : options_(options) {
+  explicit Conversation(const PinentryOptions& options) {
     const std::string program = locate(options.program);
     assuan_context_t raw = nullptr;
     if (assuan_new(&raw) != 0) {
@@ -141,7 +143,6 @@ class Conversation {
   [[nodiscard]] assuan_context_t get() const { return ctx_.get(); }
 
  private:
-  const PinentryOptions& options_;
   Context ctx_;  // released first: closes the pipes, libassuan reaps the child
   std::unique_ptr<Watchdog> watchdog_;
 };

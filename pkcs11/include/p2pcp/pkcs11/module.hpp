@@ -43,14 +43,12 @@ class Module {
   struct Private {};
 
  public:
-  Module(Private /*unused*/, CK_FUNCTION_LIST* functions, std::string name, std::string path,
-         bool registered);
+  Module(Private /*unused*/, CK_FUNCTION_LIST* functions, std::string name, std::string path);
 
  private:
   CK_FUNCTION_LIST* functions_;
   std::string name_;
   std::string path_;
-  bool registered_;  // loaded by p11_kit_modules_load_and_initialize (release differs)
 };
 
 }  // namespace p2pcp::pkcs11

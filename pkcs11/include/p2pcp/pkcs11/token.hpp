@@ -98,8 +98,8 @@ class Token {
   auto withKeyHandle(const KeyDescription& key, Operation&& operation) const;
   [[nodiscard]] PrivateKeyHandle findPrivateKey(const KeyDescription& key) const;
   [[nodiscard]] std::vector<KeyDescription> listKeys() const;
-  void describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
-                          KeyDescription& key) const;
+  static void describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULONG keyType,
+                                 KeyDescription& key);
   KeyDescription findGenerated(ByteView id);
 
   std::shared_ptr<Module> module_;
