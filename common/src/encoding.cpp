@@ -1,28 +1,8 @@
 #include "p2pcp/common/encoding.hpp"
 
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "p2pcp/common/ossl.hpp"
-
 namespace p2pcp {
-
-namespace ossl {
-OpenSslError::OpenSslError(const std::string& what) : std::runtime_error(what) {}
-
-void fail(const char* call) {
-  const unsigned long code = ERR_get_error();
-  std::string message = std::string(call) + " failed";
-  if (code != 0) {
-    std::array<char, 256> buffer{};
-    ERR_error_string_n(code, buffer.data(), buffer.size());
-    message += ": ";
-    message += buffer.data();
-  }
-  ERR_clear_error();
-  throw OpenSslError(message);
-}
-}  // namespace ossl
 
 std::string toHex(ByteView bytes) {
   static constexpr std::string_view kDigits = "0123456789abcdef";

@@ -23,17 +23,6 @@ bool equals(ByteView a, ByteView b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
-Bytes toSpki(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  const int length = i2d_PUBKEY(key, &der);
-  if (length <= 0) {
-    ossl::fail("i2d_PUBKEY");
-  }
-  Bytes out(der, der + length);
-  OPENSSL_free(der);
-  return out;
-}
-
 // CKA_EC_POINT is a DER OCTET STRING by the standard; some modules give the raw point.
 Bytes unwrapPoint(ByteView point, std::size_t rawSize) {
   if (point.size() == rawSize && (rawSize == 32 || point[0] == 0x04)) {
@@ -107,7 +96,7 @@ Bytes spkiFromRsa(ByteView modulus, ByteView publicExponent) {
   ossl::check(EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()),
               "EVP_PKEY_fromdata");
   const ossl::EvpPkeyPtr key(raw);
-  return toSpki(key.get());
+  return ossl::subjectPublicKeyInfo(key.get());
 }
 
 Bytes spkiFromEc(ByteView ecParams, ByteView ecPoint, KeyType* typeOut) {
@@ -120,7 +109,7 @@ Bytes spkiFromEc(ByteView ecParams, ByteView ecPoint, KeyType* typeOut) {
     const ossl::EvpPkeyPtr key(
         ossl::check(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()),
                     "EVP_PKEY_new_raw_public_key"));
-    return toSpki(key.get());
+    return ossl::subjectPublicKeyInfo(key.get());
   }
   const bool p256 = type == KeyType::EcP256;
   Bytes point = unwrapPoint(ecPoint, p256 ? 65 : 97);
@@ -138,7 +127,7 @@ Bytes spkiFromEc(ByteView ecParams, ByteView ecPoint, KeyType* typeOut) {
                                 const_cast<OSSL_PARAM*>(params.data())),
               "EVP_PKEY_fromdata");
   const ossl::EvpPkeyPtr key(raw);
-  return toSpki(key.get());
+  return ossl::subjectPublicKeyInfo(key.get());
 }
 
 Bytes ecdsaRawToDer(ByteView raw) {

@@ -199,15 +199,23 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULO
     }
   }
   key.certificate = certificate;
+  // RSA public values are on the public-key object, and on many tokens also on the
+  // private-key object itself.
+  const auto readRsa = [&](CK_OBJECT_HANDLE handle) {
+    const auto modulus = s.attribute(handle, CKA_MODULUS);
+    const auto exponent = s.attribute(handle, CKA_PUBLIC_EXPONENT);
+    if (!modulus || !exponent) {
+      return false;
+    }
+    key.type = KeyType::Rsa;
+    key.spki = spkiFromRsa(*modulus, *exponent);
+    key.bits = modulus->size() * 8;
+    return true;
+  };
 
   for (const CK_OBJECT_HANDLE pub : withId(CKO_PUBLIC_KEY)) {
     if (keyType == CKK_RSA) {
-      const auto modulus = s.attribute(pub, CKA_MODULUS);
-      const auto exponent = s.attribute(pub, CKA_PUBLIC_EXPONENT);
-      if (modulus && exponent) {
-        key.type = KeyType::Rsa;
-        key.spki = spkiFromRsa(*modulus, *exponent);
-        key.bits = modulus->size() * 8;
+      if (readRsa(pub)) {
         return;
       }
     } else {
@@ -223,37 +231,25 @@ void Token::describePublicHalf(const Session& s, CK_OBJECT_HANDLE object, CK_ULO
   if (certificate) {
     const unsigned char* p = certificate->data();
     const ossl::X509Ptr x509(d2i_X509(nullptr, &p, static_cast<long>(certificate->size())));
-    if (x509) {
-      unsigned char* der = nullptr;
-      const int length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x509.get()), &der);
-      if (length > 0) {
-        key.spki.assign(der, der + length);
-        OPENSSL_free(der);
-        const ossl::EvpPkeyPtr pkey(X509_get_pubkey(x509.get()));
-        const int id = pkey ? EVP_PKEY_get_base_id(pkey.get()) : 0;
-        if (id == EVP_PKEY_RSA) {
-          key.type = KeyType::Rsa;
-        } else if (id == EVP_PKEY_ED25519) {
-          key.type = KeyType::Ed25519;
-        } else if (id == EVP_PKEY_EC) {
-          key.type = EVP_PKEY_get_bits(pkey.get()) == 384 ? KeyType::EcP384 : KeyType::EcP256;
-        } else {
-          throw LayerError(LayerError::Kind::Unsupported, "unsupported certificate key");
-        }
-        key.bits = static_cast<std::size_t>(EVP_PKEY_get_bits(pkey.get()));
-        return;
+    const ossl::EvpPkeyPtr pkey(x509 ? X509_get_pubkey(x509.get()) : nullptr);
+    if (pkey) {
+      key.spki = ossl::subjectPublicKeyInfo(pkey.get());
+      const int id = EVP_PKEY_get_base_id(pkey.get());
+      if (id == EVP_PKEY_RSA) {
+        key.type = KeyType::Rsa;
+      } else if (id == EVP_PKEY_ED25519) {
+        key.type = KeyType::Ed25519;
+      } else if (id == EVP_PKEY_EC) {
+        key.type = EVP_PKEY_get_bits(pkey.get()) == 384 ? KeyType::EcP384 : KeyType::EcP256;
+      } else {
+        throw LayerError(LayerError::Kind::Unsupported, "unsupported certificate key");
       }
-    }
-  }
-  if (keyType == CKK_RSA) {
-    const auto modulus = s.attribute(object, CKA_MODULUS);
-    const auto exponent = s.attribute(object, CKA_PUBLIC_EXPONENT);
-    if (modulus && exponent) {
-      key.type = KeyType::Rsa;
-      key.spki = spkiFromRsa(*modulus, *exponent);
-      key.bits = modulus->size() * 8;
+      key.bits = static_cast<std::size_t>(EVP_PKEY_get_bits(pkey.get()));
       return;
     }
+  }
+  if (keyType == CKK_RSA && readRsa(object)) {
+    return;
   }
   throw LayerError(LayerError::Kind::Unsupported,
                    "no readable public key for \"" + key.label + "\"");

@@ -106,15 +106,7 @@ SecureBytes writeKeySeed(ByteView root, std::string_view uri) {
 }
 
 Bytes writeKeySpki(ByteView seed) {
-  const auto key = writeKey(seed);
-  unsigned char* der = nullptr;
-  const int length = i2d_PUBKEY(key.get(), &der);
-  if (length <= 0) {
-    ossl::fail("i2d_PUBKEY");
-  }
-  Bytes out(der, der + length);
-  OPENSSL_free(der);
-  return out;
+  return ossl::subjectPublicKeyInfo(writeKey(seed).get());
 }
 
 Bytes signWithWriteKey(ByteView seed, ByteView message) {

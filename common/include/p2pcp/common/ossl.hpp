@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "p2pcp/common/bytes.hpp"
+
 namespace p2pcp::ossl {
 
 template <auto F>
@@ -46,6 +48,9 @@ class OpenSslError : public std::runtime_error {
 
 // Throws OpenSslError naming `call` and the queued OpenSSL error, and clears the queue.
 [[noreturn]] void fail(const char* call);
+
+// The DER SubjectPublicKeyInfo of a key's public half.
+Bytes subjectPublicKeyInfo(EVP_PKEY* key);
 
 // Returns p, or throws OpenSslError naming `call` when p is null.
 template <typename T>
