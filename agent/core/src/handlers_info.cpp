@@ -78,7 +78,7 @@ json handleLogin(TokenService& service, const Caller& caller, const json& params
     token = service.findToken(p.optionalString("token"));
   }
   service.login(caller, token);
-  return {{"loggedIn", true}, {"token", token->describe().uri}};
+  return {{"loggedIn", true}, {"token", service.describe(token).uri}};
 }
 
 json handleLock(TokenService& service, const Caller& /*caller*/, const json& params) {

@@ -161,6 +161,10 @@ std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>&
   return inventory_.findToken(tokenUri.value_or("pkcs11:"));
 }
 
+pkcs11::TokenDescription TokenService::describe(const std::shared_ptr<Token>& token) {
+  return withToken(token, [&] { return token->describe(); });
+}
+
 std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
     const std::optional<std::string>& keyUri) {
   const std::scoped_lock lock(tokenMutex_);

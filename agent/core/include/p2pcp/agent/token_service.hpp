@@ -48,6 +48,8 @@ class TokenService {
   // Logs in to the token (pinentry unless a PIN pad or already logged in).
   void login(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token);
   std::shared_ptr<pkcs11::Token> findToken(const std::optional<std::string>& tokenUri);
+  // The token's current description, read under the token lock.
+  pkcs11::TokenDescription describe(const std::shared_ptr<pkcs11::Token>& token);
   // Logs out of every token and wipes every cached secret.
   void lockAll();
 
@@ -100,7 +102,8 @@ class TokenService {
   std::map<std::string, std::pair<const pkcs11::Token*, SecureBytes>> roots_;  // by key URI
   // Request URI -> resolved key: resolving parses the URI and walks every token's
   // key list, which costs more than a signature on a fast token.
-  std::map<std::string, std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription>> resolved_;
+  std::map<std::string, std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription>>
+      resolved_;
   std::vector<std::string> knownTokenUris_;
   EventSink eventSink_;
 };
