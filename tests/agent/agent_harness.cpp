@@ -133,6 +133,7 @@ std::map<std::string, std::string> AgentHarness::environment() const {
           {"P2PCP_TEST_PIN_CANCEL", setup_.cancelPin ? "1" : ""},
           {"P2PCP_TEST_CONFIRM", setup_.confirm},
           {"P2PCP_TEST_PINENTRY_LOG", (home_ / "pinentry.log").string()},
+          {"P2PCP_TEST_PINENTRY_DELAY_MS", std::to_string(setup_.pinentryDelayMs)},
           {"P2PCP_NO_AUTOSTART", "1"}};
 }
 

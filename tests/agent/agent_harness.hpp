@@ -20,6 +20,7 @@ struct AgentSetup {
   std::string pinentryPins;           // what pinentry answers (comma list); empty: the PIN
   std::string confirm = "yes";        // what pinentry answers to consent prompts
   bool cancelPin = false;
+  int pinentryDelayMs = 0;  // how long pinentry takes to answer
   std::optional<nlohmann::json> policy;
   bool importFixtures = true;
 };

@@ -230,5 +230,91 @@ TEST_F(AgentProtocol, ManyClientsAtOnce) {
   EXPECT_EQ(harness_->countPinentry("GETPIN"), 1) << "one login served every client";
 }
 
+// A request waiting for the PIN dialog must not hold up the other requests of
+// its connection: they are answered first, and the waiting one after.
+TEST(AgentConcurrency, ADialogDoesNotHoldUpItsConnection) {
+  if (auto missing = AgentHarness::missingPrerequisite()) {
+    GTEST_SKIP() << *missing;
+  }
+  AgentSetup setup;
+  setup.pinentryDelayMs = 1500;
+  AgentHarness harness(setup);
+  const std::string key = harness.keyUri("p256");
+  RawConnection connection(harness.socket());
+  const auto request = [&](int id, const std::string& method, const json& params) {
+    connection.sendMessage(
+        json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump());
+  };
+  request(1, "deriveStorageKey", {{"key", key}, {"kind", "private"}, {"uri", "/notes"}});
+  request(2, "hello", json::object());
+  request(3, "deriveStorageKey", {{"key", key}, {"kind", "public"}, {"uri", "/profile"}});
+  std::vector<int> order;
+  for (int i = 0; i < 3; ++i) {
+    const auto reply = connection.receive();
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_TRUE(reply->contains("result")) << reply->dump();
+    order.push_back((*reply)["id"].get<int>());
+  }
+  EXPECT_EQ(order, (std::vector<int>{2, 3, 1}));
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 1);
+}
+
+// Many connections each sending a burst of requests without waiting: every
+// request gets exactly one reply with its own id and a correct result.
+TEST(AgentConcurrency, PipelinedBurstsFromManyConnectionsAreAllAnswered) {
+  if (auto missing = AgentHarness::missingPrerequisite()) {
+    GTEST_SKIP() << *missing;
+  }
+  AgentHarness harness;
+  const std::string key = harness.keyUri("p256");
+  const auto expected = harness.connect().call(
+      "deriveStorageKey", {{"key", key}, {"kind", "private"}, {"uri", "/burst"}});  // logs in
+  constexpr int kConnections = 8;
+  constexpr int kRequests = 200;
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&] {
+      RawConnection connection(harness.socket());
+      std::thread writer([&] {
+        for (int i = 0; i < kRequests; ++i) {
+          const json params = i % 3 == 0
+                                  ? json{{"key", key}, {"kind", "private"}, {"uri", "/burst"}}
+                                  : json{{"key", key},
+                                         {"storageKey", std::string(64, 'a')},
+                                         {"seq", i},
+                                         {"payload", "aGVsbG8="}};
+          connection.sendMessage(json{{"jsonrpc", "2.0"},
+                                      {"id", i},
+                                      {"method", i % 3 == 0 ? "deriveStorageKey" : "signBlock"},
+                                      {"params", params}}
+                                     .dump());
+        }
+      });
+      std::vector<bool> seen(kRequests, false);
+      for (int i = 0; i < kRequests; ++i) {
+        const auto reply = connection.receive();
+        if (!reply || !reply->contains("result")) {
+          ADD_FAILURE() << (reply ? reply->dump() : "EOF");
+          break;
+        }
+        const int id = (*reply)["id"].get<int>();
+        const bool ok = id % 3 == 0 ? (*reply)["result"] == expected
+                                    : (*reply)["result"].contains("signature");
+        const auto slot = static_cast<std::size_t>(id);
+        if (id >= 0 && id < kRequests && !seen[slot] && ok) {
+          seen[slot] = true;
+          ++good;
+        }
+      }
+      writer.join();
+    });
+  }
+  for (auto& client : clients) {
+    client.join();
+  }
+  EXPECT_EQ(good, kConnections * kRequests);
+}
+
 }  // namespace
 }  // namespace p2pcp::testing

@@ -2,6 +2,7 @@
 
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/handlers.hpp"
+#include "p2pcp/agent/interaction.hpp"
 #include "p2pcp/agent/log.hpp"
 
 namespace p2pcp::agent {
@@ -80,7 +81,7 @@ const std::vector<std::string>& Dispatcher::methodNames() {
   return handlerNames();
 }
 
-json Dispatcher::handle(const Request& request) noexcept {
+json Dispatcher::respond(const Request& request) {
   try {
     try {
       const Handler* handler = findHandler(request.method);
@@ -100,6 +101,8 @@ json Dispatcher::handle(const Request& request) noexcept {
       return resultResponse(request.id, handler->run(service_, request.caller, request.params));
     } catch (const AgentError&) {
       throw;
+    } catch (const InteractionRequired&) {
+      throw;  // the caller runs the request again where a dialog may open
     } catch (...) {
       rethrowAsAgentError();
     }
@@ -108,8 +111,30 @@ json Dispatcher::handle(const Request& request) noexcept {
       logError("request " + request.method + " failed: " + error.what());
     }
     return errorResponse(request.id, error);
+  }
+}
+
+json Dispatcher::handle(const Request& request) noexcept {
+  try {
+    return respond(request);
   } catch (...) {
-    // rethrowAsAgentError always throws an AgentError; this is the last line of defence.
+    // respond() turns every failure into an AgentError reply; this is the last line of
+    // defence (and InteractionRequired cannot arise: interaction is allowed here).
+    return errorResponse(request.id, AgentError(ErrorCode::Internal, "internal error"));
+  }
+}
+
+std::optional<json> Dispatcher::tryHandleQuickly(const Request& request) noexcept {
+  if (const Handler* handler = findHandler(request.method);
+      handler != nullptr && handler->duration == Duration::Long) {
+    return std::nullopt;
+  }
+  const NoInteractionScope noInteraction;
+  try {
+    return respond(request);
+  } catch (const InteractionRequired&) {
+    return std::nullopt;
+  } catch (...) {
     return errorResponse(request.id, AgentError(ErrorCode::Internal, "internal error"));
   }
 }

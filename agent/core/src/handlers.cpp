@@ -6,22 +6,22 @@ namespace p2pcp::agent {
 
 namespace {
 constexpr std::array kHandlers{
-    Handler{"hello", Access::Anyone, &handleHello},
-    Handler{"status", Access::PageWithConsent, &handleStatus},
-    Handler{"listTokens", Access::PageWithConsent, &handleListTokens},
-    Handler{"listKeys", Access::PageWithConsent, &handleListKeys},
-    Handler{"getPublicKey", Access::PageWithConsent, &handleGetPublicKey},
-    Handler{"login", Access::PageWithConsent, &handleLogin},
-    Handler{"lock", Access::PageWithConsent, &handleLock},
-    Handler{"deriveStorageKey", Access::PageWithConsent, &handleDeriveStorageKey},
-    Handler{"signBlock", Access::PageWithConsent, &handleSignBlock},
-    Handler{"signLogin", Access::PageWithConsent, &handleSignLogin},
-    Handler{"seal", Access::PageWithConsent, &handleSeal},
-    Handler{"open", Access::PageWithConsent, &handleOpen},
-    Handler{"sign", Access::PageWithConsent, &handleSign},
-    Handler{"generateKey", Access::LocalOnly, &handleGenerateKey},
-    Handler{"listConsents", Access::LocalOnly, &handleListConsents},
-    Handler{"revokeConsent", Access::LocalOnly, &handleRevokeConsent},
+    Handler{"hello", Access::Anyone, Duration::Short, &handleHello},
+    Handler{"status", Access::PageWithConsent, Duration::Short, &handleStatus},
+    Handler{"listTokens", Access::PageWithConsent, Duration::Short, &handleListTokens},
+    Handler{"listKeys", Access::PageWithConsent, Duration::Short, &handleListKeys},
+    Handler{"getPublicKey", Access::PageWithConsent, Duration::Short, &handleGetPublicKey},
+    Handler{"login", Access::PageWithConsent, Duration::Short, &handleLogin},
+    Handler{"lock", Access::PageWithConsent, Duration::Short, &handleLock},
+    Handler{"deriveStorageKey", Access::PageWithConsent, Duration::Short, &handleDeriveStorageKey},
+    Handler{"signBlock", Access::PageWithConsent, Duration::Short, &handleSignBlock},
+    Handler{"signLogin", Access::PageWithConsent, Duration::Short, &handleSignLogin},
+    Handler{"seal", Access::PageWithConsent, Duration::Short, &handleSeal},
+    Handler{"open", Access::PageWithConsent, Duration::Short, &handleOpen},
+    Handler{"sign", Access::PageWithConsent, Duration::Short, &handleSign},
+    Handler{"generateKey", Access::LocalOnly, Duration::Long, &handleGenerateKey},
+    Handler{"listConsents", Access::LocalOnly, Duration::Short, &handleListConsents},
+    Handler{"revokeConsent", Access::LocalOnly, Duration::Short, &handleRevokeConsent},
 };
 }  // namespace
 

@@ -108,6 +108,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       readHeader();
       return;
     }
+    // The common request (logged in, consent given) is served right here: a hand-off
+    // to a worker and back costs two thread wake-ups, more than many token operations.
+    if (auto reply = server_.dispatcher_.tryHandleQuickly(request)) {
+      send(*reply);
+      readHeader();
+      return;
+    }
     ++inFlight_;
     asio::post(server_.workers_,
                [self = shared_from_this(), request = std::move(request)]() mutable {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/interaction.hpp"
 #include "p2pcp/agent/json_codec.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/prompts.hpp"
@@ -211,6 +212,7 @@ void TokenService::requireConsent(const Caller& caller) {
   if (consents_.isGranted(origin)) {
     return;
   }
+  requireInteraction();
   const std::scoped_lock prompt(promptMutex_);
   if (consents_.isGranted(origin)) {
     return;  // granted while we waited for the dialog
@@ -262,6 +264,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
   if (!description) {
     return;
   }
+  requireInteraction();  // a PIN dialog, or the PIN pad waiting for the person
   if (description->protectedAuthenticationPath) {
     // PIN pad: the PIN is typed on the reader and never reaches us.
     withToken(token, [&] {
@@ -320,6 +323,7 @@ std::optional<SecureString> TokenService::contextPin(const Caller& caller,
   if (!description) {
     return std::nullopt;
   }
+  requireInteraction();  // a PIN dialog, or the PIN pad during the operation
   if (description->protectedAuthenticationPath) {
     return std::nullopt;  // the token itself asks on its PIN pad during the operation
   }

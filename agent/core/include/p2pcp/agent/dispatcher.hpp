@@ -3,6 +3,7 @@
 // the method name is looked up once; every failure becomes a typed error.
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -36,9 +37,14 @@ class Dispatcher {
   explicit Dispatcher(TokenService& service) : service_(service) {}
   // Runs the method; never throws: every failure is an error response.
   nlohmann::json handle(const Request& request) noexcept;
+  // Runs a short method without opening any dialog. nullopt when the method may
+  // take long or the request needs the person (PIN, consent, PIN pad): run it
+  // with handle() on a thread that may block.
+  std::optional<nlohmann::json> tryHandleQuickly(const Request& request) noexcept;
   static const std::vector<std::string>& methodNames();
 
  private:
+  nlohmann::json respond(const Request& request);
   TokenService& service_;
 };
 

@@ -18,9 +18,15 @@ enum class Access {
   LocalOnly,        // the person's own tools (CLI, extension popup); never a page
 };
 
+// How long a method may hold the token. The agent serves short ones on its I/O
+// thread; long ones (key generation: seconds on a card) go to a worker so they do
+// not hold up every other client.
+enum class Duration { Short, Long };
+
 struct Handler {
   std::string_view name;
   Access access;
+  Duration duration;
   nlohmann::json (*run)(TokenService& service, const Caller& caller, const nlohmann::json& params);
 };
 
