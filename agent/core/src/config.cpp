@@ -114,7 +114,7 @@ Policy Policy::load(const fs::path& file) {
   }
   rejectUnknownFields(*doc,
                       {"allowedModules", "origins", "pinCacheSeconds", "pinCacheMaxSeconds",
-                       "rawSigning", "keyGeneration", "$comment"},
+                       "rawSigning", "keyGeneration", "allowedExtensions", "$comment"},
                       file);
   if (doc->contains("allowedModules")) {
     for (const auto& path : field<std::vector<std::string>>(*doc, "allowedModules", file)) {
@@ -152,6 +152,9 @@ Policy Policy::load(const fs::path& file) {
   }
   if (doc->contains("keyGeneration")) {
     policy.keyGeneration = field<bool>(*doc, "keyGeneration", file);
+  }
+  if (doc->contains("allowedExtensions")) {
+    policy.allowedExtensions = field<std::vector<std::string>>(*doc, "allowedExtensions", file);
   }
   return policy;
 }

@@ -38,6 +38,10 @@ std::string_view errorCodeName(ErrorCode code) noexcept {
       return "OPEN_FAILED";
     case ErrorCode::TokenError:
       return "TOKEN_ERROR";
+    case ErrorCode::AgentUnavailable:
+      return "AGENT_UNAVAILABLE";
+    case ErrorCode::ExtensionNotAllowed:
+      return "EXTENSION_NOT_ALLOWED";
     case ErrorCode::Internal:
       return "INTERNAL_ERROR";
   }

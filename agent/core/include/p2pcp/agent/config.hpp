@@ -35,6 +35,9 @@ struct Policy {
   std::chrono::seconds pinCacheMax{7200};  // ... and at the latest after this
   bool rawSigning = false;    // the `sign` method; off unless the administrator allows it
   bool keyGeneration = true;  // `generateKey` from the CLI
+  // Browser extensions the native host serves: Chromium ids and Firefox add-on
+  // ids. Empty: the ids built into the host (P2PCP_EXTENSION_IDS at build time).
+  std::vector<std::string> allowedExtensions;
 
   // Missing file: defaults. Malformed file: throws std::runtime_error naming the problem.
   static Policy load(const std::filesystem::path& file);

@@ -29,6 +29,8 @@ enum class ErrorCode {
   PinentryFailed,      // no pinentry could ask the person
   OpenFailed,          // a sealed box did not authenticate
   TokenError,          // another PKCS#11 failure (data.ckr names it)
+  AgentUnavailable,    // the native host could not reach or start the agent
+  ExtensionNotAllowed, // the native host refused the calling extension
   Internal,            // a bug; details are in the agent's log
 };
 

@@ -1,0 +1,216 @@
+#include "p2pcp/host/relay.hpp"
+
+#include <sys/socket.h>
+
+#include <iostream>
+
+#include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/agent/errors.hpp"
+#include "p2pcp/common/framing.hpp"
+#include "p2pcp/host/browser_message.hpp"
+
+namespace p2pcp::host {
+
+using agent::AgentError;
+using agent::ErrorCode;
+using nlohmann::json;
+
+namespace {
+
+// The host's own subscription to token events, made on every agent
+// connection; its reply is not for the browser.
+constexpr std::string_view kSubscribeId = "p2pcp-host:subscribe";
+
+void diagnose(const std::string& message) {
+  std::cerr << "p2pcp-native-host: " << message << '\n';
+}
+
+}  // namespace
+
+Relay::Relay(int browserIn, int browserOut, client::ConnectOptions agentOptions)
+    : browserIn_(browserIn), browserOut_(browserOut), agentOptions_(std::move(agentOptions)) {}
+
+Relay::~Relay() {
+  const std::scoped_lock lock(agentMutex_);
+  disconnectAgent();
+}
+
+void Relay::toBrowser(const json& message) {
+  std::string text = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxToBrowser) {
+    text = agent::errorResponse(
+               message.value("id", json()),
+               AgentError(ErrorCode::MessageTooLarge,
+                          "the reply is over the browser's limit of 1 MiB for native messages"))
+               .dump();
+  }
+  const std::scoped_lock lock(outMutex_);
+  writeFrame(browserOut_, text, LengthOrder::Native, kMaxToBrowser);
+}
+
+int Relay::run() {
+  for (;;) {
+    std::optional<std::string> text;
+    try {
+      text = readFrame(browserIn_, LengthOrder::Native, kMaxFromBrowser);
+    } catch (const FramingError& e) {
+      if (e.kind() == FramingError::Kind::TooLarge) {
+        // The rest of that message is still in the pipe; we cannot find the next one.
+        toBrowser(agent::errorResponse(
+            nullptr, AgentError(ErrorCode::MessageTooLarge,
+                                "messages to the host are limited to 64 MiB")));
+      }
+      diagnose(e.what());
+      return 1;
+    }
+    if (!text) {
+      return 0;  // the browser closed the port
+    }
+    auto translated = toAgentRequest(*text);
+    text.reset();
+    if (auto* error = std::get_if<ErrorReply>(&translated)) {
+      toBrowser(error->message);
+      continue;
+    }
+    relayRequest(std::get<AgentRequest>(translated).message);
+  }
+}
+
+int Relay::refuseAll(const std::string& code, const std::string& message) {
+  const ErrorCode errorCode =
+      code == "EXTENSION_NOT_ALLOWED" ? ErrorCode::ExtensionNotAllowed : ErrorCode::Internal;
+  for (;;) {
+    std::optional<std::string> text;
+    try {
+      text = readFrame(browserIn_, LengthOrder::Native, kMaxFromBrowser);
+    } catch (const FramingError& e) {
+      diagnose(e.what());
+      return 1;
+    }
+    if (!text) {
+      return 1;
+    }
+    const json doc = json::parse(*text, nullptr, false);
+    json id = nullptr;
+    if (doc.is_object() && doc.contains("id") &&
+        (doc["id"].is_number_integer() || doc["id"].is_string())) {
+      id = doc["id"];
+    }
+    toBrowser(agent::errorResponse(id, AgentError(errorCode, message)));
+  }
+}
+
+void Relay::relayRequest(const json& request) {
+  const std::string idKey = request["id"].dump();
+  const std::string text = request.dump();
+  {
+    const std::scoped_lock lock(pendingMutex_);
+    if (pending_.contains(idKey)) {
+      toBrowser(agent::errorResponse(
+          request["id"], AgentError(ErrorCode::BadRequest, "a request with this id is pending")));
+      return;
+    }
+  }
+  // Twice at most: a send that fails on a connection the agent closed (it
+  // restarted) is retried once on a fresh connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::scoped_lock lock(agentMutex_);
+    try {
+      if (!agent_) {
+        connectAgent();
+      }
+    } catch (const std::exception& e) {
+      diagnose(e.what());
+      toBrowser(agent::errorResponse(
+          request["id"],
+          AgentError(ErrorCode::AgentUnavailable, "the p2pcp agent is not running and could "
+                                                  "not be started")));
+      return;
+    }
+    {
+      const std::scoped_lock pendingLock(pendingMutex_);
+      pending_.insert(idKey);
+    }
+    try {
+      agent_->send(text);
+      return;
+    } catch (const FramingError&) {
+      {
+        const std::scoped_lock pendingLock(pendingMutex_);
+        pending_.erase(idKey);
+      }
+      disconnectAgent();
+    }
+  }
+  toBrowser(agent::errorResponse(
+      request["id"], AgentError(ErrorCode::AgentUnavailable, "the p2pcp agent went away")));
+}
+
+void Relay::connectAgent() {
+  agent_.emplace(agentOptions_);
+  agent_->send(json{{"jsonrpc", "2.0"}, {"id", kSubscribeId}, {"method", "subscribe"}}.dump());
+  reader_ = std::thread([this, fd = agent_->fd()] { readAgent(fd); });
+}
+
+void Relay::disconnectAgent() {
+  if (agent_) {
+    ::shutdown(agent_->fd(), SHUT_RDWR);  // wakes the reader
+  }
+  if (reader_.joinable()) {
+    reader_.join();
+  }
+  agent_.reset();
+}
+
+void Relay::readAgent(int fd) {
+  for (;;) {
+    std::optional<std::string> text;
+    try {
+      text = readFrame(fd, LengthOrder::BigEndian, kMaxAgentMessage);
+    } catch (const FramingError& e) {
+      diagnose(std::string("agent connection: ") + e.what());
+    }
+    if (!text) {
+      break;
+    }
+    json message = json::parse(*text, nullptr, false);
+    text.reset();
+    if (!message.is_object()) {
+      diagnose("the agent sent something that is not a JSON object");
+      break;
+    }
+    if (message.contains("id")) {
+      if (message["id"] == kSubscribeId) {
+        continue;
+      }
+      const std::scoped_lock lock(pendingMutex_);
+      pending_.erase(message["id"].dump());
+    }
+    try {
+      toBrowser(message);
+    } catch (const FramingError&) {
+      return;  // the browser is gone; run() sees stdin close
+    }
+  }
+  failPending("the p2pcp agent stopped while answering; try again");
+  // The next request reconnects; mark this connection dead without joining ourselves.
+  ::shutdown(fd, SHUT_RDWR);
+}
+
+void Relay::failPending(const std::string& why) {
+  std::set<std::string> failed;
+  {
+    const std::scoped_lock lock(pendingMutex_);
+    failed.swap(pending_);
+  }
+  for (const auto& idKey : failed) {
+    try {
+      toBrowser(agent::errorResponse(json::parse(idKey),
+                                     AgentError(ErrorCode::AgentUnavailable, why)));
+    } catch (const FramingError&) {
+      return;
+    }
+  }
+}
+
+}  // namespace p2pcp::host
