@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "browser_hosts.hpp"
 #include "cli.hpp"
 #include "p2pcp/agent/version.hpp"
 #include "p2pcp/common/framing.hpp"
@@ -150,6 +151,21 @@ int main(int argc, char** argv) {
   consentsCmd->callback([&] {
     run = [&] { return revokeCmd->parsed() ? consentsRevoke(o, revokeOrigin) : consentsList(o); };
   });
+
+  auto* hostsCmd = app.add_subcommand(
+      "install-browser-hosts",
+      "Write the native-messaging host manifests for Chrome, Chromium, Edge, Brave and Firefox");
+  hostsCmd->add_flag("--json", o.json, "Print what was written as JSON");
+  HostInstallOptions hostOptions;
+  hostsCmd->add_flag("--system", hostOptions.system, "For every user (run as root)");
+  hostsCmd->add_flag("--uninstall", hostOptions.uninstall, "Remove the manifests");
+  hostsCmd->add_option("--host", hostOptions.hostProgram,
+                       "The host program (default: p2pcp-native-host beside p2pcp)");
+  hostsCmd->add_option("--extension-id", hostOptions.extensionIds,
+                       "Allowed extension id (repeatable; default: policy, else built-in)");
+  hostsCmd->add_option("--user-data-dir", hostOptions.chromiumUserDataDir,
+                       "Only for a Chromium started with this --user-data-dir");
+  hostsCmd->callback([&] { run = [&] { return installBrowserHosts(o, hostOptions); }; });
 
   try {
     app.parse(argc, argv);
