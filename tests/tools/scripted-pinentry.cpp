@@ -5,6 +5,9 @@
 //   P2PCP_TEST_PIN_STATE      file that counts GETPINs across processes (for lists)
 //   P2PCP_TEST_PIN_CANCEL=1   GETPIN is cancelled
 //   P2PCP_TEST_CONFIRM        yes | no (CONFIRM)
+//   P2PCP_TEST_PIN_FILE, P2PCP_TEST_CONFIRM_FILE  when set, the PIN or the yes/no answer
+//                             is read from this file at each prompt, so a long-running
+//                             test (the browser tests) can change it between steps
 //   P2PCP_TEST_PINENTRY_LOG   append one JSON line per command (never the PIN)
 //   P2PCP_TEST_PINENTRY_DELAY_MS  wait before answering GETPIN/CONFIRM
 #include <fcntl.h>
@@ -94,9 +97,21 @@ std::size_t nextPinIndex() {
   return index;
 }
 
+// The first line of the file named by the variable, or the fallback.
+std::string fromFileOr(const char* variable, const std::string& fallback) {
+  const std::string path = env(variable);
+  if (path.empty()) {
+    return fallback;
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 std::string scriptedPin() {
   std::vector<std::string> pins;
-  std::stringstream list(env("P2PCP_TEST_PIN"));
+  std::stringstream list(fromFileOr("P2PCP_TEST_PIN_FILE", env("P2PCP_TEST_PIN")));
   for (std::string pin; std::getline(list, pin, ',');) {
     pins.push_back(pin);
   }
@@ -140,7 +155,7 @@ int main() {
       std::cout << "OK" << std::endl;
     } else if (command == "CONFIRM") {
       delay();
-      if (env("P2PCP_TEST_CONFIRM") == "yes") {
+      if (fromFileOr("P2PCP_TEST_CONFIRM_FILE", env("P2PCP_TEST_CONFIRM")) == "yes") {
         std::cout << "OK" << std::endl;
       } else {
         std::cout << "ERR 83886179 Operation cancelled <Pinentry>" << std::endl;

@@ -1,0 +1,131 @@
+// The extension's privileged side: the only place that talks to the native
+// host. It attaches to each page request the origin the browser reports for
+// the sender (never one the page supplies), lets pages use only the p2pcp
+// methods, and keeps the local-only methods for its own popup.
+'use strict';
+
+const api = globalThis.browser ?? globalThis.chrome;
+const HOST = 'dev.p2pcp.agent';
+
+// What a web page may ask for. Consent for the page's origin is asked by the
+// agent through pinentry on the first request that needs it.
+const PAGE_METHODS = new Set([
+  'hello', 'getPublicKey', 'deriveStorageKey', 'signBlock', 'signLogin', 'seal', 'open',
+]);
+// What the popup (the person, in the extension's own page) may ask for.
+const POPUP_METHODS = new Set([
+  'hello', 'status', 'listKeys', 'listConsents', 'revokeConsent', 'lock',
+]);
+
+let native = null;
+let nextId = 1;
+const inFlight = new Map(); // host request id -> reply callback
+const pagePorts = new Set();
+let lastHostError = null; // an error the host sent just before it exited
+
+const errorOf = (error) => ({
+  code: error?.data?.error ?? 'INTERNAL_ERROR',
+  message: error?.message ?? 'unknown error',
+  data: error?.data ?? {},
+});
+
+function nativePort() {
+  if (native) {
+    return native;
+  }
+  lastHostError = null;
+  native = api.runtime.connectNative(HOST);
+  native.onMessage.addListener(onHostMessage);
+  native.onDisconnect.addListener((port) => {
+    const reason = api.runtime.lastError?.message ?? port.error?.message ?? 'the native host exited';
+    native = null;
+    const error = lastHostError ?? {
+      code: /not found/i.test(reason) ? 'HOST_NOT_FOUND' : (/forbidden/i.test(reason) ? 'HOST_FORBIDDEN' : 'AGENT_UNAVAILABLE'),
+      message: reason,
+      data: {},
+    };
+    const waiting = [...inFlight.values()];
+    inFlight.clear();
+    for (const reply of waiting) {
+      reply({ error });
+    }
+  });
+  return native;
+}
+
+function onHostMessage(message) {
+  if (message.id === undefined && typeof message.method === 'string') {
+    const event = { tokenInserted: 'tokeninserted', tokenRemoved: 'tokenremoved' }[message.method];
+    if (event) {
+      for (const port of pagePorts) {
+        port.postMessage({ event, detail: message.params ?? {} });
+      }
+    }
+    return;
+  }
+  if (message.id === null && message.error) {
+    lastHostError = errorOf(message.error); // e.g. MESSAGE_TOO_LARGE before the host exits
+    return;
+  }
+  const reply = inFlight.get(message.id);
+  if (!reply) {
+    return;
+  }
+  inFlight.delete(message.id);
+  reply(message.error ? { error: errorOf(message.error) } : { result: message.result });
+}
+
+function toHost(method, params, origin, reply) {
+  const id = nextId++;
+  const request = { id, method, params };
+  if (origin) {
+    request.origin = origin;
+  }
+  inFlight.set(id, reply);
+  try {
+    nativePort().postMessage(request);
+  } catch (e) {
+    inFlight.delete(id);
+    reply({ error: { code: 'AGENT_UNAVAILABLE', message: String(e?.message ?? e), data: {} } });
+  }
+}
+
+// The origin of a content script's page, from the browser's sender data.
+function senderOrigin(sender) {
+  const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : null);
+  return origin && /^https?:\/\//.test(origin) ? origin : null;
+}
+
+api.runtime.onConnect.addListener((port) => {
+  if (port.name !== 'p2pcp-page' || port.sender?.id !== api.runtime.id || !port.sender?.tab) {
+    port.disconnect();
+    return;
+  }
+  const origin = senderOrigin(port.sender);
+  pagePorts.add(port);
+  port.onDisconnect.addListener(() => pagePorts.delete(port));
+  port.onMessage.addListener((message) => {
+    const answer = (reply) => {
+      if (pagePorts.has(port)) {
+        port.postMessage({ id: message.id, ...reply });
+      }
+    };
+    if (!origin) {
+      answer({ error: { code: 'NOT_ALLOWED_BY_POLICY', message: 'p2pcp works on http and https pages only', data: {} } });
+    } else if (!PAGE_METHODS.has(message.method)) {
+      answer({ error: { code: 'METHOD_NOT_FOUND', message: `pages cannot call "${String(message.method).slice(0, 64)}"`, data: {} } });
+    } else {
+      toHost(message.method, message.params, origin, answer);
+    }
+  });
+});
+
+api.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  const fromPopup = sender.id === api.runtime.id && !sender.tab &&
+    typeof sender.url === 'string' && sender.url.startsWith(api.runtime.getURL('popup.html'));
+  if (!fromPopup || !POPUP_METHODS.has(message?.method)) {
+    return false;
+  }
+  toHost(message.method, message.params ?? {}, null, sendResponse);
+  return true; // answered asynchronously
+});

@@ -1,0 +1,73 @@
+// The popup: agent and token status, keys, the sites with consent (revocable),
+// and a lock button. Everything goes through the background to the host.
+'use strict';
+
+const api = globalThis.browser ?? globalThis.chrome;
+
+function call(method, params = {}) {
+  return new Promise((resolve, reject) => {
+    api.runtime.sendMessage({ method, params }, (reply) => {
+      if (api.runtime.lastError) {
+        reject(new Error(api.runtime.lastError.message));
+      } else if (!reply) {
+        reject(new Error('no answer from the extension'));
+      } else if (reply.error) {
+        reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      } else {
+        resolve(reply.result);
+      }
+    });
+  });
+}
+
+function item(text, button) {
+  const li = document.createElement('li');
+  const span = document.createElement('span');
+  span.textContent = text;
+  li.append(span);
+  if (button) {
+    li.append(button);
+  }
+  return li;
+}
+
+function showError(e) {
+  document.getElementById('error').textContent = e.code ? `${e.code}: ${e.message}` : e.message;
+}
+
+async function refresh() {
+  document.getElementById('error').textContent = '';
+  try {
+    const status = await call('status');
+    document.getElementById('agent').textContent =
+      `p2pcp-agent ${status.version}, protocol ${status.protocol}`;
+    const tokens = document.getElementById('tokens');
+    tokens.replaceChildren(...status.tokens.map((t) =>
+      item(`${t.label} (${t.model}) — PIN ${t.pinState}${t.loggedIn ? ', unlocked' : ''}`)));
+    if (status.tokens.length === 0) {
+      tokens.append(item('No token. Insert your card or token.'));
+    }
+    const keys = await call('listKeys');
+    document.getElementById('keys').replaceChildren(...keys.map((k) =>
+      item(`${k.label} (${k.type}) ${k.fingerprint.slice(0, 16)}…`)));
+    const consents = await call('listConsents');
+    const list = document.getElementById('consents');
+    list.replaceChildren(...consents.map((c) => {
+      const origin = typeof c === 'string' ? c : c.origin;
+      const revoke = document.createElement('button');
+      revoke.type = 'button';
+      revoke.textContent = 'Revoke';
+      revoke.addEventListener('click', () => call('revokeConsent', { origin }).then(refresh, showError));
+      return item(origin, revoke);
+    }));
+    if (consents.length === 0) {
+      list.append(item('None yet.'));
+    }
+  } catch (e) {
+    document.getElementById('agent').textContent = 'not reachable';
+    showError(e);
+  }
+}
+
+document.getElementById('lock').addEventListener('click', () => call('lock').then(refresh, showError));
+refresh();
