@@ -1,0 +1,187 @@
+// A real browser session for the end-to-end tests and the headless demo:
+// a fresh SoftHSM2 token with the P-256 fixture key, host manifests written by
+// `p2pcp install-browser-hosts` into a private Chromium profile, Debian's
+// Chromium with the real extension loaded, and a small HTTP server on
+// 127.0.0.1 for the pages. The agent is not started here: the native host
+// starts it, as it would on a person's desktop. Everything started is stopped
+// by its pid in close().
+import { chromium } from 'playwright-core';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const sourceDir = path.resolve(here, '../..');
+export const CHROMIUM = '/usr/lib/chromium/chromium';
+export const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+export const PIN = '4321-test-pin';
+export const DEV_EXTENSION_ID = 'hpncikinbmmcogikfdckffepdimmcaaa';
+
+export function missingPrerequisite() {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install chromium)`;
+  if (!existsSync(MODULE)) return 'SoftHSM2 is not installed';
+  return null;
+}
+
+const CONTENT_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+
+// Serves files from `roots` (first match wins) on 127.0.0.1; `localhost` on the
+// same port is a second origin for the tests.
+export function serveStatic(roots) {
+  const server = createServer((request, response) => {
+    const url = new URL(request.url, 'http://127.0.0.1');
+    const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1);
+    if (name.includes('..') || name.includes('\0')) {
+      response.writeHead(400).end();
+      return;
+    }
+    for (const root of roots) {
+      const file = path.join(root, name);
+      if (existsSync(file)) {
+        response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' });
+        response.end(readFileSync(file));
+        return;
+      }
+    }
+    response.writeHead(404).end();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+export class BrowserSession {
+  // options: build (build dir), policy (object), pageRoots (dirs to serve), keys (fixture names)
+  static async start(options) {
+    const session = new BrowserSession(options);
+    await session.#start();
+    return session;
+  }
+
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'] }) {
+    this.bin = path.join(build, 'bin');
+    this.policy = policy;
+    this.pageRoots = pageRoots;
+    this.keys = keys;
+    this.home = mkdtempSync(path.join(tmpdir(), 'p2pcp-browser-'));
+    this.agentPids = new Set();
+  }
+
+  async #start() {
+    const h = this.home;
+    for (const dir of ['tokens', 'config/p2pcp', 'run', 'profile']) mkdirSync(path.join(h, dir), { recursive: true });
+    chmodSync(path.join(h, 'run'), 0o700);
+    writeFileSync(path.join(h, 'softhsm2.conf'),
+      `directories.tokendir = ${h}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    this.pinFile = path.join(h, 'pin');
+    this.confirmFile = path.join(h, 'confirm');
+    this.setPin(PIN);
+    this.setConsent('yes');
+    if (this.policy) writeFileSync(path.join(h, 'policy.json'), JSON.stringify(this.policy));
+    writeFileSync(path.join(h, 'config/p2pcp/agent.json'),
+      JSON.stringify({ defaultKey: `pkcs11:object=fixture-${this.keys[0]}` }));
+    this.env = {
+      PATH: process.env.PATH,
+      HOME: h,
+      XDG_CONFIG_HOME: path.join(h, 'config'),
+      XDG_RUNTIME_DIR: path.join(h, 'run'),
+      SOFTHSM2_CONF: path.join(h, 'softhsm2.conf'),
+      P2PCP_PKCS11_MODULE: MODULE,
+      P2PCP_AGENT_SOCK: path.join(h, 'run/agent.sock'),
+      P2PCP_POLICY: path.join(h, 'policy.json'),
+      P2PCP_PINENTRY: path.join(this.bin, 'p2pcp-scripted-pinentry'),
+      P2PCP_TEST_PIN_FILE: this.pinFile,
+      P2PCP_TEST_CONFIRM_FILE: this.confirmFile,
+      P2PCP_TEST_PINENTRY_LOG: path.join(h, 'pinentry.log'),
+    };
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'p2pcp-test', '--pin', PIN, '--so-pin', '5678'],
+      { env: this.env, stdio: 'ignore' });
+    this.keys.forEach((name, i) => {
+      execFileSync(path.join(this.bin, 'p2pcp-token-import'), ['--module', MODULE, '--token', 'p2pcp-test', '--pin', PIN,
+        '--label', `fixture-${name}`, '--id', `0${i + 1}`, path.join(sourceDir, 'tests/fixtures', `${name}.pem`)],
+      { env: this.env, stdio: 'ignore' });
+    });
+    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(h, 'profile')],
+      { env: this.env, stdio: 'ignore' });
+    this.server = await serveStatic(this.pageRoots);
+    this.port = this.server.address().port;
+    const extension = path.join(sourceDir, 'browser-extension');
+    this.context = await chromium.launchPersistentContext(path.join(h, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: false, // --headless=new below: the old headless mode has no extensions
+      ignoreDefaultArgs: ['--disable-extensions'],
+      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--disable-extensions-except=${extension}`, `--load-extension=${extension}`],
+      env: this.env,
+    });
+  }
+
+  // The two origins the tests use: http://127.0.0.1:PORT and http://localhost:PORT.
+  origin(which = 'a') {
+    return `http://${which === 'a' ? '127.0.0.1' : 'localhost'}:${this.port}`;
+  }
+
+  setPin(pin) { writeFileSync(this.pinFile, `${pin}\n`); }
+  setConsent(answer) { writeFileSync(this.confirmFile, `${answer}\n`); }
+
+  async openPage(which = 'a', file = 'index.html') {
+    const page = await this.context.newPage();
+    await page.goto(`${this.origin(which)}/${file}`);
+    await page.waitForFunction(() => window.p2pcp !== undefined, null, { timeout: 10000 });
+    return page;
+  }
+
+  // Runs `window.p2pcp.<method>(...args)` in the page: {result} or {error: {code, message, data}}.
+  async call(page, method, ...args) {
+    return page.evaluate(async ({ method, args }) => {
+      const bytes = (v) => (v && v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes) : v);
+      try {
+        const result = await window.p2pcp[method](...args.map(bytes));
+        return { result: result instanceof Uint8Array ? { $bytes: new TextDecoder().decode(result) } : result };
+      } catch (e) {
+        return { error: { code: e.code, message: e.message, data: e.data } };
+      }
+    }, { method, args });
+  }
+
+  // The CLI against the same agent (local caller).
+  cli(args) {
+    const r = spawnSync(path.join(this.bin, 'p2pcp'), args, { env: { ...this.env, P2PCP_NO_AUTOSTART: '1' } });
+    return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  }
+
+  // The pid of the agent the host started (remembered, to stop it in close()).
+  agentPid() {
+    const r = this.cli(['status', '--json']);
+    if (r.status !== 0) return null;
+    const pid = JSON.parse(r.stdout).pid;
+    this.agentPids.add(pid);
+    return pid;
+  }
+
+  pinentryLog() {
+    const file = this.env.P2PCP_TEST_PINENTRY_LOG;
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  }
+
+  agentLog() {
+    const file = path.join(this.home, 'run/agent.log');
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+
+  async close() {
+    this.agentPid();
+    await this.context?.close().catch(() => {});
+    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve()));
+    for (const pid of this.agentPids) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+      for (let i = 0; i < 50; i++) {
+        try { process.kill(pid, 0); } catch { break; }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
