@@ -59,8 +59,10 @@ export class BrowserSession {
     return session;
   }
 
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'] }) {
-    this.bin = path.join(build, 'bin');
+  // manifestIds: extension ids for the host manifest (default: what the policy or build allows)
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [] }) {
+    this.bin = path.resolve(build, 'bin');
+    this.manifestIds = manifestIds;
     this.policy = policy;
     this.pageRoots = pageRoots;
     this.keys = keys;
@@ -102,7 +104,8 @@ export class BrowserSession {
         '--label', `fixture-${name}`, '--id', `0${i + 1}`, path.join(sourceDir, 'tests/fixtures', `${name}.pem`)],
       { env: this.env, stdio: 'ignore' });
     });
-    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(h, 'profile')],
+    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(h, 'profile'),
+      ...this.manifestIds.flatMap((id) => ['--extension-id', id])],
       { env: this.env, stdio: 'ignore' });
     this.server = await serveStatic(this.pageRoots);
     this.port = this.server.address().port;
@@ -136,7 +139,12 @@ export class BrowserSession {
   // Runs `window.p2pcp.<method>(...args)` in the page: {result} or {error: {code, message, data}}.
   async call(page, method, ...args) {
     return page.evaluate(async ({ method, args }) => {
-      const bytes = (v) => (v && v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes) : v);
+      // {$bytes: text} stands for the UTF-8 bytes of text, at any depth of plain objects.
+      const bytes = (v) => {
+        if (!v || typeof v !== 'object') return v;
+        if (v.$bytes !== undefined) return new TextEncoder().encode(v.$bytes);
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, bytes(x)]));
+      };
       try {
         const result = await window.p2pcp[method](...args.map(bytes));
         return { result: result instanceof Uint8Array ? { $bytes: new TextDecoder().decode(result) } : result };

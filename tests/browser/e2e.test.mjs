@@ -1,0 +1,182 @@
+// End to end in Debian's Chromium: a page on 127.0.0.1 or localhost uses
+// window.p2pcp through the real extension, the real native host (started by
+// Chromium from the manifest `p2pcp install-browser-hosts` wrote) and the real
+// agent (started by the host) on a SoftHSM2 token. Results are checked with
+// the independent scheme implementation (tests/independent) and node:crypto.
+//   node --test tests/browser/e2e.test.mjs   with P2PCP_BUILD=<build dir>
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as scheme from '../independent/p2pcp-scheme.mjs';
+import { BrowserSession, missingPrerequisite, sourceDir, PIN, DEV_EXTENSION_ID } from './harness.mjs';
+
+const build = process.env.P2PCP_BUILD ?? path.join(sourceDir, 'out/build/dev');
+const skip = missingPrerequisite() ?? false;
+const privateKey = crypto.createPrivateKey(readFileSync(path.join(sourceDir, 'tests/fixtures/p256.pem')));
+const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+const root = scheme.rootSecret(privateKey);
+const b64 = (bytes) => Buffer.from(bytes).toString('base64');
+const codeOf = (reply) => reply.error?.code ?? 'OK';
+
+let session;
+before(async () => {
+  if (!skip) session = await BrowserSession.start({ build });
+});
+after(async () => {
+  await session?.close();
+});
+
+test('a consenting page gets its identity, storage keys and signatures, checked independently', { skip }, async () => {
+  session.setConsent('yes');
+  const page = await session.openPage('a');
+  const identity = await session.call(page, 'identity');
+  assert.equal(codeOf(identity), 'OK', JSON.stringify(identity));
+  assert.equal(identity.result.spki, b64(spki));
+  assert.equal(identity.result.type, 'ec-p256');
+
+  const publicKey = await session.call(page, 'publicStorageKey', '/profile');
+  assert.equal(publicKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
+  const privateKey_ = await session.call(page, 'privateStorageKey', '/notes');
+  assert.equal(privateKey_.result, scheme.privateStorageKey(root, '/notes').toString('hex'));
+
+  const payload = 'a public profile block';
+  const signed = await session.call(page, 'signBlock', { storageKey: publicKey.result, seq: 7, payload: { $bytes: payload } });
+  assert.equal(codeOf(signed), 'OK', JSON.stringify(signed));
+  const message = scheme.blockMessage(Buffer.from(publicKey.result, 'hex'), 7,
+    crypto.createHash('sha256').update(payload).digest());
+  assert.ok(crypto.verify('sha256', message, crypto.createPublicKey(privateKey), Buffer.from(signed.result.signature, 'base64')),
+    'the block signature verifies with the fixture public key');
+
+  const sealed = await session.call(page, 'seal', '/notes', { $bytes: 'private notes' });
+  assert.equal(scheme.openSealed(root, '/notes', Buffer.from(sealed.result, 'base64')).toString(), 'private notes');
+  const opened = await session.call(page, 'open', '/notes', sealed.result);
+  assert.deepEqual(opened.result, { $bytes: 'private notes' });
+
+  const consents = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => c.origin);
+  assert.ok(consents.includes(session.origin('a')), `consent for ${session.origin('a')} is listed: ${consents}`);
+  const prompts = session.pinentryLog().filter((l) => l.cmd === 'SETDESC').map((l) => l.arg).join('\n');
+  assert.ok(prompts.includes(session.origin('a')), 'the consent and PIN prompts name the page origin');
+  assert.ok(!session.agentLog().includes(PIN), 'the PIN is not in the agent log');
+  await page.close();
+});
+
+test('consent denied for a second origin, and the two origins are kept apart', { skip }, async () => {
+  session.setConsent('no');
+  const pageB = await session.openPage('b');
+  const denied = await session.call(pageB, 'identity');
+  assert.equal(codeOf(denied), 'CONSENT_DENIED');
+
+  session.setConsent('yes');
+  const pageA = await session.openPage('a');
+  const nonce = crypto.randomBytes(16);
+  const login = { indexServer: 'wss://index.example/', nonce: b64(nonce), timestamp: 1700000000 };
+  const fromA = await session.call(pageA, 'signLogin', login);
+  assert.equal(codeOf(fromA), 'OK', JSON.stringify(fromA));
+  assert.deepEqual(Buffer.from(fromA.result.message, 'base64'),
+    scheme.loginMessage(session.origin('a'), login.indexServer, nonce, login.timestamp));
+
+  const fromB = await session.call(pageB, 'signLogin', login);
+  assert.equal(codeOf(fromB), 'OK', 'B asks again and is allowed this time');
+  assert.deepEqual(Buffer.from(fromB.result.message, 'base64'),
+    scheme.loginMessage(session.origin('b'), login.indexServer, nonce, login.timestamp));
+
+  // Revoking A leaves B alone.
+  assert.equal(session.cli(['consents', 'revoke', session.origin('a')]).status, 0);
+  session.setConsent('no');
+  assert.equal(codeOf(await session.call(pageA, 'identity')), 'CONSENT_DENIED');
+  assert.equal(codeOf(await session.call(pageB, 'identity')), 'OK');
+  session.setConsent('yes');
+  await pageA.close();
+  await pageB.close();
+});
+
+test('a page that forges an origin or calls what pages may not gets nothing', { skip }, async () => {
+  session.setConsent('yes');
+  const pageB = await session.openPage('b');
+  const forged = await session.call(pageB, 'signLogin',
+    { indexServer: 'wss://index.example/', nonce: b64(crypto.randomBytes(16)), timestamp: 1 });
+  assert.equal(codeOf(forged), 'OK');
+  // The page talks to the content script directly, adding an origin of its choosing.
+  const direct = await pageB.evaluate((victim) => new Promise((resolve) => {
+    window.addEventListener('message', (e) => {
+      if (e.data?.channel === 'p2pcp-v1' && e.data.to === 'page' && e.data.id === 4242) resolve(e.data);
+    });
+    window.postMessage({
+      channel: 'p2pcp-v1', to: 'extension', id: 4242, method: 'signLogin', origin: victim,
+      params: { indexServer: 'wss://index.example/', nonce: btoa('0123456789abcdef'), timestamp: 1, origin: victim },
+    }, window.location.origin);
+  }), session.origin('a'));
+  assert.equal(direct.error?.code, 'NOT_ALLOWED_BY_POLICY', JSON.stringify(direct));
+
+  const local = await pageB.evaluate(() => new Promise((resolve) => {
+    window.addEventListener('message', (e) => {
+      if (e.data?.channel === 'p2pcp-v1' && e.data.to === 'page' && e.data.id === 4343) resolve(e.data);
+    });
+    window.postMessage({ channel: 'p2pcp-v1', to: 'extension', id: 4343, method: 'listConsents', params: {} },
+      window.location.origin);
+  }));
+  assert.equal(local.error?.code, 'METHOD_NOT_FOUND', 'pages cannot list or revoke consents');
+  await pageB.close();
+});
+
+test('a wrong PIN comes back as PIN_INCORRECT with the retry state, and is not retried', { skip }, async () => {
+  assert.equal(session.cli(['lock']).status, 0);
+  const page = await session.openPage('a');
+  const before = session.pinentryLog().filter((l) => l.cmd === 'GETPIN').length;
+  session.setPin('0000-wrong');
+  const wrong = await session.call(page, 'privateStorageKey', '/notes');
+  assert.equal(codeOf(wrong), 'PIN_INCORRECT', JSON.stringify(wrong));
+  assert.equal(wrong.error.data.pinState, 'countLow');
+  assert.equal(session.pinentryLog().filter((l) => l.cmd === 'GETPIN').length, before + 1, 'asked once');
+  session.setPin(PIN);
+  const right = await session.call(page, 'privateStorageKey', '/notes');
+  assert.equal(right.result, scheme.privateStorageKey(root, '/notes').toString('hex'));
+  await page.close();
+});
+
+test('a reply over the browser limit is a typed error and the session goes on', { skip }, async () => {
+  const page = await session.openPage('a');
+  // 800 KiB sealed is over 1 MiB once in base64: the host answers MESSAGE_TOO_LARGE.
+  const big = await page.evaluate(async () => {
+    try {
+      await window.p2pcp.seal('/big', new Uint8Array(800 * 1024));
+      return 'OK';
+    } catch (e) {
+      return e.code;
+    }
+  });
+  assert.equal(big, 'MESSAGE_TOO_LARGE');
+  assert.equal(codeOf(await session.call(page, 'publicStorageKey', '/profile')), 'OK');
+  await page.close();
+});
+
+test('the session survives the agent restarting', { skip }, async () => {
+  const page = await session.openPage('a');
+  assert.equal(codeOf(await session.call(page, 'identity')), 'OK');
+  const first = session.agentPid();
+  process.kill(first, 'SIGTERM');
+  for (let i = 0; i < 50 && session.agentPid() === first; i++) await new Promise((r) => setTimeout(r, 100));
+  const again = await session.call(page, 'publicStorageKey', '/profile');
+  assert.equal(again.result, scheme.publicStorageKey(spki, '/profile').toString('hex'), JSON.stringify(again));
+  const second = session.agentPid();
+  assert.ok(second && second !== first, 'the host started a new agent');
+  await page.close();
+});
+
+test('the host refuses an extension that the policy does not allow', { skip }, async () => {
+  // The manifest lets Chromium start the host for our extension; the host's own
+  // check against the administrator's list must still refuse it.
+  const other = await BrowserSession.start({
+    build, policy: { allowedExtensions: ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'] }, manifestIds: [DEV_EXTENSION_ID],
+  });
+  try {
+    const page = await other.openPage('a');
+    const refused = await other.call(page, 'identity');
+    assert.equal(codeOf(refused), 'EXTENSION_NOT_ALLOWED', JSON.stringify(refused));
+    assert.equal(other.agentPid(), null, 'no agent was started for a refused extension');
+  } finally {
+    await other.close();
+  }
+});
