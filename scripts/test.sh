@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine, builds, and runs every test.
-#   scripts/test.sh            dev build: unit, softhsm and cross-check tests
+#   scripts/test.sh            dev build: unit, softhsm, cross-check and browser tests
 #   scripts/test.sh --asan     the same under AddressSanitizer + UBSan
 #   scripts/test.sh --all      both, then the short fuzz runs
 set -euo pipefail
@@ -14,7 +14,9 @@ case "${1:-}" in
   *) echo "usage: $0 [--asan|--all]" >&2; exit 2 ;;
 esac
 
-scripts/install-deps.sh
+P2PCP_WITH_BROWSER=1 scripts/install-deps.sh
+# playwright-core drives Debian's Chromium (never a downloaded browser).
+npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
 
 for preset in "${presets[@]}"; do
   echo "== ${preset}: configure and build"

@@ -52,9 +52,11 @@ class AgentHarness {
   [[nodiscard]] std::string keyUri(const std::string& fixture) const;
   // Runs p2pcp-agent with this environment to completion, for start-up error tests.
   [[nodiscard]] int runAgentOnce(const std::vector<std::string>& extraArgs) const;
+  // The agent's environment (token, socket, pinentry, policy), for other programs
+  // that must reach the same agent (the CLI, the native host).
+  [[nodiscard]] std::map<std::string, std::string> environment() const;
 
  private:
-  [[nodiscard]] std::map<std::string, std::string> environment() const;
   void writePolicy() const;
 
   AgentSetup setup_;

@@ -97,6 +97,9 @@ export class BrowserSession {
       P2PCP_TEST_CONFIRM_FILE: this.confirmFile,
       P2PCP_TEST_PINENTRY_LOG: path.join(h, 'pinentry.log'),
     };
+    for (const name of ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS']) {
+      if (process.env[name]) this.env[name] = process.env[name]; // sanitizer builds of host and agent
+    }
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'p2pcp-test', '--pin', PIN, '--so-pin', '5678'],
       { env: this.env, stdio: 'ignore' });
     this.keys.forEach((name, i) => {

@@ -1,0 +1,241 @@
+// The real p2pcp-native-host process between pipes (as a browser runs it) and
+// a real agent on a SoftHSM2 token.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent_harness.hpp"
+#include "p2pcp/common/framing.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
+
+namespace p2pcp::testing {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kDevOrigin = "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa/";
+
+class HostProcess {
+ public:
+  HostProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    int toHost[2];
+    int fromHost[2];
+    if (::pipe2(toHost, O_CLOEXEC) != 0 || ::pipe2(fromHost, O_CLOEXEC) != 0) {
+      throw std::runtime_error("pipe failed");
+    }
+    std::vector<std::string> envStrings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry(*e);
+      if (!env.contains(entry.substr(0, entry.find('=')))) {
+        envStrings.push_back(entry);
+      }
+    }
+    for (const auto& [k, v] : env) {
+      envStrings.push_back(k + "=" + v);
+    }
+    std::vector<char*> envp;
+    for (auto& s : envStrings) {
+      envp.push_back(s.data());
+    }
+    envp.push_back(nullptr);
+    std::vector<std::string> argv{P2PCP_NATIVE_HOST};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> argp;
+    for (auto& a : argv) {
+      argp.push_back(a.data());
+    }
+    argp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, toHost[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fromHost[1], STDOUT_FILENO);
+    const int rc = ::posix_spawn(&pid_, argp[0], &actions, nullptr, argp.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(toHost[0]);
+    ::close(fromHost[1]);
+    in_ = toHost[1];
+    out_ = fromHost[0];
+    if (rc != 0) {
+      throw std::runtime_error("cannot start the host");
+    }
+  }
+  HostProcess(const HostProcess&) = delete;
+  HostProcess& operator=(const HostProcess&) = delete;
+  ~HostProcess() {
+    closeInput();
+    ::close(out_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void sendRaw(const std::string& bytes) const { writeFully(in_, bytes.data(), bytes.size()); }
+  void send(const json& message) const {
+    sendRaw(makeFrame(message.dump(), LengthOrder::Native, std::size_t{1} << 30U));
+  }
+  // The next frame, or nullopt at end of stream; fails the test after 20 s.
+  std::optional<json> receive() const {
+    pollfd fd{out_, POLLIN, 0};
+    if (::poll(&fd, 1, 20000) <= 0) {
+      ADD_FAILURE() << "the host did not answer";
+      return std::nullopt;
+    }
+    const auto text = readFrame(out_, LengthOrder::Native, std::size_t{1} << 30U);
+    if (!text) {
+      return std::nullopt;
+    }
+    EXPECT_LE(text->size(), 1024U * 1024U) << "a frame over the browser's 1 MiB limit";
+    return json::parse(*text);
+  }
+  void closeInput() {
+    if (in_ >= 0) {
+      ::close(in_);
+      in_ = -1;
+    }
+  }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+};
+
+std::string codeOf(const std::optional<json>& reply) {
+  if (!reply) {
+    return "EOF";
+  }
+  return reply->contains("error") ? (*reply)["error"]["data"]["error"].get<std::string>() : "OK";
+}
+
+class NativeHost : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto missing = AgentHarness::missingPrerequisite()) {
+      GTEST_SKIP() << *missing;
+    }
+    harness_ = std::make_unique<AgentHarness>();
+  }
+  std::unique_ptr<AgentHarness> harness_;
+};
+
+TEST_F(NativeHost, RelaysRequestsWithTheOriginAndExitsWhenTheBrowserCloses) {
+  HostProcess host({kDevOrigin}, harness_->environment());
+  host.send({{"id", 1}, {"method", "hello"}});
+  const auto hello = host.receive();
+  ASSERT_EQ(codeOf(hello), "OK") << hello->dump();
+  EXPECT_EQ((*hello)["id"], 1);
+  EXPECT_EQ((*hello)["result"]["protocol"], 1);
+  // The page's origin decides what is signed.
+  host.send({{"id", "login"},
+             {"method", "signLogin"},
+             {"origin", "https://app.example"},
+             {"params",
+              {{"key", harness_->keyUri("p256")},
+               {"indexServer", "wss://index.example/"},
+               {"nonce", "MDEyMzQ1Njc4OWFiY2RlZg=="},
+               {"timestamp", 1}}}});
+  const auto login = host.receive();
+  ASSERT_EQ(codeOf(login), "OK") << login->dump();
+  EXPECT_EQ((*login)["id"], "login");
+  host.closeInput();
+  EXPECT_EQ(host.wait(), 0);
+}
+
+TEST_F(NativeHost, FirefoxCallerIsAccepted) {
+  HostProcess host({"/tmp/dev.p2pcp.agent.json", "key-agent@p2pcp.dev"}, harness_->environment());
+  host.send({{"id", 1}, {"method", "hello"}});
+  EXPECT_EQ(codeOf(host.receive()), "OK");
+}
+
+TEST_F(NativeHost, RefusesExtensionsThatAreNotAllowed) {
+  HostProcess host({"chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"}, harness_->environment());
+  host.send({{"id", 1}, {"method", "hello"}});
+  EXPECT_EQ(codeOf(host.receive()), "EXTENSION_NOT_ALLOWED");
+  HostProcess noCaller({}, harness_->environment());
+  noCaller.send({{"id", 1}, {"method", "hello"}});
+  EXPECT_EQ(codeOf(noCaller.receive()), "EXTENSION_NOT_ALLOWED");
+}
+
+TEST_F(NativeHost, FrameOver64MiBIsRefusedWithoutReadingIt) {
+  HostProcess host({kDevOrigin}, harness_->environment());
+  std::string header(4, '\0');
+  encodeLength(64U * 1024U * 1024U + 1U, reinterpret_cast<std::uint8_t*>(header.data()),
+               LengthOrder::Native);
+  host.sendRaw(header);
+  EXPECT_EQ(codeOf(host.receive()), "MESSAGE_TOO_LARGE");
+  EXPECT_EQ(host.wait(), 1);
+}
+
+TEST_F(NativeHost, TruncatedFrameEndsTheHostQuietly) {
+  HostProcess host({kDevOrigin}, harness_->environment());
+  std::string frame = makeFrame(R"({"id":1,"method":"hello"})", LengthOrder::Native, 1024);
+  frame.resize(frame.size() - 3);
+  host.sendRaw(frame);
+  host.closeInput();
+  EXPECT_EQ(host.receive(), std::nullopt);
+  EXPECT_EQ(host.wait(), 1);
+}
+
+TEST_F(NativeHost, ReplyOverOneMiBBecomesATypedErrorAndTheHostGoesOn) {
+  HostProcess host({kDevOrigin}, harness_->environment());
+  host.send({{"id", 1},
+             {"method", "seal"},
+             {"params",
+              {{"key", harness_->keyUri("p256")},
+               {"uri", "/big"},
+               {"plaintext", std::string(1100000, 'A')}}}});  // ~800 KiB, sealed > 1 MiB
+  const auto reply = host.receive();
+  EXPECT_EQ(codeOf(reply), "MESSAGE_TOO_LARGE");
+  EXPECT_EQ((*reply)["id"], 1);
+  host.send({{"id", 2}, {"method", "hello"}});
+  EXPECT_EQ(codeOf(host.receive()), "OK");
+}
+
+TEST_F(NativeHost, SurvivesAnAgentRestartAndStartsTheAgentItself) {
+  auto env = harness_->environment();
+  env.erase("P2PCP_NO_AUTOSTART");
+  HostProcess host({kDevOrigin}, env);
+  host.send({{"id", 1}, {"method", "hello"}});
+  ASSERT_EQ(codeOf(host.receive()), "OK");
+  harness_->stop();
+  host.send({{"id", 2}, {"method", "hello"}});
+  const auto reply = host.receive();
+  ASSERT_EQ(codeOf(reply), "OK") << reply->dump();
+  // The host started an agent of its own: stop it by the pid it reports.
+  auto client = harness_->connect();
+  const auto pid = client.call("status")["pid"].get<pid_t>();
+  ::kill(pid, SIGTERM);
+}
+
+TEST_F(NativeHost, TwoHostsStartingTheAgentAtOnceShareOne) {
+  harness_->stop();
+  auto env = harness_->environment();
+  env.erase("P2PCP_NO_AUTOSTART");
+  HostProcess first({kDevOrigin}, env);
+  HostProcess second({kDevOrigin}, env);
+  first.send({{"id", 1}, {"method", "status"}});
+  second.send({{"id", 1}, {"method", "status"}});
+  const auto a = first.receive();
+  const auto b = second.receive();
+  ASSERT_EQ(codeOf(a), "OK");
+  ASSERT_EQ(codeOf(b), "OK");
+  EXPECT_EQ((*a)["result"]["pid"], (*b)["result"]["pid"]);
+  ::kill((*a)["result"]["pid"].get<pid_t>(), SIGTERM);
+}
+
+}  // namespace
+}  // namespace p2pcp::testing
