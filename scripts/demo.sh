@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-scripts/install-deps.sh
+P2PCP_WITH_BROWSER=1 scripts/install-deps.sh
+npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j"$(nproc)" >/dev/null
 bin=$root/out/build/dev
@@ -115,6 +116,13 @@ step "Raw signing is off unless the administrator's policy turns it on"
 if printf 'anything' | p2pcp sign --key "pkcs11:object=demo-p256;type=private" 2>&1; then
   echo "raw signing should be refused"; exit 1
 fi
+
+step "The same flow from a web page, through the extension and the native host"
+# Its own fresh token (the fixture P-256 key) and its own agent, started by the
+# native host as a browser would; the page checks the results with WebCrypto.
+show=()
+if [[ -t 0 && -t 1 && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then show=(--show); fi
+node "$root/demo/run.mjs" "$bin" "${show[@]}"
 
 step "Lock: log out and wipe cached secrets"
 p2pcp lock

@@ -60,7 +60,9 @@ export class BrowserSession {
   }
 
   // manifestIds: extension ids for the host manifest (default: what the policy or build allows)
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [] }) {
+  // show: a visible browser window (needs a display) instead of headless
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false }) {
+    this.show = show;
     this.bin = path.resolve(build, 'bin');
     this.manifestIds = manifestIds;
     this.policy = policy;
@@ -117,10 +119,10 @@ export class BrowserSession {
       executablePath: CHROMIUM,
       headless: false, // --headless=new below: the old headless mode has no extensions
       ignoreDefaultArgs: ['--disable-extensions'],
-      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      args: [...(this.show ? [] : ['--headless=new']), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
         `--disable-extensions-except=${extension}`, `--load-extension=${extension}`],
-      env: this.env,
+      env: { ...this.env, ...(this.show ? { DISPLAY: process.env.DISPLAY, WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY ?? '' } : {}) },
     });
   }
 

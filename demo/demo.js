@@ -1,0 +1,103 @@
+// The p2pcp flow, as a p2pcp web app would run it: identity, storage keys,
+// a signed public block (verified here with WebCrypto), a sealed private
+// block, and an index-server login. window.demoResult holds the outcome for
+// the headless run (demo/run.mjs).
+'use strict';
+
+const enc = new TextEncoder();
+const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const fromHex = (text) => Uint8Array.from(text.match(/../g), (h) => parseInt(h, 16));
+const unbase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const concat = (...parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+};
+const u64 = (n) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(n)); return b; };
+
+// ECDSA signatures come as DER; WebCrypto wants r || s.
+function derToRaw(der, size) {
+  let at = 2 + (der[1] & 0x80 ? der[1] & 0x7f : 0);
+  const read = () => {
+    const length = der[at + 1];
+    let value = der.subarray(at + 2, at + 2 + length);
+    at += 2 + length;
+    while (value.length > size) value = value.subarray(1);
+    return concat(new Uint8Array(size - value.length), value);
+  };
+  return concat(read(), read());
+}
+
+async function verify(type, spki, signature, message) {
+  if (type === 'ec-p256') {
+    const key = await crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, derToRaw(signature, 32), message);
+  }
+  if (type === 'rsa') {
+    const key = await crypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
+    return crypto.subtle.verify('RSASSA-PKCS1-v1_5', key, signature, message);
+  }
+  const key = await crypto.subtle.importKey('spki', spki, { name: 'Ed25519' }, false, ['verify']);
+  return crypto.subtle.verify('Ed25519', key, signature, message);
+}
+
+const steps = [];
+function report(name, ok, detail) {
+  steps.push({ name, ok, detail });
+  const li = document.createElement('li');
+  li.className = ok ? 'ok' : 'fail';
+  li.append(`${name}: `);
+  const code = document.createElement('code');
+  code.textContent = detail;
+  li.append(code);
+  document.getElementById('steps').append(li);
+}
+
+async function runFlow() {
+  const p2pcp = window.p2pcp;
+  if (!p2pcp) {
+    report('extension', false, 'window.p2pcp is missing: install the p2pcp extension');
+    return;
+  }
+  const identity = await p2pcp.identity();
+  const spki = unbase64(identity.spki);
+  report('identity', true, `${identity.type} key, fingerprint ${identity.fingerprint}`);
+
+  const mine = hex(await crypto.subtle.digest('SHA-256', concat(enc.encode('p2pcp/v1/public\0'), spki, enc.encode('/profile'))));
+  const agents = await p2pcp.publicStorageKey('/profile');
+  report('public storage key of /profile', mine === agents, `page (WebCrypto) ${mine} = agent ${agents}`);
+
+  const notesKey = await p2pcp.privateStorageKey('/notes');
+  report('private storage key of /notes', /^[0-9a-f]{64}$/.test(notesKey), notesKey);
+
+  const profile = enc.encode(JSON.stringify({ name: 'Alice', bio: 'p2pcp on a token' }));
+  const seq = 1;
+  const block = await p2pcp.signBlock({ storageKey: agents, seq, payload: profile });
+  const blockMessage = concat(enc.encode('p2pcp/v1/block\0'), fromHex(agents), u64(seq),
+    new Uint8Array(await crypto.subtle.digest('SHA-256', profile)));
+  const blockOk = await verify(identity.type, spki, unbase64(block.signature), blockMessage);
+  report('public profile block signed on the token', blockOk, `${block.algorithm}, verified in the page with WebCrypto`);
+
+  const notes = enc.encode('my private notes');
+  const sealed = await p2pcp.seal('/notes', notes);
+  const opened = new TextDecoder().decode(await p2pcp.open('/notes', sealed));
+  report('private /notes block sealed and opened', opened === 'my private notes', `${sealed.length} base64 chars, opened: "${opened}"`);
+
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  const login = await p2pcp.signLogin({ indexServer: 'wss://index.p2pcp.example/', nonce, timestamp: Math.floor(Date.now() / 1000) });
+  const loginMessage = unbase64(login.message);
+  const namesOrigin = new TextDecoder().decode(loginMessage).startsWith(`p2pcp/v1/login\0${window.location.origin}\0`);
+  const loginOk = namesOrigin && await verify(identity.type, spki, unbase64(login.signature), loginMessage);
+  report('index-server login signed for this origin', loginOk, `${window.location.origin} → wss://index.p2pcp.example/`);
+}
+
+document.getElementById('run').addEventListener('click', () => runFlow().catch((e) => report('error', false, `${e.code ?? ''} ${e.message}`)));
+window.demoRun = async () => {
+  try {
+    await runFlow();
+  } catch (e) {
+    report('error', false, `${e.code ?? ''} ${e.message}`);
+  }
+  return steps;
+};
