@@ -3,9 +3,10 @@
 //   the same signature through the agent's socket with 1 and 8 clients,
 //   their ratio, and private storage key derivations per second with the
 //   root secret cached.
-// Usage: p2pcp-bench [--seconds N]
+// Usage: p2pcp-bench [--seconds N] | p2pcp-bench --raw-latency COUNT
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -71,10 +72,44 @@ Bytes rawInput(pkcs11::KeyType type, ByteView message) {
 
 }  // namespace
 
+// --raw-latency N: the latency of N single raw P-256 signatures on the token,
+// as JSON {"p50Us", "p99Us"}, the token's own share for bench/browser_bench.mjs.
+int rawLatency(testing::AgentHarness& harness, int count) {
+  auto module = pkcs11::Module::loadPath("/usr/lib/softhsm/libsofthsm2.so");
+  pkcs11::Inventory inventory({module});
+  inventory.refresh();
+  auto [token, key] = inventory.findKey(harness.keyUri("p256"));
+  token->login(SecureString("4321-test-pin"));
+  const ByteView text = asBytes("a block write the agent signs, as bytes");
+  const Bytes input = rawInput(key.type, Bytes(text.begin(), text.end()));
+  pkcs11::Session session(token->module(), token->slot(), false);
+  CK_ATTRIBUTE idAttr{CKA_ID, const_cast<std::uint8_t*>(key.id.data()), key.id.size()};
+  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+  CK_ATTRIBUTE clsAttr{CKA_CLASS, &cls, sizeof cls};
+  std::array attrs{clsAttr, idAttr};
+  const CK_OBJECT_HANDLE handle = session.findObjects(attrs).at(0);
+  CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+  std::vector<double> micros;
+  for (int i = 0; i < count; ++i) {
+    const auto start = Clock::now();
+    (void)session.sign(mech, handle, input);
+    micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  std::sort(micros.begin(), micros.end());
+  const auto at = [&](double q) {
+    return micros[static_cast<std::size_t>(q * static_cast<double>(micros.size() - 1))];
+  };
+  std::printf("{\"p50Us\": %.1f, \"p99Us\": %.1f}\n", at(0.50), at(0.99));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  int rawLatencyCount = 0;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0) {
       seconds = std::stod(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--raw-latency") == 0) {
+      rawLatencyCount = std::stoi(argv[i + 1]);
     }
   }
   if (auto missing = testing::AgentHarness::missingPrerequisite()) {
@@ -84,6 +119,10 @@ int main(int argc, char** argv) {
   testing::AgentSetup setup;
   setup.policy = json{{"rawSigning", true}};
   testing::AgentHarness harness(setup);
+  if (rawLatencyCount > 0) {
+    ::setenv("SOFTHSM2_CONF", (harness.home() / "softhsm2.conf").c_str(), 1);
+    return rawLatency(harness, rawLatencyCount);
+  }
   // The benchmark process loads the same module on the same token for the raw baseline.
   ::setenv("SOFTHSM2_CONF", (harness.home() / "softhsm2.conf").c_str(), 1);
 

@@ -61,8 +61,9 @@ export class BrowserSession {
 
   // manifestIds: extension ids for the host manifest (default: what the policy or build allows)
   // show: a visible browser window (needs a display) instead of headless
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false }) {
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {} }) {
     this.show = show;
+    this.extraEnv = extraEnv;
     this.bin = path.resolve(build, 'bin');
     this.manifestIds = manifestIds;
     this.policy = policy;
@@ -99,6 +100,7 @@ export class BrowserSession {
       P2PCP_TEST_CONFIRM_FILE: this.confirmFile,
       P2PCP_TEST_PINENTRY_LOG: path.join(h, 'pinentry.log'),
     };
+    Object.assign(this.env, this.extraEnv);
     for (const name of ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS']) {
       if (process.env[name]) this.env[name] = process.env[name]; // sanitizer builds of host and agent
     }

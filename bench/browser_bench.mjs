@@ -1,0 +1,175 @@
+// Latency of the browser path, measured in one run (docs/performance.md):
+//   - signBlock with a P-256 key from a page to the token and back (p50, p99),
+//   - the same page -> extension -> native host round trip with a trivial
+//     echo host in place of ours (bench/echo_host.cpp),
+//   - the token's own raw signature (p2pcp-bench --raw-latency),
+//   - getPublicKey through our host and agent (no token operation),
+//   - what our code adds: signBlock - echo - raw token time, at p50;
+//   - cold start: our host's start to its first reply (agent running) next to
+//     the echo host's.
+// Usage: node bench/browser_bench.mjs [BUILD_DIR] [--count N]   (default: out/build/release)
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BrowserSession, DEV_EXTENSION_ID, missingPrerequisite } from '../tests/browser/harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const countAt = args.indexOf('--count');
+const count = countAt >= 0 ? Number(args[countAt + 1]) : 500;
+const build = path.resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--count') ?? path.join(here, '../out/build/release'));
+const bin = path.join(build, 'bin');
+const missing = missingPrerequisite();
+if (missing) {
+  console.error(`cannot run: ${missing}`);
+  process.exit(77);
+}
+
+const quantile = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))];
+const stats = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+};
+
+// Times calls of window.p2pcp[method](...) in each page, in interleaved rounds
+// so that the machine's noise falls on every path alike (ms per call).
+async function interleavedLatency(paths, count, rounds = 10) {
+  const samples = paths.map(() => []);
+  for (const { page, method, params } of paths) {
+    const warm = await page.evaluate(async ({ method, params }) => {
+      try { await window.p2pcp[method](...params); return 'ok'; } catch (e) { return `${e.code} ${e.message}`; }
+    }, { method, params });
+    if (warm !== 'ok') throw new Error(`${method} failed: ${warm}`);
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, { page, method, params }] of paths.entries()) {
+      samples[i].push(...await page.evaluate(async ({ method, params, n }) => {
+        const out = [];
+        for (let k = 0; k < n; k++) {
+          const start = performance.now();
+          await window.p2pcp[method](...params);
+          out.push(performance.now() - start);
+        }
+        return out;
+      }, { method, params, n: Math.ceil(count / rounds) }));
+    }
+  }
+  return samples.map(stats);
+}
+
+// Round trips over a host's own pipes, without a browser (µs, p50).
+async function pipeLatency(program, programArgs, env, message, count) {
+  const child = spawn(program, programArgs, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+  let buffer = Buffer.alloc(0);
+  let waiter = null;
+  child.stdout.on('data', (chunk) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    if (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32LE(0)) {
+      buffer = buffer.subarray(4 + buffer.readUInt32LE(0));
+      waiter();
+    }
+  });
+  const body = Buffer.from(JSON.stringify(message));
+  const header = Buffer.alloc(4);
+  header.writeUInt32LE(body.length);
+  const times = [];
+  for (let i = 0; i < count + 20; i++) {
+    const start = process.hrtime.bigint();
+    await new Promise((resolve) => { waiter = resolve; child.stdin.write(Buffer.concat([header, body])); });
+    if (i >= 20) times.push(Number(process.hrtime.bigint() - start) / 1e3);
+  }
+  child.stdin.end();
+  await new Promise((resolve) => child.on('exit', resolve));
+  return stats(times).p50;
+}
+
+// Start of a host process to its first reply (ms), `runs` times.
+async function coldStart(program, programArgs, env, runs = 30) {
+  const times = [];
+  const request = Buffer.from(JSON.stringify({ id: 1, method: 'hello' }));
+  const header = Buffer.alloc(4);
+  header.writeUInt32LE(request.length); // native order on x86-64
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    const child = spawn(program, programArgs, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    child.stdin.write(Buffer.concat([header, request]));
+    await new Promise((resolve, reject) => {
+      let got = Buffer.alloc(0);
+      child.stdout.on('data', (chunk) => {
+        got = Buffer.concat([got, chunk]);
+        if (got.length >= 4 && got.length >= 4 + got.readUInt32LE(0)) {
+          times.push(Number(process.hrtime.bigint() - start) / 1e6);
+          resolve();
+        }
+      });
+      child.on('error', reject);
+    });
+    child.stdin.end();
+    await new Promise((resolve) => child.on('exit', resolve));
+  }
+  return stats(times);
+}
+
+const raw = JSON.parse(execFileSync(path.join(bin, 'p2pcp-bench'), ['--raw-latency', String(count)]).toString());
+
+const ours = await BrowserSession.start({ build });
+const echo = await BrowserSession.start({ build });
+let delayedEcho = null;
+let results;
+try {
+  // How long our host and agent take for signBlock over the host's own pipes,
+  // beyond what the echo host takes: an echo host that waits that long is a
+  // host with the same back-end time and none of our code in the browser path.
+  const hostArgs = [`chrome-extension://${DEV_EXTENSION_ID}/`];
+  const signRequest = { id: 1, method: 'signBlock', origin: ours.origin('a'),
+    params: { storageKey: 'ab'.repeat(32), seq: 1, payload: 'aGVsbG8gcDJwY3A=' } };
+  const warmPage = await ours.openPage('a');
+  await warmPage.evaluate(() => window.p2pcp.identity()); // consent and login, outside the timing
+  await warmPage.close();
+  const pipeSign = await pipeLatency(path.join(bin, 'p2pcp-native-host'), hostArgs, ours.env, signRequest, count);
+  const pipeEcho = await pipeLatency(path.join(bin, 'p2pcp-echo-host'), hostArgs, ours.env, signRequest, count);
+  const backendUs = Math.max(0, Math.round(pipeSign - pipeEcho));
+  delayedEcho = await BrowserSession.start({ build, extraEnv: { P2PCP_ECHO_DELAY_US: String(backendUs) } });
+  execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(delayedEcho.home, 'profile'),
+    '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: delayedEcho.env });
+  // The echo session's manifest names the echo host under our host's name.
+  execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(echo.home, 'profile'),
+    '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: echo.env });
+  const storageKey = 'ab'.repeat(32);
+  const oursPage = await ours.openPage('a');
+  const echoPage = await echo.openPage('a');
+  const delayedPage = await delayedEcho.openPage('a');
+  const [sign, identity, echoed, delayed] = await interleavedLatency([
+    { page: oursPage, method: 'signBlock', params: [{ storageKey, seq: 1, payload: 'aGVsbG8gcDJwY3A=' }] },
+    { page: oursPage, method: 'identity', params: [] },
+    { page: echoPage, method: 'hello', params: [] },
+    { page: delayedPage, method: 'hello', params: [] },
+  ], count);
+  ours.agentPid(); // the agent is running: cold start measures the host alone
+  const hostCold = await coldStart(path.join(bin, 'p2pcp-native-host'), hostArgs, { ...ours.env, P2PCP_NO_AUTOSTART: '1' });
+  const echoCold = await coldStart(path.join(bin, 'p2pcp-echo-host'), hostArgs, ours.env);
+  results = { sign, identity, echoed, delayed, hostCold, echoCold, pipeSign, pipeEcho, backendUs };
+} finally {
+  await ours.close();
+  await echo.close();
+  await delayedEcho?.close();
+}
+
+const ms = (v) => `${v.toFixed(3)} ms`;
+const { sign, identity, echoed, delayed, hostCold, echoCold, pipeSign, pipeEcho, backendUs } = results;
+console.log(`p2pcp browser-path benchmark: ${count} round trips each, Debian Chromium headless, SoftHSM2 P-256\n`);
+console.log(`${'path'.padEnd(52)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
+const row = (name, v) => console.log(`${name.padEnd(52)} ${ms(v.p50).padStart(10)} ${ms(v.p99).padStart(10)}`);
+row('page signBlock -> extension -> host -> agent -> token', sign);
+row('page identity (getPublicKey: no token operation)', identity);
+row('page -> extension -> trivial echo host (baseline)', echoed);
+row(`echo host that waits ${backendUs} us before answering`, delayed);
+row('raw C_Sign on the token (baseline)', { p50: raw.p50Us / 1000, p99: raw.p99Us / 1000 });
+const added = sign.p50 - echoed.p50 - raw.p50Us / 1000;
+console.log(`\nadded by our code at p50 (signBlock - echo - raw): ${ms(added)}  (target < 0.5 ms)`);
+console.log(`relay alone at p50 (identity - echo): ${ms(identity.p50 - echoed.p50)}`);
+console.log(`over the host's pipes, no browser, p50: signBlock ${pipeSign.toFixed(0)} us, echo ${pipeEcho.toFixed(0)} us`);
+console.log(`signBlock - echo that waits as long as our host and agent: ${ms(sign.p50 - delayed.p50)}`);
+console.log(`\ncold start to first reply, ${30} runs:`);
+row('p2pcp-native-host (agent already running)', hostCold);
+row('trivial compiled echo host', echoCold);
