@@ -57,8 +57,7 @@ int main() {
     if (delayUs > 0) {
       ::usleep(static_cast<useconds_t>(delayUs));
     }
-    if (!writeAll(&length, sizeof length) ||
-        !writeAll(message.data(), length)) {
+    if (!writeAll(&length, sizeof length) || !writeAll(message.data(), length)) {
       return 0;
     }
   }

@@ -1,8 +1,8 @@
 #include "p2pcp/host/browser_message.hpp"
 
+#include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
-#include "p2pcp/agent/consent_store.hpp"
 
 namespace p2pcp::host {
 

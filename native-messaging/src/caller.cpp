@@ -12,18 +12,17 @@ namespace {
 constexpr std::string_view kChromiumScheme = "chrome-extension://";
 
 bool isChromiumId(std::string_view id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return c >= 'a' && c <= 'p';
-         });
+  return id.size() == 32 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return c >= 'a' && c <= 'p'; });
 }
 
 // Firefox add-on ids are an email-like string or a {GUID}; we only need them
 // printable, bounded and free of anything a log line or a path could trip on.
 bool isFirefoxId(std::string_view id) {
   return !id.empty() && id.size() <= 256 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("@.-_{}+").find(c) != std::string_view::npos;
-         });
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("@.-_{}+").find(c) != std::string_view::npos;
+  });
 }
 
 }  // namespace

@@ -57,8 +57,8 @@ int Relay::run() {
       if (e.kind() == FramingError::Kind::TooLarge) {
         // The rest of that message is still in the pipe; we cannot find the next one.
         toBrowser(agent::errorResponse(
-            nullptr, AgentError(ErrorCode::MessageTooLarge,
-                                "messages to the host are limited to 64 MiB")));
+            nullptr,
+            AgentError(ErrorCode::MessageTooLarge, "messages to the host are limited to 64 MiB")));
       }
       diagnose(e.what());
       return 1;
@@ -121,10 +121,10 @@ void Relay::relayRequest(const json& request) {
       }
     } catch (const std::exception& e) {
       diagnose(e.what());
-      toBrowser(agent::errorResponse(
-          request["id"],
-          AgentError(ErrorCode::AgentUnavailable, "the p2pcp agent is not running and could "
-                                                  "not be started")));
+      toBrowser(
+          agent::errorResponse(request["id"], AgentError(ErrorCode::AgentUnavailable,
+                                                         "the p2pcp agent is not running and could "
+                                                         "not be started")));
       return;
     }
     {
@@ -205,8 +205,8 @@ void Relay::failPending(const std::string& why) {
   }
   for (const auto& idKey : failed) {
     try {
-      toBrowser(agent::errorResponse(json::parse(idKey),
-                                     AgentError(ErrorCode::AgentUnavailable, why)));
+      toBrowser(
+          agent::errorResponse(json::parse(idKey), AgentError(ErrorCode::AgentUnavailable, why)));
     } catch (const FramingError&) {
       return;
     }

@@ -284,11 +284,11 @@ TEST(AgentConcurrency, PipelinedBurstsFromManyConnectionsAreAllAnswered) {
                                          {"storageKey", std::string(64, 'a')},
                                          {"seq", i},
                                          {"payload", "aGVsbG8="}};
-          connection.sendMessage(json{{"jsonrpc", "2.0"},
-                                      {"id", i},
-                                      {"method", i % 3 == 0 ? "deriveStorageKey" : "signBlock"},
-                                      {"params", params}}
-                                     .dump());
+          connection.sendMessage(json{
+              {"jsonrpc", "2.0"},
+              {"id", i},
+              {"method", i % 3 == 0 ? "deriveStorageKey" : "signBlock"},
+              {"params", params}}.dump());
         }
       });
       std::vector<bool> seen(kRequests, false);
@@ -299,8 +299,8 @@ TEST(AgentConcurrency, PipelinedBurstsFromManyConnectionsAreAllAnswered) {
           break;
         }
         const int id = (*reply)["id"].get<int>();
-        const bool ok = id % 3 == 0 ? (*reply)["result"] == expected
-                                    : (*reply)["result"].contains("signature");
+        const bool ok =
+            id % 3 == 0 ? (*reply)["result"] == expected : (*reply)["result"].contains("signature");
         const auto slot = static_cast<std::size_t>(id);
         if (id >= 0 && id < kRequests && !seen[slot] && ok) {
           seen[slot] = true;

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto translated = p2pcp::host::toAgentRequest(text);
   if (const auto* request = std::get_if<p2pcp::host::AgentRequest>(&translated)) {
     for (const auto& [key, value] : request->message.items()) {
-      if (key != "jsonrpc" && key != "id" && key != "method" && key != "params" && key != "origin") {
+      if (key != "jsonrpc" && key != "id" && key != "method" && key != "params" &&
+          key != "origin") {
         std::abort();  // something else would reach the agent
       }
     }

@@ -1,8 +1,9 @@
 // Who may use the host, and what a browser message may carry to the agent.
+#include "p2pcp/host/caller.hpp"
+
 #include <gtest/gtest.h>
 
 #include "p2pcp/host/browser_message.hpp"
-#include "p2pcp/host/caller.hpp"
 
 namespace p2pcp::host {
 namespace {

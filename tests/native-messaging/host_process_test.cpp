@@ -162,7 +162,8 @@ TEST_F(NativeHost, FirefoxCallerIsAccepted) {
 }
 
 TEST_F(NativeHost, RefusesExtensionsThatAreNotAllowed) {
-  HostProcess host({"chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"}, harness_->environment());
+  HostProcess host({"chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"},
+                   harness_->environment());
   host.send({{"id", 1}, {"method", "hello"}});
   EXPECT_EQ(codeOf(host.receive()), "EXTENSION_NOT_ALLOWED");
   HostProcess noCaller({}, harness_->environment());

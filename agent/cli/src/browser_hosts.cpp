@@ -3,6 +3,8 @@
 // p2pcp-native-host. Chromium-family browsers want "allowed_origins",
 // Firefox wants "allowed_extensions" and rejects unknown fields, so each
 // family gets its own manifest in its own directories.
+#include "browser_hosts.hpp"
+
 #include <unistd.h>
 
 #include <array>
@@ -12,7 +14,6 @@
 #include <fstream>
 #include <iostream>
 
-#include "browser_hosts.hpp"
 #include "cli.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/host/caller.hpp"
@@ -129,9 +130,8 @@ int installBrowserHosts(const Options& o, const HostInstallOptions& options) {
       if (error) {
         throw std::runtime_error("cannot remove " + file.string() + ": " + error.message());
       }
-      report.push_back({{"browser", location.browser},
-                        {"manifest", file.string()},
-                        {"removed", removed}});
+      report.push_back(
+          {{"browser", location.browser}, {"manifest", file.string()}, {"removed", removed}});
       continue;
     }
     writeAtomically(file, manifestFor(location, program, ids).dump(2));
@@ -143,9 +143,8 @@ int installBrowserHosts(const Options& o, const HostInstallOptions& options) {
   } else {
     for (const auto& entry : report) {
       std::cout << entry["browser"].get<std::string>() << ": "
-                << (options.uninstall
-                        ? (entry["removed"].get<bool>() ? "removed " : "not present ")
-                        : "wrote ")
+                << (options.uninstall ? (entry["removed"].get<bool>() ? "removed " : "not present ")
+                                      : "wrote ")
                 << entry["manifest"].get<std::string>() << '\n';
     }
   }

@@ -17,7 +17,7 @@ struct HostInstallOptions {
   bool system = false;     // for every user (needs root), else for this user
   bool uninstall = false;  // remove the manifests instead
   std::optional<std::filesystem::path> hostProgram;  // default: beside this program
-  std::vector<std::string> extensionIds;  // default: the policy's, else the built-in ids
+  std::vector<std::string> extensionIds;             // default: the policy's, else the built-in ids
   // Only this Chromium profile directory (a browser run with --user-data-dir).
   std::optional<std::filesystem::path> chromiumUserDataDir;
 };

@@ -40,9 +40,9 @@ class Relay {
 
  private:
   void relayRequest(const nlohmann::json& request);
-  void connectAgent();          // under agentMutex_
-  void disconnectAgent();       // under agentMutex_; joins the reader
-  void readAgent(int fd);       // the reader thread
+  void connectAgent();     // under agentMutex_
+  void disconnectAgent();  // under agentMutex_; joins the reader
+  void readAgent(int fd);  // the reader thread
   void failPending(const std::string& why);
 
   int browserIn_;

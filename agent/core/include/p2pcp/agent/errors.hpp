@@ -12,26 +12,26 @@
 namespace p2pcp::agent {
 
 enum class ErrorCode {
-  ParseError,          // not JSON
-  BadRequest,          // JSON, but not a valid request, or bad parameters
-  MethodNotFound,      // unknown method
-  MessageTooLarge,     // over the size limit
-  PinIncorrect,        // the token refused the PIN (data.pinState tells what is left)
-  PinLocked,           // the PIN is blocked; only the SO/PUK can unblock it
-  PinCancelled,        // the person closed the PIN dialog
-  TokenRemoved,        // the token went away during or before the operation
-  TokenNotFound,       // no token matches
-  KeyNotFound,         // no key matches
-  KeyAmbiguous,        // several keys match; name one by URI
-  ConsentDenied,       // the person did not allow this origin
-  NotAllowedByPolicy,  // the administrator's policy forbids it
-  Unsupported,         // the key or token cannot do this
-  PinentryFailed,      // no pinentry could ask the person
-  OpenFailed,          // a sealed box did not authenticate
-  TokenError,          // another PKCS#11 failure (data.ckr names it)
-  AgentUnavailable,    // the native host could not reach or start the agent
-  ExtensionNotAllowed, // the native host refused the calling extension
-  Internal,            // a bug; details are in the agent's log
+  ParseError,           // not JSON
+  BadRequest,           // JSON, but not a valid request, or bad parameters
+  MethodNotFound,       // unknown method
+  MessageTooLarge,      // over the size limit
+  PinIncorrect,         // the token refused the PIN (data.pinState tells what is left)
+  PinLocked,            // the PIN is blocked; only the SO/PUK can unblock it
+  PinCancelled,         // the person closed the PIN dialog
+  TokenRemoved,         // the token went away during or before the operation
+  TokenNotFound,        // no token matches
+  KeyNotFound,          // no key matches
+  KeyAmbiguous,         // several keys match; name one by URI
+  ConsentDenied,        // the person did not allow this origin
+  NotAllowedByPolicy,   // the administrator's policy forbids it
+  Unsupported,          // the key or token cannot do this
+  PinentryFailed,       // no pinentry could ask the person
+  OpenFailed,           // a sealed box did not authenticate
+  TokenError,           // another PKCS#11 failure (data.ckr names it)
+  AgentUnavailable,     // the native host could not reach or start the agent
+  ExtensionNotAllowed,  // the native host refused the calling extension
+  Internal,             // a bug; details are in the agent's log
 };
 
 std::string_view errorCodeName(ErrorCode code) noexcept;
