@@ -17,7 +17,7 @@ packages=(
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if [[ "${P2PCP_WITH_BROWSER:-0}" == 1 ]]; then
-  packages+=(chromium)
+  packages+=(chromium firefox-esr)
 fi
 
 missing=()

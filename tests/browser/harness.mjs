@@ -29,10 +29,20 @@ export function missingPrerequisite() {
 const CONTENT_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
 // Serves files from `roots` (first match wins) on 127.0.0.1; `localhost` on the
-// same port is a second origin for the tests.
-export function serveStatic(roots) {
+// same port is a second origin for the tests. A POST to /report hands its JSON
+// body to `onReport` (pages that report their own results).
+export function serveStatic(roots, onReport = () => {}) {
   const server = createServer((request, response) => {
     const url = new URL(request.url, 'http://127.0.0.1');
+    if (request.method === 'POST' && url.pathname === '/report') {
+      let body = '';
+      request.on('data', (chunk) => { body += chunk; });
+      request.on('end', () => {
+        response.writeHead(204).end();
+        try { onReport(JSON.parse(body)); } catch { /* not JSON: ignored */ }
+      });
+      return;
+    }
     const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1);
     if (name.includes('..') || name.includes('\0')) {
       response.writeHead(400).end();
@@ -61,8 +71,11 @@ export class BrowserSession {
 
   // manifestIds: extension ids for the host manifest (default: what the policy or build allows)
   // show: a visible browser window (needs a display) instead of headless
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {} }) {
+  // browser: 'chromium', or 'none' (token, agent environment, manifests and pages only)
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium' }) {
     this.show = show;
+    this.browser = browser;
+    this.reports = [];
     this.extraEnv = extraEnv;
     this.bin = path.resolve(build, 'bin');
     this.manifestIds = manifestIds;
@@ -111,11 +124,13 @@ export class BrowserSession {
         '--label', `fixture-${name}`, '--id', `0${i + 1}`, path.join(sourceDir, 'tests/fixtures', `${name}.pem`)],
       { env: this.env, stdio: 'ignore' });
     });
-    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(h, 'profile'),
+    const hostScope = this.browser === 'chromium' ? ['--user-data-dir', path.join(h, 'profile')] : [];
+    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', ...hostScope,
       ...this.manifestIds.flatMap((id) => ['--extension-id', id])],
       { env: this.env, stdio: 'ignore' });
-    this.server = await serveStatic(this.pageRoots);
+    this.server = await serveStatic(this.pageRoots, (report) => this.reports.push(report));
     this.port = this.server.address().port;
+    if (this.browser !== 'chromium') return;
     const extension = path.join(sourceDir, 'browser-extension');
     this.context = await chromium.launchPersistentContext(path.join(h, 'profile'), {
       executablePath: CHROMIUM,
