@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import * as scheme from '../independent/p2pcp-scheme.mjs';
 import { BrowserSession, missingPrerequisite, sourceDir, PIN, DEV_EXTENSION_ID } from './harness.mjs';
@@ -179,4 +179,25 @@ test('the host refuses an extension that the policy does not allow', { skip }, a
   } finally {
     await other.close();
   }
+});
+
+// Last: it takes the token away. SoftHSM2 cannot show a token created by
+// another process to a running agent, so insertion is not testable here; a
+// token whose files vanish is reported as removed by the agent's slot scan.
+test('a removed token reaches the page as a tokenremoved event', { skip }, async () => {
+  const page = await session.openPage('a');
+  assert.equal(codeOf(await session.call(page, 'identity')), 'OK');
+  await page.evaluate(() => {
+    window.tokenEvents = [];
+    window.p2pcp.addEventListener('tokenremoved', (e) => window.tokenEvents.push(e.detail.token));
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the listener's port is open
+  const tokens = path.join(session.home, 'tokens');
+  for (const entry of readdirSync(tokens)) rmSync(path.join(tokens, entry), { recursive: true, force: true });
+  await page.waitForFunction(() => window.tokenEvents.length > 0, null, { timeout: 10000 });
+  const removed = await page.evaluate(() => window.tokenEvents);
+  assert.match(removed[0], /^pkcs11:.*token=p2pcp-test/);
+  const after = await session.call(page, 'identity');
+  assert.ok(['KEY_NOT_FOUND', 'TOKEN_NOT_FOUND', 'TOKEN_REMOVED'].includes(codeOf(after)), JSON.stringify(after));
+  await page.close();
 });
