@@ -121,7 +121,9 @@ api.runtime.onConnect.addListener((port) => {
 });
 
 api.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  const fromPopup = sender.id === api.runtime.id && !sender.tab &&
+  // Only the extension's own popup page: web pages cannot load it (it is not a
+  // web-accessible resource), and content scripts report their page's URL.
+  const fromPopup = sender.id === api.runtime.id &&
     typeof sender.url === 'string' && sender.url.startsWith(api.runtime.getURL('popup.html'));
   if (!fromPopup || !POPUP_METHODS.has(message?.method)) {
     return false;

@@ -181,6 +181,25 @@ test('the host refuses an extension that the policy does not allow', { skip }, a
   }
 });
 
+test('the popup shows the agent, the token, the key and the sites, and revokes one', { skip }, async () => {
+  session.setConsent('yes');
+  const site = await session.openPage('a');
+  assert.equal(codeOf(await session.call(site, 'identity')), 'OK');
+  await site.close();
+  const popup = await session.context.newPage();
+  await popup.goto(`chrome-extension://${DEV_EXTENSION_ID}/popup.html`);
+  await popup.waitForFunction(() => document.getElementById('agent').textContent.startsWith('p2pcp-agent'), null, { timeout: 10000 });
+  assert.match(await popup.textContent('#tokens'), /p2pcp-test/);
+  assert.match(await popup.textContent('#keys'), /fixture-p256 \(ec-p256\)/);
+  const origin = session.origin('a');
+  await popup.waitForFunction((o) => document.getElementById('consents').textContent.includes(o), origin);
+  await popup.locator('#consents li', { hasText: origin }).getByRole('button', { name: 'Revoke' }).click();
+  await popup.waitForFunction((o) => !document.getElementById('consents').textContent.includes(o), origin);
+  const listed = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => c.origin);
+  assert.ok(!listed.includes(origin), `revoked in the agent: ${listed}`);
+  await popup.close();
+});
+
 // Last: it takes the token away. SoftHSM2 cannot show a token created by
 // another process to a running agent, so insertion is not testable here; a
 // token whose files vanish is reported as removed by the agent's slot scan.
