@@ -2,8 +2,8 @@
 
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/handlers.hpp"
-#include "p2pcp/agent/interaction.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/no_wait.hpp"
 
 namespace p2pcp::agent {
 
@@ -101,8 +101,8 @@ json Dispatcher::respond(const Request& request) {
       return resultResponse(request.id, handler->run(service_, request.caller, request.params));
     } catch (const AgentError&) {
       throw;
-    } catch (const InteractionRequired&) {
-      throw;  // the caller runs the request again where a dialog may open
+    } catch (const MustNotWait&) {
+      throw;  // the caller runs the request again on a thread that may wait
     } catch (...) {
       rethrowAsAgentError();
     }
@@ -119,7 +119,7 @@ json Dispatcher::handle(const Request& request) noexcept {
     return respond(request);
   } catch (...) {
     // respond() turns every failure into an AgentError reply; this is the last line of
-    // defence (and InteractionRequired cannot arise: interaction is allowed here).
+    // defence (and MustNotWait cannot arise: this thread may wait).
     return errorResponse(request.id, AgentError(ErrorCode::Internal, "internal error"));
   }
 }
@@ -129,10 +129,10 @@ std::optional<json> Dispatcher::tryHandleQuickly(const Request& request) noexcep
       handler != nullptr && handler->duration == Duration::Long) {
     return std::nullopt;
   }
-  const NoInteractionScope noInteraction;
+  const NoWaitScope noWait;
   try {
     return respond(request);
-  } catch (const InteractionRequired&) {
+  } catch (const MustNotWait&) {
     return std::nullopt;
   } catch (...) {
     return errorResponse(request.id, AgentError(ErrorCode::Internal, "internal error"));

@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "p2pcp/agent/errors.hpp"
-#include "p2pcp/agent/interaction.hpp"
 #include "p2pcp/agent/json_codec.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/no_wait.hpp"
 #include "p2pcp/agent/prompts.hpp"
 #include "p2pcp/pkcs11/error.hpp"
 #include "p2pcp/scheme/scheme.hpp"
@@ -35,18 +35,18 @@ TokenService::TokenService(Config config, Policy policy,
       policy_(std::move(policy)),
       consents_(consents),
       inventory_(std::move(modules)) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
 }
 
 void TokenService::setEventSink(EventSink sink) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   eventSink_ = std::move(sink);
 }
 
 template <typename F>
 auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   try {
     return f();
   } catch (const Pkcs11Error& e) {
@@ -116,7 +116,7 @@ void TokenService::refreshLocked() {
 }
 
 json TokenService::listTokens() {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   json out = json::array();
   for (const auto& token : inventory_.tokens()) {
@@ -132,7 +132,7 @@ json TokenService::listTokens() {
 }
 
 json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   std::optional<pkcs11::UriFilter> filter;
   if (tokenUri) {
@@ -157,7 +157,7 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
 }
 
 std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>& tokenUri) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   return inventory_.findToken(tokenUri.value_or("pkcs11:"));
 }
@@ -168,7 +168,7 @@ pkcs11::TokenDescription TokenService::describe(const std::shared_ptr<Token>& to
 
 std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
     const std::optional<std::string>& keyUri) {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   const std::string uri = (keyUri ? keyUri : config_.defaultKey).value_or("pkcs11:");
   if (const auto it = resolved_.find(uri); it != resolved_.end()) {
     return it->second;
@@ -212,7 +212,7 @@ void TokenService::requireConsent(const Caller& caller) {
   if (consents_.isGranted(origin)) {
     return;
   }
-  requireInteraction();
+  requireMayWait();
   const std::scoped_lock prompt(promptMutex_);
   if (consents_.isGranted(origin)) {
     return;  // granted while we waited for the dialog
@@ -238,7 +238,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
   {
     // Fast path: we logged in and nothing has logged us out since (expiry, lock,
     // removal and CKR_USER_NOT_LOGGED_IN all clear logins_).
-    const std::scoped_lock lock(tokenMutex_);
+    const auto lock = lockOrDefer(tokenMutex_);
     if (auto it = logins_.find(token.get()); it != logins_.end()) {
       it->second.lastUsed = Clock::now();
       return;
@@ -264,7 +264,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
   if (!description) {
     return;
   }
-  requireInteraction();  // a PIN dialog, or the PIN pad waiting for the person
+  requireMayWait();  // a PIN dialog, or the PIN pad waiting for the person
   if (description->protectedAuthenticationPath) {
     // PIN pad: the PIN is typed on the reader and never reaches us.
     withToken(token, [&] {
@@ -305,7 +305,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
 }
 
 void TokenService::lockAll() {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   for (const auto& token : inventory_.tokens()) {
     token->logout();
   }
@@ -323,7 +323,7 @@ std::optional<SecureString> TokenService::contextPin(const Caller& caller,
   if (!description) {
     return std::nullopt;
   }
-  requireInteraction();  // a PIN dialog, or the PIN pad during the operation
+  requireMayWait();  // a PIN dialog, or the PIN pad during the operation
   if (description->protectedAuthenticationPath) {
     return std::nullopt;  // the token itself asks on its PIN pad during the operation
   }
@@ -349,7 +349,7 @@ auto TokenService::withLogin(const Caller& caller, const std::shared_ptr<Token>&
 SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token>& token,
                                const KeyDescription& key) {
   {
-    const std::scoped_lock lock(tokenMutex_);
+    const auto lock = lockOrDefer(tokenMutex_);
     if (const auto it = roots_.find(key.uri);
         it != roots_.end() && it->second.first == token.get()) {
       if (auto login = logins_.find(token.get()); login != logins_.end()) {
@@ -406,14 +406,14 @@ KeyDescription TokenService::generateKey(const Caller& caller, const std::shared
                                          KeyType type, const std::string& label) {
   return withLogin(caller, token, [&] {
     auto key = withToken(token, [&] { return token->generateKeyPair(type, label); });
-    const std::scoped_lock lock(tokenMutex_);
+    const auto lock = lockOrDefer(tokenMutex_);
     resolved_.clear();
     return key;
   });
 }
 
 void TokenService::tick() {
-  const std::scoped_lock lock(tokenMutex_);
+  const auto lock = lockOrDefer(tokenMutex_);
   const auto now = Clock::now();
   for (auto it = logins_.begin(); it != logins_.end();) {
     const bool idle = now - it->second.lastUsed >= policy_.pinCacheIdle;

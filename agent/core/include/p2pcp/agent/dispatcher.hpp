@@ -37,9 +37,10 @@ class Dispatcher {
   explicit Dispatcher(TokenService& service) : service_(service) {}
   // Runs the method; never throws: every failure is an error response.
   nlohmann::json handle(const Request& request) noexcept;
-  // Runs a short method without opening any dialog. nullopt when the method may
-  // take long or the request needs the person (PIN, consent, PIN pad): run it
-  // with handle() on a thread that may block.
+  // Runs a short method without waiting for anything. nullopt when the method
+  // may take long, or the request would wait for the person (PIN, consent, PIN
+  // pad) or for a token another thread is using: run it with handle() on a
+  // thread that may wait (no_wait.hpp).
   std::optional<nlohmann::json> tryHandleQuickly(const Request& request) noexcept;
   static const std::vector<std::string>& methodNames();
 

@@ -2,11 +2,12 @@
 // The agent's Unix-socket front: accepts same-user connections, reads
 // length-prefixed JSON-RPC messages and writes replies and notifications back,
 // all on one I/O thread, like ssh-agent. Token access is serialized anyway, so
-// the I/O thread also serves every short request that needs no dialog: no
+// the I/O thread also serves every short request that would not wait: no
 // thread hand-off, which on a loaded machine costs more than a token
-// operation. A request that needs the person (PIN, consent, PIN pad) or may
-// take long (key generation) runs on the worker pool instead, so a dialog
-// never stops the agent; its reply comes back through the I/O thread.
+// operation. A request that would wait (for the person, a PIN pad, or a
+// token another thread holds) or may take long (key generation) runs on the
+// worker pool instead, so neither a dialog nor key generation stops the
+// agent; its reply comes back through the I/O thread.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
