@@ -4,7 +4,10 @@
 //     echo host in place of ours (bench/echo_host.cpp),
 //   - the token's own raw signature (p2pcp-bench --raw-latency),
 //   - getPublicKey through our host and agent (no token operation),
-//   - what our code adds: signBlock - echo - raw token time, at p50;
+//   - an echo host that waits the token's time, and one that waits as long as
+//     our host and agent take (both measured in the same run),
+//   - what our code adds: signBlock - echo - raw token time, and signBlock -
+//     the echo host that waits the token's time, at p50;
 //   - cold start: our host's start to its first reply (agent running) next to
 //     the echo host's.
 // Usage: node bench/browser_bench.mjs [BUILD_DIR] [--count N]   (default: out/build/release)
@@ -115,6 +118,7 @@ const raw = JSON.parse(execFileSync(path.join(bin, 'p2pcp-bench'), ['--raw-laten
 const ours = await BrowserSession.start({ build });
 const echo = await BrowserSession.start({ build });
 let delayedEcho = null;
+let tokenEcho = null;
 let results;
 try {
   // How long our host and agent take for signBlock over the host's own pipes,
@@ -130,8 +134,14 @@ try {
   const pipeEcho = await pipeLatency(path.join(bin, 'p2pcp-echo-host'), hostArgs, ours.env, signRequest, count);
   const backendUs = Math.max(0, Math.round(pipeSign - pipeEcho));
   delayedEcho = await BrowserSession.start({ build, extraEnv: { P2PCP_ECHO_DELAY_US: String(backendUs) } });
-  execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(delayedEcho.home, 'profile'),
-    '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: delayedEcho.env });
+  // And an echo host that waits as long as the token's own signature: the
+  // browser path plus the token's time, with none of our code.
+  const tokenUs = Math.round(raw.p50Us);
+  tokenEcho = await BrowserSession.start({ build, extraEnv: { P2PCP_ECHO_DELAY_US: String(tokenUs) } });
+  for (const session of [delayedEcho, tokenEcho]) {
+    execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(session.home, 'profile'),
+      '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: session.env });
+  }
   // The echo session's manifest names the echo host under our host's name.
   execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(echo.home, 'profile'),
     '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: echo.env });
@@ -139,37 +149,42 @@ try {
   const oursPage = await ours.openPage('a');
   const echoPage = await echo.openPage('a');
   const delayedPage = await delayedEcho.openPage('a');
-  const [sign, identity, echoed, delayed] = await interleavedLatency([
+  const tokenPage = await tokenEcho.openPage('a');
+  const [sign, identity, echoed, delayed, tokenOnly] = await interleavedLatency([
     { page: oursPage, method: 'signBlock', params: [{ storageKey, seq: 1, payload: 'aGVsbG8gcDJwY3A=' }] },
     { page: oursPage, method: 'identity', params: [] },
     { page: echoPage, method: 'hello', params: [] },
     { page: delayedPage, method: 'hello', params: [] },
+    { page: tokenPage, method: 'hello', params: [] },
   ], count);
   ours.agentPid(); // the agent is running: cold start measures the host alone
   const hostCold = await coldStart(path.join(bin, 'p2pcp-native-host'), hostArgs, { ...ours.env, P2PCP_NO_AUTOSTART: '1' });
   const echoCold = await coldStart(path.join(bin, 'p2pcp-echo-host'), hostArgs, ours.env);
-  results = { sign, identity, echoed, delayed, hostCold, echoCold, pipeSign, pipeEcho, backendUs };
+  results = { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs };
 } finally {
   await ours.close();
   await echo.close();
   await delayedEcho?.close();
+  await tokenEcho?.close();
 }
 
 const ms = (v) => `${v.toFixed(3)} ms`;
-const { sign, identity, echoed, delayed, hostCold, echoCold, pipeSign, pipeEcho, backendUs } = results;
+const { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs } = results;
 console.log(`p2pcp browser-path benchmark: ${count} round trips each, Debian Chromium headless, SoftHSM2 P-256\n`);
 console.log(`${'path'.padEnd(52)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
 const row = (name, v) => console.log(`${name.padEnd(52)} ${ms(v.p50).padStart(10)} ${ms(v.p99).padStart(10)}`);
 row('page signBlock -> extension -> host -> agent -> token', sign);
 row('page identity (getPublicKey: no token operation)', identity);
 row('page -> extension -> trivial echo host (baseline)', echoed);
-row(`echo host that waits ${backendUs} us before answering`, delayed);
+row(`echo host that waits ${tokenUs} us (the token's time)`, tokenOnly);
+row(`echo host that waits ${backendUs} us (our host + agent's time)`, delayed);
 row('raw C_Sign on the token (baseline)', { p50: raw.p50Us / 1000, p99: raw.p99Us / 1000 });
 const added = sign.p50 - echoed.p50 - raw.p50Us / 1000;
 console.log(`\nadded by our code at p50 (signBlock - echo - raw): ${ms(added)}  (target < 0.5 ms)`);
 console.log(`relay alone at p50 (identity - echo): ${ms(identity.p50 - echoed.p50)}`);
 console.log(`over the host's pipes, no browser, p50: signBlock ${pipeSign.toFixed(0)} us, echo ${pipeEcho.toFixed(0)} us`);
 console.log(`signBlock - echo that waits as long as our host and agent: ${ms(sign.p50 - delayed.p50)}`);
+console.log(`added by our code at p50, token time taken on the same browser path (signBlock - echo waiting the token's time): ${ms(sign.p50 - tokenOnly.p50)}  (target < 0.5 ms)`);
 console.log(`\ncold start to first reply, ${30} runs:`);
 row('p2pcp-native-host (agent already running)', hostCold);
 row('trivial compiled echo host', echoCold);
