@@ -23,8 +23,7 @@ int main(int argc, char** argv) {
     if (!caller) {
       std::cerr << "p2pcp-native-host: started without a browser extension as caller; "
                    "browsers start this program from its host manifest\n";
-      return relay.refuseAll("EXTENSION_NOT_ALLOWED",
-                             "the native host was started without a browser extension");
+      return relay.refuseAll("the native host was started without a browser extension");
     }
     std::vector<std::string> fromPolicy;
     try {
@@ -33,13 +32,11 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       // A broken policy must not open the door wider: refuse everyone.
       std::cerr << "p2pcp-native-host: " << e.what() << '\n';
-      return relay.refuseAll("EXTENSION_NOT_ALLOWED",
-                             "the administrator's policy file is malformed");
+      return relay.refuseAll("the administrator's policy file is malformed");
     }
     if (!host::isAllowed(*caller, host::allowedExtensionIds(fromPolicy))) {
       std::cerr << "p2pcp-native-host: refused extension " << caller->extensionId << '\n';
-      return relay.refuseAll("EXTENSION_NOT_ALLOWED",
-                             "this browser extension is not allowed to use the p2pcp agent");
+      return relay.refuseAll("this browser extension is not allowed to use the p2pcp agent");
     }
     return relay.run();
   } catch (const std::exception& e) {

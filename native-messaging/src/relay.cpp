@@ -76,9 +76,7 @@ int Relay::run() {
   }
 }
 
-int Relay::refuseAll(const std::string& code, const std::string& message) {
-  const ErrorCode errorCode =
-      code == "EXTENSION_NOT_ALLOWED" ? ErrorCode::ExtensionNotAllowed : ErrorCode::Internal;
+int Relay::refuseAll(const std::string& why) {
   for (;;) {
     std::optional<std::string> text;
     try {
@@ -96,7 +94,7 @@ int Relay::refuseAll(const std::string& code, const std::string& message) {
         (doc["id"].is_number_integer() || doc["id"].is_string())) {
       id = doc["id"];
     }
-    toBrowser(agent::errorResponse(id, AgentError(errorCode, message)));
+    toBrowser(agent::errorResponse(id, AgentError(ErrorCode::ExtensionNotAllowed, why)));
   }
 }
 

@@ -30,9 +30,10 @@ class Relay {
   // Relays until the browser closes stdin. Returns the process exit code.
   int run();
 
-  // Answers every request with `code` and never reaches the agent (a caller
-  // that is not allowed). Returns the exit code once stdin closes.
-  int refuseAll(const std::string& code, const std::string& message);
+  // Answers every request with EXTENSION_NOT_ALLOWED and `why`, and never
+  // reaches the agent (a caller that is not allowed). Returns the exit code
+  // once stdin closes.
+  int refuseAll(const std::string& why);
 
   // Writes one message to the browser; a message over the browser's cap is
   // replaced by a MESSAGE_TOO_LARGE error for the same id. Thread-safe.
