@@ -1,8 +1,8 @@
 #include "p2pcp/host/browser_message.hpp"
 
-#include "p2pcp/agent/consent_store.hpp"
-#include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_rpc.hpp"
+#include "p2pcp/agent/origin.hpp"
 
 namespace p2pcp::host {
 

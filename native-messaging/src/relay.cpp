@@ -4,8 +4,8 @@
 
 #include <iostream>
 
-#include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_rpc.hpp"
 #include "p2pcp/common/framing.hpp"
 #include "p2pcp/host/browser_message.hpp"
 

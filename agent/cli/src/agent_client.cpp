@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "p2pcp/agent/config.hpp"
-#include "p2pcp/agent/listener.hpp"
+#include "p2pcp/agent/private_directory.hpp"
 #include "p2pcp/common/framing.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <stdexcept>
 
 #include "p2pcp/agent/log.hpp"
@@ -18,14 +17,6 @@ namespace p2pcp::agent {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-bool isValidOrigin(const std::string& origin) {
-  // Schemes a browser reports for pages and extensions; host is a DNS name,
-  // IPv4 or bracketed IPv6; optional port; no path, query, userinfo or spaces.
-  static const std::regex kOrigin(
-      R"(^(https?|chrome-extension|moz-extension)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$)");
-  return origin.size() <= 512 && std::regex_match(origin, kOrigin);
-}
 
 ConsentStore::ConsentStore(fs::path file) : file_(std::move(file)) {
   std::ifstream in(file_);

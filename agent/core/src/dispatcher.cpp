@@ -69,14 +69,6 @@ std::variant<Request, json> parseRequest(std::string_view text) {
   return request;
 }
 
-json resultResponse(const json& id, json result) {
-  return {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
-}
-
-json errorResponse(const json& id, const AgentError& error) {
-  return {{"jsonrpc", "2.0"}, {"id", id}, {"error", errorObject(error)}};
-}
-
 const std::vector<std::string>& Dispatcher::methodNames() {
   return handlerNames();
 }

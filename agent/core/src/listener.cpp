@@ -37,25 +37,6 @@ UniqueFd::~UniqueFd() {
   }
 }
 
-void ensurePrivateDirectory(const std::filesystem::path& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    fail("cannot create " + dir.string());
-  }
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) {
-    fail("cannot inspect " + dir.string());
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    throw std::runtime_error(dir.string() + " is not a directory (a symlink is refused)");
-  }
-  if (st.st_uid != ::geteuid()) {
-    throw std::runtime_error(dir.string() + " belongs to another user");
-  }
-  if ((st.st_mode & 077U) != 0 && ::chmod(dir.c_str(), 0700) != 0) {
-    fail("cannot make " + dir.string() + " private");
-  }
-}
-
 std::optional<Listener> openListener(const std::filesystem::path& socketPath) {
   Listener listener;
   listener.path = socketPath;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "p2pcp/agent/origin.hpp"
+
 namespace p2pcp::agent {
 
 struct Consent {
@@ -35,9 +37,5 @@ class ConsentStore {
   mutable std::mutex mutex_;
   std::map<std::string, std::int64_t> granted_;
 };
-
-// A web origin as the browser reports it: scheme://host[:port], nothing else.
-// Used to refuse anything that is not one before it reaches storage or a prompt.
-bool isValidOrigin(const std::string& origin);
 
 }  // namespace p2pcp::agent

@@ -11,6 +11,7 @@
 
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_rpc.hpp"
 #include "p2pcp/agent/token_service.hpp"
 
 namespace p2pcp::agent {
@@ -28,9 +29,6 @@ struct Request {
 // like a request with id null, so a mistake is never silently swallowed.
 // On failure returns the error response to send.
 std::variant<Request, nlohmann::json> parseRequest(std::string_view text);
-
-nlohmann::json resultResponse(const nlohmann::json& id, nlohmann::json result);
-nlohmann::json errorResponse(const nlohmann::json& id, const AgentError& error);
 
 class Dispatcher {
  public:

@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "p2pcp/agent/private_directory.hpp"
+
 namespace p2pcp::agent {
 
 class UniqueFd {
@@ -31,10 +33,6 @@ struct Listener {
   bool socketActivated = false;
   std::filesystem::path path;  // removed on exit when we created it
 };
-
-// Creates the socket's directory 0700 if missing and refuses one that is a
-// symlink, not ours, or open to others. Throws std::runtime_error.
-void ensurePrivateDirectory(const std::filesystem::path& dir);
 
 // nullopt when another agent already holds the lock for this socket path.
 // Throws std::runtime_error on any other failure.
