@@ -72,6 +72,15 @@ Bytes rawInput(pkcs11::KeyType type, ByteView message) {
 
 }  // namespace
 
+// The token's handle for the private half of `key`, found on `session`.
+CK_OBJECT_HANDLE privateKeyHandle(pkcs11::Session& session, const pkcs11::KeyDescription& key) {
+  CK_ATTRIBUTE idAttr{CKA_ID, const_cast<std::uint8_t*>(key.id.data()), key.id.size()};
+  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+  CK_ATTRIBUTE clsAttr{CKA_CLASS, &cls, sizeof cls};
+  std::array attrs{clsAttr, idAttr};
+  return session.findObjects(attrs).at(0);
+}
+
 // --raw-latency N: the latency of N single raw P-256 signatures on the token,
 // as JSON {"p50Us", "p99Us"}, the token's own share for bench/browser_bench.mjs.
 int rawLatency(testing::AgentHarness& harness, int count) {
@@ -83,11 +92,7 @@ int rawLatency(testing::AgentHarness& harness, int count) {
   const ByteView text = asBytes("a block write the agent signs, as bytes");
   const Bytes input = rawInput(key.type, Bytes(text.begin(), text.end()));
   pkcs11::Session session(token->module(), token->slot(), false);
-  CK_ATTRIBUTE idAttr{CKA_ID, const_cast<std::uint8_t*>(key.id.data()), key.id.size()};
-  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-  CK_ATTRIBUTE clsAttr{CKA_CLASS, &cls, sizeof cls};
-  std::array attrs{clsAttr, idAttr};
-  const CK_OBJECT_HANDLE handle = session.findObjects(attrs).at(0);
+  const CK_OBJECT_HANDLE handle = privateKeyHandle(session, key);
   CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
   std::vector<double> micros;
   for (int i = 0; i < count; ++i) {
@@ -144,11 +149,7 @@ int main(int argc, char** argv) {
     const Bytes input = rawInput(key.type, message);
     const double raw = measure(1, [&, token = token, key = key](int) {
       pkcs11::Session session(token->module(), token->slot(), false);
-      CK_ATTRIBUTE idAttr{CKA_ID, const_cast<std::uint8_t*>(key.id.data()), key.id.size()};
-      CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-      CK_ATTRIBUTE clsAttr{CKA_CLASS, &cls, sizeof cls};
-      std::array attrs{clsAttr, idAttr};
-      const CK_OBJECT_HANDLE handle = session.findObjects(attrs).at(0);
+      const CK_OBJECT_HANDLE handle = privateKeyHandle(session, key);
       CK_MECHANISM mech{mechanism, nullptr, 0};
       return [session = std::make_shared<pkcs11::Session>(std::move(session)), handle, mech,
               &input] { (void)session->sign(mech, handle, input); };

@@ -21,6 +21,20 @@ namespace p2pcp::testing {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    if (!overrides.contains(entry.substr(0, entry.find('=')))) {
+      strings.push_back(entry);
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    strings.push_back(name + "=" + value);
+  }
+  return strings;
+}
+
 namespace {
 
 constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
@@ -28,16 +42,7 @@ constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
 // Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log`.
 pid_t spawnProcess(const std::vector<std::string>& argv,
                    const std::map<std::string, std::string>& env, const fs::path& log) {
-  std::vector<std::string> envStrings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    if (!env.contains(entry.substr(0, entry.find('=')))) {
-      envStrings.push_back(entry);
-    }
-  }
-  for (const auto& [k, v] : env) {
-    envStrings.push_back(k + "=" + v);
-  }
+  std::vector<std::string> envStrings = environmentWith(env);
   std::vector<char*> envp;
   for (auto& s : envStrings) {
     envp.push_back(s.data());

@@ -15,6 +15,10 @@
 
 namespace p2pcp::testing {
 
+// This process's environment with `overrides` set, as "NAME=value" strings for
+// posix_spawn.
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& overrides);
+
 struct AgentSetup {
   std::string pin = "4321-test-pin";  // the token's PIN
   std::string pinentryPins;           // what pinentry answers (comma list); empty: the PIN

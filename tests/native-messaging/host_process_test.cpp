@@ -14,8 +14,6 @@
 #include "agent_harness.hpp"
 #include "p2pcp/common/framing.hpp"
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
-
 namespace p2pcp::testing {
 namespace {
 
@@ -30,16 +28,7 @@ class HostProcess {
     if (::pipe2(toHost, O_CLOEXEC) != 0 || ::pipe2(fromHost, O_CLOEXEC) != 0) {
       throw std::runtime_error("pipe failed");
     }
-    std::vector<std::string> envStrings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string entry(*e);
-      if (!env.contains(entry.substr(0, entry.find('=')))) {
-        envStrings.push_back(entry);
-      }
-    }
-    for (const auto& [k, v] : env) {
-      envStrings.push_back(k + "=" + v);
-    }
+    std::vector<std::string> envStrings = environmentWith(env);
     std::vector<char*> envp;
     for (auto& s : envStrings) {
       envp.push_back(s.data());
