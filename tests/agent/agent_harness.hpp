@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
