@@ -7,10 +7,10 @@
 
 #include <filesystem>
 #include <map>
-#include <vector>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "p2pcp/client/agent_client.hpp"
 
