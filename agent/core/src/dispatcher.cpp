@@ -73,10 +73,9 @@ const std::vector<std::string>& Dispatcher::methodNames() {
   return handlerNames();
 }
 
-json Dispatcher::respond(const Request& request) {
+json Dispatcher::respond(const Request& request, const Handler* handler) {
   try {
     try {
-      const Handler* handler = findHandler(request.method);
       if (handler == nullptr) {
         throw AgentError(ErrorCode::MethodNotFound,
                          "unknown method \"" + request.method.substr(0, 64) + "\"");
@@ -108,7 +107,7 @@ json Dispatcher::respond(const Request& request) {
 
 json Dispatcher::handle(const Request& request) noexcept {
   try {
-    return respond(request);
+    return respond(request, findHandler(request.method));
   } catch (...) {
     // respond() turns every failure into an AgentError reply; this is the last line of
     // defence (and MustNotWait cannot arise: this thread may wait).
@@ -117,13 +116,13 @@ json Dispatcher::handle(const Request& request) noexcept {
 }
 
 std::optional<json> Dispatcher::tryHandleQuickly(const Request& request) noexcept {
-  if (const Handler* handler = findHandler(request.method);
-      handler != nullptr && handler->duration == Duration::Long) {
+  const Handler* handler = findHandler(request.method);
+  if (handler != nullptr && handler->duration == Duration::Long) {
     return std::nullopt;
   }
   const NoWaitScope noWait;
   try {
-    return respond(request);
+    return respond(request, handler);
   } catch (const MustNotWait&) {
     return std::nullopt;
   } catch (...) {

@@ -16,6 +16,8 @@
 
 namespace p2pcp::agent {
 
+struct Handler;
+
 inline constexpr int kProtocolVersion = 1;
 
 struct Request {
@@ -43,7 +45,8 @@ class Dispatcher {
   static const std::vector<std::string>& methodNames();
 
  private:
-  nlohmann::json respond(const Request& request);
+  // `handler` is the method's entry, or nullptr for an unknown method.
+  nlohmann::json respond(const Request& request, const Handler* handler);
   TokenService& service_;
 };
 
