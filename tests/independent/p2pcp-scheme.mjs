@@ -107,6 +107,19 @@ export function rootSecret(privateKey) {
   return sha256(label('p2pcp/v1/root'), tokenResult(privateKey));
 }
 
+// The root of a site space: originRoot(space) = HMAC-SHA256(root, "p2pcp/v1/origin\0" || space),
+// space = a canonical web origin such as "https://app.example". Every private derivation
+// below takes it where the whole space takes the root.
+export function originRoot(root, space) {
+  if (typeof space !== 'string' || space.length === 0 || space.includes('\0')) {
+    throw new Error('a space is a non-empty origin without 0 bytes');
+  }
+  return crypto.createHmac('sha256', root).update(Buffer.concat([label('p2pcp/v1/origin'), utf8(space)])).digest();
+}
+
+// A page with site access signs public blocks only for uris of the form space + "/" + ...
+export const isUriInSpace = (space, uri) => space.length > 0 && uri.startsWith(`${space}/`);
+
 export function privateStorageKey(root, uri) {
   return crypto.createHmac('sha256', root).update(Buffer.concat([label('storage'), utf8(uri)])).digest();
 }
@@ -193,6 +206,18 @@ export function vectors(fixturesDir) {
       privateBlockSignature: signWithWriteKey(root, '/notes', privateBlock).toString('base64'),
       loginMessage: login.toString('hex'),
     };
+    // The site space of https://app.example: its private keys come from originRoot, its
+    // public uris are absolute URLs under the origin.
+    const app = originRoot(root, 'https://app.example');
+    const appNotes = privateStorageKey(app, '/notes');
+    Object.assign(entry, {
+      originRoot_app: app.toString('hex'),
+      privateStorageKey_app_notes: appNotes.toString('hex'),
+      sealKey_app_notes: sealKey(app, '/notes').toString('hex'),
+      writeKeySpki_app_notes: writeKeyPublicSpki(app, '/notes').toString('base64'),
+      publicStorageKey_app_scores: publicStorageKey(spki, 'https://app.example/scores').toString('hex'),
+      privateBlockSignature_app_notes: signWithWriteKey(app, '/notes', blockMessage(appNotes, 1n, sha256(payload))).toString('base64'),
+    });
     if (privateKey.asymmetricKeyType !== 'ec') {
       entry.publicBlockSignature = signWithTokenKey(privateKey, block).toString('base64');
     }

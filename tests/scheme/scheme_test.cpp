@@ -1,7 +1,8 @@
 // The C++ scheme against the independent Node implementation
 // (tests/independent/p2pcp-scheme.mjs), run live on the fixed test keys, plus
 // the properties the scheme promises: deterministic roots, sealed boxes that
-// do not open when anything changes, reserved prefixes.
+// do not open when anything changes, site spaces that share no private key,
+// reserved prefixes.
 #include "p2pcp/scheme/scheme.hpp"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
 
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/common/ossl.hpp"
@@ -148,6 +151,19 @@ TEST(SchemeAgainstNode, EveryDerivationMatchesTheIndependentImplementation) {
     }
     EXPECT_EQ(toHex(loginMessage("https://app.example", "wss://index.example/", nonce, 1767225600)),
               v["loginMessage"]);
+
+    // The site space of https://app.example.
+    const SecureBytes app = originRoot(root, "https://app.example");
+    EXPECT_EQ(hex(app), v["originRoot_app"]);
+    const SecureBytes appNotes = privateStorageKey(app, "/notes");
+    EXPECT_EQ(hex(appNotes), v["privateStorageKey_app_notes"]);
+    EXPECT_EQ(hex(sealKey(app, "/notes")), v["sealKey_app_notes"]);
+    const SecureBytes appSeed = writeKeySeed(app, "/notes");
+    EXPECT_EQ(toBase64(writeKeySpki(appSeed)), v["writeKeySpki_app_notes"]);
+    EXPECT_EQ(hex(publicStorageKey(spki, "https://app.example/scores")),
+              v["publicStorageKey_app_scores"]);
+    EXPECT_EQ(toBase64(signWithWriteKey(appSeed, blockMessage(appNotes, 1, payloadHash))),
+              v["privateBlockSignature_app_notes"]);
   }
 }
 
@@ -182,8 +198,9 @@ TEST(SchemeAgainstNode, FixedPointsMatchAndAreOnTheCurveWithEvenY) {
 }
 
 TEST(Scheme, LabelsEndWithAZeroByte) {
-  for (const std::string_view label : {kPublicLabel, kRootLabel, kEcdhPointLabel, kBlockLabel,
-                                       kLoginLabel, kStorageInfo, kSealInfo, kWriteInfo}) {
+  for (const std::string_view label :
+       {kPublicLabel, kRootLabel, kEcdhPointLabel, kBlockLabel, kLoginLabel, kOriginLabel,
+        kStorageInfo, kSealInfo, kWriteInfo}) {
     ASSERT_FALSE(label.empty());
     EXPECT_EQ(label.back(), '\0') << label.data();
     EXPECT_EQ(label.find('\0'), label.size() - 1) << label.data();
@@ -227,6 +244,88 @@ TEST(Scheme, DerivationsAreDomainSeparated) {
   EXPECT_NE(hex(sealKey(root, "/notes")), hex(writeKeySeed(root, "/notes")));
   EXPECT_NE(hex(privateStorageKey(root, "/a")), hex(privateStorageKey(root, "/b")));
   EXPECT_THROW((void)privateStorageKey(SecureBytes(31, 0), "/x"), SchemeError);
+}
+
+// The hole this closes: a page allowed on one origin derived the same private keys as
+// the person's app on another. Every private key now depends on the space.
+constexpr std::array kSpaces{
+    std::string_view("https://app.example"), std::string_view("https://game.example"),
+    std::string_view("https://app.example:8443"), std::string_view("http://app.example")};
+
+TEST(Spaces, OriginRootDiffersPerSpaceAndFromTheRoot) {
+  const SecureBytes root(32, 9);
+  std::set<std::string> seen{hex(root)};
+  for (const std::string_view space : kSpaces) {
+    const SecureBytes spaceRoot = originRoot(root, space);
+    ASSERT_EQ(spaceRoot.size(), 32U);
+    EXPECT_TRUE(seen.insert(hex(spaceRoot)).second) << space;
+    EXPECT_EQ(hex(originRoot(root, space)), hex(spaceRoot)) << "deterministic";
+    EXPECT_NE(hex(originRoot(SecureBytes(32, 10), space)), hex(spaceRoot)) << "depends on the root";
+  }
+  // No normalisation: the agent canonicalises the origin, the scheme takes it as it is.
+  EXPECT_NE(hex(originRoot(root, "https://App.example")), hex(originRoot(root, kSpaces[0])));
+  EXPECT_NE(hex(originRoot(root, "https://app.example/")), hex(originRoot(root, kSpaces[0])));
+}
+
+TEST(Spaces, TwoSpacesNeverShareAPrivateStorageSealOrWriteKey) {
+  const SecureBytes root(32, 9);
+  std::vector<SecureBytes> roots{root};  // the whole space, then each site space
+  for (const std::string_view space : kSpaces) {
+    roots.push_back(originRoot(root, space));
+  }
+  for (const std::string_view uri : {"/notes", "https://app.example/notes"}) {
+    std::set<std::string> storage;
+    std::set<std::string> seal;
+    std::set<std::string> write;
+    for (const SecureBytes& spaceRoot : roots) {
+      EXPECT_TRUE(storage.insert(hex(privateStorageKey(spaceRoot, uri))).second) << uri;
+      EXPECT_TRUE(seal.insert(hex(sealKey(spaceRoot, uri))).second) << uri;
+      EXPECT_TRUE(write.insert(toBase64(writeKeySpki(writeKeySeed(spaceRoot, uri)))).second) << uri;
+    }
+  }
+}
+
+TEST(Spaces, ABoxSealedInOneSpaceOpensOnlyThere) {
+  const SecureBytes root(32, 9);
+  const SecureBytes app = originRoot(root, "https://app.example");
+  const SecureBytes game = originRoot(root, "https://game.example");
+  const Bytes box = seal(app, "/notes", asBytes("app notes"));
+  const SecureBytes opened = open(app, "/notes", box);
+  EXPECT_EQ(std::string(opened.begin(), opened.end()), "app notes");
+  EXPECT_THROW((void)open(game, "/notes", box), SchemeError) << "another site";
+  EXPECT_THROW((void)open(root, "/notes", box), SchemeError) << "the whole space";
+  const Bytes full = seal(root, "/notes", asBytes("full"));
+  EXPECT_THROW((void)open(app, "/notes", full), SchemeError)
+      << "a site cannot open the whole space";
+}
+
+TEST(Spaces, OriginRootRefusesEmptySpacesZeroBytesAndShortRoots) {
+  const SecureBytes root(32, 9);
+  for (const std::string_view space :
+       {std::string_view(), std::string_view("https://a\0b", 11), std::string_view("\0", 1)}) {
+    try {
+      (void)originRoot(root, space);
+      ADD_FAILURE() << "accepted a space of " << space.size() << " bytes";
+    } catch (const SchemeError& e) {
+      EXPECT_EQ(e.kind(), SchemeError::Kind::BadInput);
+    }
+  }
+  EXPECT_THROW((void)originRoot(SecureBytes(31, 9), "https://app.example"), SchemeError);
+}
+
+TEST(Spaces, APublicUriIsInASpaceOnlyUnderItsOriginAndASlash) {
+  constexpr std::string_view app = "https://app.example";
+  EXPECT_TRUE(isUriInSpace(app, "https://app.example/x"));
+  EXPECT_TRUE(isUriInSpace(app, "https://app.example/scores"));
+  EXPECT_TRUE(isUriInSpace(app, "https://app.example/"));
+  EXPECT_FALSE(isUriInSpace(app, "https://app.example"));
+  EXPECT_FALSE(isUriInSpace(app, "https://app.example.evil/x"));
+  EXPECT_FALSE(isUriInSpace(app, "https://app.examplex/"));
+  EXPECT_FALSE(isUriInSpace(app, "https://app.example:8443/x"));
+  EXPECT_FALSE(isUriInSpace(app, "/notes"));
+  EXPECT_FALSE(isUriInSpace(app, "https://APP.example/x")) << "no normalisation";
+  EXPECT_FALSE(isUriInSpace(app, ""));
+  EXPECT_FALSE(isUriInSpace("", "/notes")) << "an empty space holds nothing";
 }
 
 TEST(Scheme, RawSigningRefusesSchemeMessagesAndLoginsRefuseZeroBytes) {

@@ -59,6 +59,22 @@ void requireRoot(ByteView root) {
   }
 }
 
+// HMAC-SHA256(key, label || text).
+SecureBytes hmac(ByteView key, std::string_view label, std::string_view text) {
+  const ossl::EvpMacPtr mac(ossl::check(EVP_MAC_fetch(nullptr, "HMAC", nullptr), "EVP_MAC_fetch"));
+  const ossl::EvpMacCtxPtr ctx(ossl::check(EVP_MAC_CTX_new(mac.get()), "EVP_MAC_CTX_new"));
+  std::string digest = "SHA256";
+  std::array params{OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
+                    OSSL_PARAM_construct_end()};
+  ossl::check(EVP_MAC_init(ctx.get(), key.data(), key.size(), params.data()), "EVP_MAC_init");
+  const Bytes message = concat(label, text);
+  ossl::check(EVP_MAC_update(ctx.get(), message.data(), message.size()), "EVP_MAC_update");
+  SecureBytes out(kKeyBytes);
+  std::size_t length = 0;
+  ossl::check(EVP_MAC_final(ctx.get(), out.data(), &length, out.size()), "EVP_MAC_final");
+  return out;
+}
+
 }  // namespace
 
 Sha256 fingerprint(ByteView spki) {
@@ -79,20 +95,26 @@ SecureBytes rootFromTokenResult(ByteView result) {
   return root;
 }
 
+SecureBytes originRoot(ByteView root, std::string_view space) {
+  requireRoot(root);
+  // An empty space would be one every caller that forgot to set it shares; a 0 byte has
+  // no place in an origin.
+  if (space.empty() || space.find('\0') != std::string_view::npos) {
+    throw SchemeError(SchemeError::Kind::BadInput, "a space is a non-empty origin without 0 bytes");
+  }
+  return hmac(root, kOriginLabel, space);
+}
+
+bool isUriInSpace(std::string_view space, std::string_view uri) noexcept {
+  // "https://app.example.evil/x" starts with "https://app.example" too: the "/" right
+  // after the space is what makes the uri the space's own.
+  return !space.empty() && uri.size() > space.size() && uri.starts_with(space) &&
+         uri[space.size()] == '/';
+}
+
 SecureBytes privateStorageKey(ByteView root, std::string_view uri) {
   requireRoot(root);
-  const ossl::EvpMacPtr mac(ossl::check(EVP_MAC_fetch(nullptr, "HMAC", nullptr), "EVP_MAC_fetch"));
-  const ossl::EvpMacCtxPtr ctx(ossl::check(EVP_MAC_CTX_new(mac.get()), "EVP_MAC_CTX_new"));
-  std::string digest = "SHA256";
-  std::array params{OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
-                    OSSL_PARAM_construct_end()};
-  ossl::check(EVP_MAC_init(ctx.get(), root.data(), root.size(), params.data()), "EVP_MAC_init");
-  const Bytes message = concat(kStorageInfo, uri);
-  ossl::check(EVP_MAC_update(ctx.get(), message.data(), message.size()), "EVP_MAC_update");
-  SecureBytes out(kKeyBytes);
-  std::size_t length = 0;
-  ossl::check(EVP_MAC_final(ctx.get(), out.data(), &length, out.size()), "EVP_MAC_final");
-  return out;
+  return hmac(root, kStorageInfo, uri);
 }
 
 SecureBytes sealKey(ByteView root, std::string_view uri) {

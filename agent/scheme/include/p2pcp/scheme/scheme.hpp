@@ -22,6 +22,7 @@ inline constexpr std::string_view kRootLabel = "p2pcp/v1/root\0"sv;
 inline constexpr std::string_view kEcdhPointLabel = "p2pcp/v1/ecdh-point\0"sv;
 inline constexpr std::string_view kBlockLabel = "p2pcp/v1/block\0"sv;
 inline constexpr std::string_view kLoginLabel = "p2pcp/v1/login\0"sv;
+inline constexpr std::string_view kOriginLabel = "p2pcp/v1/origin\0"sv;
 inline constexpr std::string_view kStorageInfo = "storage\0"sv;
 inline constexpr std::string_view kSealInfo = "seal\0"sv;
 inline constexpr std::string_view kWriteInfo = "write\0"sv;
@@ -57,6 +58,19 @@ const FixedPoint& ecdhFixedPoint(pkcs11::KeyType curve);
 
 // root = H("p2pcp/v1/root\0" || result), result = the token's signature or ECDH x-coordinate.
 SecureBytes rootFromTokenResult(ByteView result);
+
+// Spaces. The root from rootFromTokenResult() is the person's whole space ("full access").
+// A page with site access works in the space of its origin instead, whose root is
+// originRoot(root, space); every private derivation below (privateStorageKey, sealKey,
+// writeKeySeed, seal, open) takes that in place of the root. `space` is a canonical web
+// origin, e.g. "https://app.example" (the agent chooses it; the scheme only takes the text).
+//
+// HMAC-SHA256(root, "p2pcp/v1/origin\0" || space). Throws SchemeError(BadInput) if root
+// is not 32 bytes or space is empty or contains a 0 byte.
+SecureBytes originRoot(ByteView root, std::string_view space);
+// True iff uri starts with space followed by "/": the public uris a page with site access
+// may sign for. No normalisation of either side; an empty space holds no uri.
+bool isUriInSpace(std::string_view space, std::string_view uri) noexcept;
 
 // HMAC-SHA256(root, "storage\0" || uri).
 SecureBytes privateStorageKey(ByteView root, std::string_view uri);
