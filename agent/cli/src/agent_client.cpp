@@ -12,6 +12,9 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
 
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/private_directory.hpp"
@@ -26,7 +29,28 @@ using nlohmann::json;
 
 namespace {
 
-int connectTo(const fs::path& socketPath) {
+// A socket descriptor, closed unless it is handed over.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Connects to the socket; on failure returns OwnedFd(-1) and sets `error`.
+OwnedFd connectTo(const fs::path& socketPath, int& error) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   const std::string path = socketPath.string();
@@ -34,17 +58,64 @@ int connectTo(const fs::path& socketPath) {
     throw AgentUnavailable("socket path too long: " + path);
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  OwnedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) {
     throw AgentUnavailable(std::string("socket: ") + std::strerror(errno));
   }
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    const int error = errno;
-    ::close(fd);
-    errno = error;
-    return -1;
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    error = errno;
+    return OwnedFd(-1);
   }
   return fd;
+}
+
+// Whether the socket's directory exists. Throws AgentUnavailable when it exists
+// but someone other than us could have put a socket in it (see
+// verifyPrivateDirectory), or when it cannot be inspected.
+bool trustedDirectoryExists(const fs::path& dir) {
+  try {
+    agent::verifyPrivateDirectory(dir);
+    return true;
+  } catch (const agent::UntrustedDirectory& e) {
+    throw AgentUnavailable(e.what());
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::no_such_file_or_directory) {
+      return false;
+    }
+    throw AgentUnavailable(e.what());
+  }
+}
+
+// Makes the missing socket directory for an agent we are about to start. One
+// that appeared meanwhile is verified, never repaired.
+void makeTrustedDirectory(const fs::path& dir) {
+  try {
+    agent::createPrivateDirectory(dir);
+  } catch (const std::runtime_error& e) {  // UntrustedDirectory, std::system_error
+    throw AgentUnavailable(e.what());
+  }
+}
+
+// Whoever listens on the socket gets every request we send (plaintexts,
+// payloads): it must run as us. SO_PEERCRED gives the credentials the listener
+// had when it called listen(). Checked before a byte is written.
+void verifyPeer(const OwnedFd& fd, const fs::path& socketPath) {
+  ucred peer{};
+  socklen_t size = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) {
+    throw AgentUnavailable("cannot check who serves " + socketPath.string() + ": " +
+                           std::strerror(errno));
+  }
+  if (size != sizeof peer) {
+    throw AgentUnavailable("cannot check who serves " + socketPath.string() +
+                           ": no peer credentials");
+  }
+  if (peer.uid != ::geteuid()) {
+    throw AgentUnavailable("refusing the agent at " + socketPath.string() +
+                           ": it is served by uid " + std::to_string(peer.uid) + " (pid " +
+                           std::to_string(peer.pid) + "), not by you (uid " +
+                           std::to_string(::geteuid()) + ")");
+  }
 }
 
 fs::path findAgentProgram() {
@@ -99,23 +170,36 @@ fs::path defaultSocketPath() {
 
 AgentClient::AgentClient(const ConnectOptions& options) {
   const fs::path socketPath = options.socket.empty() ? defaultSocketPath() : options.socket;
-  fd_ = connectTo(socketPath);
-  if (fd_ >= 0) {
-    return;
+  const fs::path dir = socketPath.has_parent_path() ? socketPath.parent_path() : fs::path(".");
+  // The directory first: in one that is not ours alone (e.g. /tmp/p2pcp-<uid>
+  // made by another user first), we do not even connect.
+  int connectError = ENOENT;
+  if (trustedDirectoryExists(dir)) {
+    OwnedFd fd = connectTo(socketPath, connectError);
+    if (fd.get() >= 0) {
+      // A socket served by someone else is refused, not worked around by
+      // starting an agent: in a directory that is ours alone it should not
+      // exist, and the person has to look at it.
+      verifyPeer(fd, socketPath);
+      fd_ = fd.release();
+      return;
+    }
   }
   const char* noAutostart = std::getenv("P2PCP_NO_AUTOSTART");  // NOLINT(concurrency-mt-unsafe)
   const bool mayStart = options.autostart && (noAutostart == nullptr || *noAutostart == '\0');
-  if (!mayStart || (errno != ENOENT && errno != ECONNREFUSED)) {
+  if (!mayStart || (connectError != ENOENT && connectError != ECONNREFUSED)) {
     throw AgentUnavailable("cannot connect to the agent at " + socketPath.string() + ": " +
-                           std::strerror(errno));
+                           std::strerror(connectError));
   }
-  agent::ensurePrivateDirectory(socketPath.parent_path());
+  makeTrustedDirectory(dir);
   startAgent(options.agentProgram.empty() ? findAgentProgram() : options.agentProgram, socketPath);
-  fd_ = connectTo(socketPath);
-  if (fd_ < 0) {
+  OwnedFd fd = connectTo(socketPath, connectError);
+  if (fd.get() < 0) {
     throw AgentUnavailable("the agent started but " + socketPath.string() +
-                           " refuses connections: " + std::strerror(errno));
+                           " refuses connections: " + std::strerror(connectError));
   }
+  verifyPeer(fd, socketPath);
+  fd_ = fd.release();
 }
 
 AgentClient::AgentClient(AgentClient&& other) noexcept
