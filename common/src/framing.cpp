@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cerrno>
@@ -79,7 +80,7 @@ void writeFully(int fd, const void* buffer, std::size_t n) {
   }
 }
 
-std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxSize) {
+std::optional<std::uint32_t> readLength(int fd, LengthOrder order) {
   std::array<std::uint8_t, 4> prefix{};
   const std::size_t got = readFully(fd, prefix.data(), prefix.size());
   if (got == 0) {
@@ -88,17 +89,51 @@ std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxS
   if (got < prefix.size()) {
     throw FramingError(FramingError::Kind::Truncated, "stream ended inside a length prefix");
   }
-  const std::uint32_t length = decodeLength(prefix.data(), order);
-  if (length > maxSize) {
-    throw FramingError(FramingError::Kind::TooLarge, "message of " + std::to_string(length) +
+  return decodeLength(prefix.data(), order);
+}
+
+std::string readPayload(int fd, std::uint32_t length) {
+  // The buffer grows (geometrically, never past `length`) as bytes arrive: a
+  // peer that announces 64 MiB and sends nothing costs us nothing.
+  std::string payload;
+  while (payload.size() < length) {
+    const std::size_t have = payload.size();
+    const std::size_t chunk = std::min(kReadChunk, length - have);
+    if (payload.capacity() < have + chunk) {
+      payload.reserve(
+          std::min<std::size_t>(length, std::max(payload.capacity() * 2, have + chunk)));
+    }
+    payload.resize(have + chunk);
+    const std::size_t got = readFully(fd, payload.data() + have, chunk);
+    if (got < chunk) {
+      throw FramingError(FramingError::Kind::Truncated, "stream ended inside a message");
+    }
+  }
+  return payload;
+}
+
+void skipPayload(int fd, std::uint32_t length) {
+  std::array<char, kReadChunk> sink{};
+  for (std::size_t left = length; left > 0;) {
+    const std::size_t chunk = std::min(sink.size(), left);
+    if (readFully(fd, sink.data(), chunk) < chunk) {
+      throw FramingError(FramingError::Kind::Truncated, "stream ended inside a message");
+    }
+    left -= chunk;
+  }
+}
+
+std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxSize) {
+  const auto length = readLength(fd, order);
+  if (!length) {
+    return std::nullopt;
+  }
+  if (*length > maxSize) {
+    throw FramingError(FramingError::Kind::TooLarge, "message of " + std::to_string(*length) +
                                                          " bytes exceeds the limit of " +
                                                          std::to_string(maxSize));
   }
-  std::string payload(length, '\0');
-  if (readFully(fd, payload.data(), length) < length) {
-    throw FramingError(FramingError::Kind::Truncated, "stream ended inside a message");
-  }
-  return payload;
+  return readPayload(fd, *length);
 }
 
 void writeFrame(int fd, std::string_view payload, LengthOrder order, std::size_t maxSize) {

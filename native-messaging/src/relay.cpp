@@ -25,6 +25,39 @@ void diagnose(const std::string& message) {
   std::cerr << "p2pcp-native-host: " << message << '\n';
 }
 
+// A frame over kMaxFromBrowser but within this is read and dropped in chunks
+// (never buffered) and answered, and the host goes on; above it the host gives
+// up: skipping more is not worth reading.
+constexpr std::size_t kMaxSkippableFromBrowser = 64U * 1024U * 1024U;
+
+// The next message from the browser; nullopt when the browser closed the port.
+// An oversized frame gets MESSAGE_TOO_LARGE with id null (its id is in what was
+// dropped); one over kMaxSkippableFromBrowser then throws FramingError(TooLarge).
+std::optional<std::string> readFromBrowser(int fd, Relay& relay) {
+  for (;;) {
+    const auto length = readLength(fd, LengthOrder::Native);
+    if (!length) {
+      return std::nullopt;
+    }
+    if (*length <= kMaxFromBrowser) {
+      return readPayload(fd, *length);
+    }
+    const bool skippable = *length <= kMaxSkippableFromBrowser;
+    if (skippable) {
+      skipPayload(fd, *length);
+    }
+    relay.toBrowser(agent::errorResponse(
+        nullptr, AgentError(ErrorCode::MessageTooLarge,
+                            "messages to the host are limited to " +
+                                std::to_string(kMaxFromBrowser / (1024U * 1024U)) + " MiB")));
+    if (!skippable) {
+      // The rest of that message is still in the pipe; we cannot find the next one.
+      throw FramingError(FramingError::Kind::TooLarge,
+                         "a message of " + std::to_string(*length) + " bytes from the browser");
+    }
+  }
+}
+
 }  // namespace
 
 Relay::Relay(int browserIn, int browserOut, client::ConnectOptions agentOptions)
@@ -52,14 +85,8 @@ int Relay::run() {
   for (;;) {
     std::optional<std::string> text;
     try {
-      text = readFrame(browserIn_, LengthOrder::Native, kMaxFromBrowser);
+      text = readFromBrowser(browserIn_, *this);
     } catch (const FramingError& e) {
-      if (e.kind() == FramingError::Kind::TooLarge) {
-        // The rest of that message is still in the pipe; we cannot find the next one.
-        toBrowser(agent::errorResponse(
-            nullptr,
-            AgentError(ErrorCode::MessageTooLarge, "messages to the host are limited to 64 MiB")));
-      }
       diagnose(e.what());
       return 1;
     }
@@ -80,7 +107,7 @@ int Relay::refuseAll(const std::string& why) {
   for (;;) {
     std::optional<std::string> text;
     try {
-      text = readFrame(browserIn_, LengthOrder::Native, kMaxFromBrowser);
+      text = readFromBrowser(browserIn_, *this);
     } catch (const FramingError& e) {
       diagnose(e.what());
       return 1;
@@ -164,6 +191,8 @@ void Relay::readAgent(int fd) {
   for (;;) {
     std::optional<std::string> text;
     try {
+      // readFrame grows its buffer as bytes arrive: a length the agent (or
+      // whatever listens on its socket) announces costs nothing until it is sent.
       text = readFrame(fd, LengthOrder::BigEndian, kMaxAgentMessage);
     } catch (const FramingError& e) {
       diagnose(std::string("agent connection: ") + e.what());

@@ -11,7 +11,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <charconv>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include "p2pcp/agent/config.hpp"
@@ -103,6 +105,30 @@ void reportReady(int& readyFd, char status) {
   }
 }
 
+// The server's limits: the defaults, except for timeouts the tests shorten
+// through P2PCP_TEST_*_TIMEOUT_MS (milliseconds; test-only, docs/testing.md),
+// as they cannot wait 15 s for a frame to time out.
+ServerLimits serverLimits() {
+  ServerLimits limits;
+  const auto override = [](const char* name, std::chrono::milliseconds& value) {
+    const char* text = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): before any thread
+    if (text == nullptr || *text == '\0') {
+      return;
+    }
+    const std::string_view digits(text);
+    std::int64_t ms = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+    if (error != std::errc() || end != digits.data() + digits.size() || ms <= 0) {
+      throw std::runtime_error(std::string(name) + " must be a positive number of milliseconds");
+    }
+    value = std::chrono::milliseconds(ms);
+  };
+  override("P2PCP_TEST_FRAME_TIMEOUT_MS", limits.frameTimeout);
+  override("P2PCP_TEST_IDLE_TIMEOUT_MS", limits.idleTimeout);
+  override("P2PCP_TEST_WRITE_TIMEOUT_MS", limits.writeTimeout);
+  return limits;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,6 +156,7 @@ int main(int argc, char** argv) {
     }
     const Policy policy = Policy::load(paths.policyFile);
     const Config config = Config::load(paths.configFile());
+    const ServerLimits limits = serverLimits();
 
     if (daemon) {
       if (const int parentStatus = daemonize(readyFd); parentStatus >= 0) {
@@ -151,7 +178,7 @@ int main(int argc, char** argv) {
     asio::thread_pool workers(4);
     asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol(),
                                                     listener->socket.release());
-    Server server(io, std::move(acceptor), dispatcher, workers);
+    Server server(io, std::move(acceptor), dispatcher, workers, limits);
     service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
     server.start();
 

@@ -3,7 +3,8 @@
 // length) and the browser's native-messaging pipe (native-endian length).
 //
 // The length is checked against the caller's maximum *before* any payload
-// is buffered, so a peer cannot make us allocate what it claims.
+// is buffered, and the buffer then grows only as bytes arrive, so a peer
+// cannot make us allocate what it claims.
 
 #include <cstddef>
 #include <cstdint>
@@ -36,9 +37,21 @@ void encodeLength(std::uint32_t length, std::uint8_t* prefix, LengthOrder order)
 // Builds one frame (prefix + payload). Throws FramingError(TooLarge) above maxSize.
 std::string makeFrame(std::string_view payload, LengthOrder order, std::size_t maxSize);
 
+// How much a reader's buffer grows per read.
+inline constexpr std::size_t kReadChunk = 64U * 1024U;
+
 // Blocking read of one frame from fd. Returns nullopt on a clean end of stream
 // before the first prefix byte; throws FramingError on oversize, truncation or I/O error.
 std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxSize);
+
+// The parts of readFrame, for a reader that decides per length (the native
+// host skips a frame too large to keep). readLength: nullopt on a clean end of
+// stream, FramingError(Truncated) inside the prefix. readPayload reads
+// `length` bytes into a buffer grown as they arrive; skipPayload reads and
+// drops them in chunks. Both throw FramingError(Truncated) at an early end.
+std::optional<std::uint32_t> readLength(int fd, LengthOrder order);
+std::string readPayload(int fd, std::uint32_t length);
+void skipPayload(int fd, std::uint32_t length);
 
 // Blocking write of one whole frame; throws FramingError on I/O error or oversize.
 void writeFrame(int fd, std::string_view payload, LengthOrder order, std::size_t maxSize);

@@ -14,9 +14,10 @@
 
 namespace p2pcp::host {
 
-// Browser to host: the browser's own cap is 4 GiB (Firefox); ours is the
-// agent's. Host to browser: Chromium closes the port above 1 MiB.
-inline constexpr std::size_t kMaxFromBrowser = 64U * 1024U * 1024U;
+// Browser to host: what a page needs, 4 MiB (docs/browser.md, "Message
+// sizes"); the browser's own cap is 4 GiB (Firefox). Host to browser:
+// Chromium closes the port above 1 MiB.
+inline constexpr std::size_t kMaxFromBrowser = 4U * 1024U * 1024U;
 inline constexpr std::size_t kMaxToBrowser = 1024U * 1024U;
 
 struct AgentRequest {
