@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "p2pcp/agent/extension_id.hpp"
 #include "p2pcp/host/extension_ids.hpp"
 
 namespace p2pcp::host {
@@ -10,20 +11,6 @@ namespace p2pcp::host {
 namespace {
 
 constexpr std::string_view kChromiumScheme = "chrome-extension://";
-
-bool isChromiumId(std::string_view id) {
-  return id.size() == 32 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return c >= 'a' && c <= 'p'; });
-}
-
-// Firefox add-on ids are an email-like string or a {GUID}; we only need them
-// printable, bounded and free of anything a log line or a path could trip on.
-bool isFirefoxId(std::string_view id) {
-  return !id.empty() && id.size() <= 256 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("@.-_{}+").find(c) != std::string_view::npos;
-  });
-}
 
 }  // namespace
 
@@ -37,13 +24,13 @@ std::optional<BrowserCaller> parseCaller(std::span<const std::string> args) {
     if (id.ends_with('/')) {
       id.remove_suffix(1);
     }
-    if (!isChromiumId(id)) {
+    if (!agent::isChromiumExtensionId(id)) {
       return std::nullopt;
     }
     return BrowserCaller{Browser::Chromium, std::string(id)};
   }
   // Firefox: <path to the host manifest> <add-on id>
-  if (args.size() >= 2 && first.ends_with(".json") && isFirefoxId(args[1])) {
+  if (args.size() >= 2 && first.ends_with(".json") && agent::isFirefoxAddOnId(args[1])) {
     return BrowserCaller{Browser::Firefox, args[1]};
   }
   return std::nullopt;

@@ -147,6 +147,8 @@ void AgentHarness::writePolicy() const {
   fs::remove(home_ / "policy.json", ignored);
   if (setup_.policy) {
     std::ofstream(home_ / "policy.json") << setup_.policy->dump(2);
+  } else if (setup_.policyLink) {
+    fs::create_symlink(*setup_.policyLink, home_ / "policy.json");
   }
 }
 

@@ -27,6 +27,8 @@ struct AgentSetup {
   bool cancelPin = false;
   int pinentryDelayMs = 0;  // how long pinentry takes to answer
   std::optional<nlohmann::json> policy;
+  // Instead of a policy file: policy.json is a symbolic link to this path.
+  std::optional<std::filesystem::path> policyLink;
   bool importFixtures = true;
 };
 

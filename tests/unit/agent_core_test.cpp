@@ -135,7 +135,8 @@ TEST_F(PolicyFile, DefaultsWhenAbsentAndStrictWhenPresent) {
   const Policy policy = Policy::load(dir_ / "p.json");
   EXPECT_TRUE(policy.rawSigning);
   EXPECT_EQ(policy.pinCacheIdle.count(), 30);
-  EXPECT_EQ(policy.blockedOrigins, std::vector<std::string>{"https://x.example"});
+  ASSERT_EQ(policy.origins.block.size(), 1U);
+  EXPECT_EQ(policy.origins.block[0].text(), "https://x.example");
 
   for (const char* bad :
        {R"({"rawSigning": "true"})", R"({"unknown": 1})", R"({"origins": {"alow": []}})",

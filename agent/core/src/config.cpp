@@ -8,16 +8,16 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <stdexcept>
+
+#include "config_fields.hpp"
+#include "p2pcp/agent/config_file.hpp"
+#include "p2pcp/agent/extension_id.hpp"
+#include "p2pcp/agent/json_parse.hpp"
 
 namespace p2pcp::agent {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-
 namespace {
 
 std::optional<std::string> env(const char* name) {
@@ -39,50 +39,8 @@ fs::path homeDir() {
   return pw->pw_dir;
 }
 
-// Reads a JSON object from a file; nullopt when the file does not exist.
-std::optional<json> readJsonObject(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) {
-    if (errno == ENOENT) {
-      return std::nullopt;
-    }
-    throw std::runtime_error(file.string() + ": cannot read: " + std::strerror(errno));
-  }
-  json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    throw std::runtime_error(file.string() + ": not valid JSON");
-  }
-  if (!doc.is_object()) {
-    throw std::runtime_error(file.string() + ": must hold a JSON object");
-  }
-  return doc;
-}
-
-void rejectUnknownFields(const json& doc, const std::set<std::string>& known,
-                         const fs::path& file) {
-  for (const auto& [key, value] : doc.items()) {
-    if (!known.contains(key)) {
-      throw std::runtime_error(file.string() + ": unknown field \"" + key + "\"");
-    }
-  }
-}
-
-template <typename T>
-T field(const json& doc, const char* name, const fs::path& file) {
-  try {
-    return doc.at(name).get<T>();
-  } catch (const json::exception&) {
-    throw std::runtime_error(file.string() + ": field \"" + name + "\" has the wrong type");
-  }
-}
-
-std::chrono::seconds seconds(const json& doc, const char* name, const fs::path& file) {
-  const auto value = field<long long>(doc, name, file);
-  if (value < 0 || value > 7LL * 24 * 3600) {
-    throw std::runtime_error(file.string() + ": \"" + name + "\" must be 0 to 604800 seconds");
-  }
-  return std::chrono::seconds(value);
-}
+// Cache lifetimes longer than a week are a typo, not a policy.
+constexpr long long kMaxCacheSeconds = 7LL * 24 * 3600;
 
 }  // namespace
 
@@ -108,69 +66,69 @@ Paths Paths::fromEnvironment() {
 
 Policy Policy::load(const fs::path& file) {
   Policy policy;
-  const auto doc = readJsonObject(file);
+  const auto doc = readConfigFile(file);
   if (!doc) {
     return policy;
   }
-  rejectUnknownFields(*doc,
-                      {"allowedModules", "origins", "pinCacheSeconds", "pinCacheMaxSeconds",
-                       "rawSigning", "keyGeneration", "allowedExtensions", "$comment"},
-                      file);
-  if (doc->contains("allowedModules")) {
-    for (const auto& path : field<std::vector<std::string>>(*doc, "allowedModules", file)) {
+  const FieldReader fields(*doc, file, "");
+  fields.allowOnly({"allowedModules", "origins", "pinCacheSeconds", "pinCacheMaxSeconds",
+                    "rawSigning", "keyGeneration", "allowedExtensions", "$comment"});
+  if (fields.has("allowedModules")) {
+    const auto paths = fields.strings("allowedModules");
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      if (!paths[i].starts_with('/')) {
+        fields.fail("allowedModules[" + std::to_string(i) + "] " + quotedForMessage(paths[i], 200) +
+                    " is not an absolute path");
+      }
       // A listed module that is not installed is not an error: policies are shared
       // across machines. It simply cannot match anything.
-      char resolved[PATH_MAX];
-      policy.allowedModules.emplace_back(realpath(path.c_str(), resolved) != nullptr ? resolved
-                                                                                     : path);
+      std::array<char, PATH_MAX> resolved{};
+      policy.allowedModules.emplace_back(
+          realpath(paths[i].c_str(), resolved.data()) != nullptr ? resolved.data() : paths[i]);
     }
   }
-  if (doc->contains("origins")) {
-    const json& origins = doc->at("origins");
-    if (!origins.is_object()) {
-      throw std::runtime_error(file.string() + ": \"origins\" must be an object");
+  if (fields.has("origins")) {
+    policy.origins = readOriginRules(fields.object("origins"));
+  }
+  if (fields.has("pinCacheSeconds")) {
+    policy.pinCacheIdle = fields.seconds("pinCacheSeconds", kMaxCacheSeconds);
+  }
+  if (fields.has("pinCacheMaxSeconds")) {
+    policy.pinCacheMax = fields.seconds("pinCacheMaxSeconds", kMaxCacheSeconds);
+  }
+  if (fields.has("rawSigning")) {
+    policy.rawSigning = fields.boolean("rawSigning");
+  }
+  if (fields.has("keyGeneration")) {
+    policy.keyGeneration = fields.boolean("keyGeneration");
+  }
+  if (fields.has("allowedExtensions")) {
+    policy.allowedExtensions = fields.strings("allowedExtensions");
+    for (std::size_t i = 0; i < policy.allowedExtensions.size(); ++i) {
+      const std::string& id = policy.allowedExtensions[i];
+      if (!isChromiumExtensionId(id) && !isFirefoxAddOnId(id)) {
+        fields.fail("allowedExtensions[" + std::to_string(i) + "] " + quotedForMessage(id, 200) +
+                    " is neither a Chromium extension id (32 letters a-p) nor a Firefox add-on "
+                    "id (name@domain or {GUID})");
+      }
     }
-    rejectUnknownFields(origins, {"allow", "block", "onlyAllowed"}, file);
-    if (origins.contains("allow")) {
-      policy.allowedOrigins = field<std::vector<std::string>>(origins, "allow", file);
-    }
-    if (origins.contains("block")) {
-      policy.blockedOrigins = field<std::vector<std::string>>(origins, "block", file);
-    }
-    if (origins.contains("onlyAllowed")) {
-      policy.onlyAllowedOrigins = field<bool>(origins, "onlyAllowed", file);
-    }
-  }
-  if (doc->contains("pinCacheSeconds")) {
-    policy.pinCacheIdle = seconds(*doc, "pinCacheSeconds", file);
-  }
-  if (doc->contains("pinCacheMaxSeconds")) {
-    policy.pinCacheMax = seconds(*doc, "pinCacheMaxSeconds", file);
-  }
-  if (doc->contains("rawSigning")) {
-    policy.rawSigning = field<bool>(*doc, "rawSigning", file);
-  }
-  if (doc->contains("keyGeneration")) {
-    policy.keyGeneration = field<bool>(*doc, "keyGeneration", file);
-  }
-  if (doc->contains("allowedExtensions")) {
-    policy.allowedExtensions = field<std::vector<std::string>>(*doc, "allowedExtensions", file);
   }
   return policy;
 }
 
 Config Config::load(const fs::path& file) {
   Config config;
-  if (const auto doc = readJsonObject(file)) {
-    rejectUnknownFields(*doc, {"module", "pinentry", "defaultKey", "$comment"}, file);
-    if (doc->contains("module")) {
-      config.module = field<std::string>(*doc, "module", file);
+  if (const auto doc = readConfigFile(file)) {
+    const FieldReader fields(*doc, file, "");
+    fields.allowOnly({"module", "pinentry", "defaultKey", "$comment"});
+    if (fields.has("module")) {
+      config.module = fields.string("module");
     }
-    if (doc->contains("pinentry")) {
-      config.pinentry = field<std::string>(*doc, "pinentry", file);
+    if (fields.has("pinentry")) {
+      config.pinentry = fields.string("pinentry");
     }
-    if (doc->contains("defaultKey")) {
-      config.defaultKey = field<std::string>(*doc, "defaultKey", file);
+    if (fields.has("defaultKey")) {
+      config.defaultKey = fields.string("defaultKey");
     }
   }
   if (auto module = env("P2PCP_PKCS11_MODULE")) {

@@ -196,16 +196,18 @@ void TokenService::requireConsent(const Caller& caller) {
     return;  // the person at the keyboard
   }
   const std::string& origin = *caller.origin;
-  const auto listed = [&](const std::vector<std::string>& list) {
-    return std::find(list.begin(), list.end(), origin) != list.end();
+  const auto listed = [&](const std::vector<OriginPattern>& list) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const OriginPattern& pattern) { return pattern.matches(origin); });
   };
-  if (listed(policy_.blockedOrigins)) {
+  const OriginRules& rules = policy_.origins;
+  if (listed(rules.block)) {
     throw AgentError(ErrorCode::NotAllowedByPolicy, "the administrator's policy blocks " + origin);
   }
-  if (listed(policy_.allowedOrigins)) {
+  if (listed(rules.allow) || listed(rules.fullAccess)) {
     return;
   }
-  if (policy_.onlyAllowedOrigins) {
+  if (rules.onlyAllowed) {
     throw AgentError(ErrorCode::NotAllowedByPolicy,
                      "the administrator's policy does not list " + origin);
   }

@@ -2,15 +2,18 @@
 // Where the agent keeps things, the person's own settings (agent.json) and
 // the administrator's policy (/etc/p2pcp-agent/policy.json).
 //
-// Both files are parsed strictly: an unknown field or a wrong type is an
-// error naming the file and the field, because a silently ignored typo in a
-// policy is a policy that does not apply.
+// Both files are parsed strictly (config_file.hpp): an unknown field, a wrong
+// type, a duplicate key or a malformed entry is an error naming the file, the
+// field and the entry, because a silently ignored typo in a policy is a policy
+// that does not apply. Only a path where nothing exists means "defaults".
 
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "p2pcp/agent/origin.hpp"
 
 namespace p2pcp::agent {
 
@@ -24,12 +27,22 @@ struct Paths {
   [[nodiscard]] std::filesystem::path consentFile() const { return configDir / "consents.json"; }
 };
 
+// The policy's "origins" object. Every entry was checked to be a canonical web
+// origin or the one wildcard form (OriginPattern); block wins over the others.
+struct OriginRules {
+  std::vector<OriginPattern> allow;       // site access without asking the person
+  std::vector<OriginPattern> fullAccess;  // full access without asking the person
+  std::vector<OriginPattern> block;       // always refused
+  bool onlyAllowed = false;               // refuse every origin in neither allow nor fullAccess
+  // Groups of exact canonical origins that share one site space; each group has
+  // at least 2 distinct origins, and an origin is in at most one group.
+  std::vector<std::vector<std::string>> sameSpace;
+};
+
 struct Policy {
   std::vector<std::string>
       allowedModules;  // realpaths; empty = any registered module or configured path
-  std::vector<std::string> allowedOrigins;  // consent not asked
-  std::vector<std::string> blockedOrigins;  // always refused
-  bool onlyAllowedOrigins = false;          // refuse every origin not in allowedOrigins
+  OriginRules origins;
   std::chrono::seconds pinCacheIdle{
       600};  // logged-in state and root secrets expire after this idle time
   std::chrono::seconds pinCacheMax{7200};  // ... and at the latest after this
@@ -39,7 +52,9 @@ struct Policy {
   // ids. Empty: the ids built into the host (P2PCP_EXTENSION_IDS at build time).
   std::vector<std::string> allowedExtensions;
 
-  // Missing file: defaults. Malformed file: throws std::runtime_error naming the problem.
+  // Nothing at the path (lstat: ENOENT): defaults. Anything else that is not a
+  // well-formed policy (unreadable, a dangling symlink, a directory, a malformed
+  // entry): throws std::runtime_error naming the file, the field and the problem.
   static Policy load(const std::filesystem::path& file);
 };
 
@@ -48,6 +63,7 @@ struct Config {
   std::string pinentry = "pinentry";  // program ($P2PCP_PINENTRY wins)
   std::optional<std::string> defaultKey;  // key URI used when a request names none
 
+  // The same file rules as Policy::load.
   static Config load(const std::filesystem::path& file);
 };
 
