@@ -1,16 +1,22 @@
 // The extension's privileged side: the only place that talks to the native
-// host. It attaches to each page request the origin the browser reports for
-// the sender (never one the page supplies), lets pages use only the p2pcp
-// methods, and keeps the local-only methods for its own popup.
+// host. Every message it sends names its sender's origin, taken from the
+// browser's own sender data (never from anything a page says): a web page's
+// origin, or the extension's own origin for its popup. The native host and
+// the agent apply the caller table to that (docs/protocol.md, "Who may call
+// what"); the lists here only spare the host requests it would refuse anyway.
 'use strict';
 
 const api = globalThis.browser ?? globalThis.chrome;
 const HOST = 'dev.p2pcp.agent';
+// The extension's own pages speak as the extension's origin.
+const OWN_ORIGIN = new URL(api.runtime.getURL('')).origin;
 
-// What a web page may ask for. Consent for the page's origin is asked by the
-// agent through pinentry on the first request that needs it.
+// What a web page may ask for. Site access for the page's origin is asked by
+// the agent through pinentry on the first request that needs it; full access
+// only when the page calls requestAccess.
 const PAGE_METHODS = new Set([
-  'hello', 'getPublicKey', 'deriveStorageKey', 'signBlock', 'signLogin', 'seal', 'open',
+  'hello', 'requestAccess', 'getPublicKey', 'deriveStorageKey', 'signBlock', 'signLogin', 'seal',
+  'open', 'sign',
 ]);
 // What the popup (the person, in the extension's own page) may ask for.
 const POPUP_METHODS = new Set([
@@ -20,7 +26,8 @@ const POPUP_METHODS = new Set([
 let native = null;
 let nextId = 1;
 const inFlight = new Map(); // host request id -> reply callback
-const pagePorts = new Set();
+const pagePorts = new Map(); // port -> { origin, listening }
+const subscribedOrigins = new Set(); // origins the current host connection subscribed for
 let lastHostError = null; // an error the host sent just before it exited
 
 const errorOf = (error) => ({
@@ -36,6 +43,13 @@ function nativePort() {
   lastHostError = null;
   native = api.runtime.connectNative(HOST);
   native.onMessage.addListener(onHostMessage);
+  // A new host process knows of no subscription: ask again for the pages that listen.
+  subscribedOrigins.clear();
+  for (const state of pagePorts.values()) {
+    if (state.listening) {
+      subscribe(state.origin);
+    }
+  }
   native.onDisconnect.addListener((port) => {
     const reason = api.runtime.lastError?.message ?? port.error?.message ?? 'the native host exited';
     native = null;
@@ -55,10 +69,14 @@ function nativePort() {
 
 function onHostMessage(message) {
   if (message.id === undefined && typeof message.method === 'string') {
+    // Token events reach only pages of the origin the agent addressed them to
+    // (origins with access); they carry nothing that identifies the token.
     const event = { tokenInserted: 'tokeninserted', tokenRemoved: 'tokenremoved' }[message.method];
-    if (event) {
-      for (const port of pagePorts) {
-        port.postMessage({ event, detail: message.params ?? {} });
+    if (event && typeof message.origin === 'string') {
+      for (const [port, state] of pagePorts) {
+        if (state.listening && state.origin === message.origin) {
+          port.postMessage({ event, detail: {} });
+        }
       }
     }
     return;
@@ -77,16 +95,20 @@ function onHostMessage(message) {
 
 function toHost(method, params, origin, reply) {
   const id = nextId++;
-  const request = { id, method, params };
-  if (origin) {
-    request.origin = origin;
-  }
   inFlight.set(id, reply);
   try {
-    nativePort().postMessage(request);
+    nativePort().postMessage({ id, method, params, origin });
   } catch (e) {
     inFlight.delete(id);
     reply({ error: { code: 'AGENT_UNAVAILABLE', message: String(e?.message ?? e), data: {} } });
+  }
+}
+
+// Token events for an origin: one agent subscription per origin with a listening page.
+function subscribe(origin) {
+  if (!subscribedOrigins.has(origin)) {
+    subscribedOrigins.add(origin);
+    toHost('subscribe', {}, origin, () => {});
   }
 }
 
@@ -102,7 +124,7 @@ api.runtime.onConnect.addListener((port) => {
     return;
   }
   const origin = senderOrigin(port.sender);
-  pagePorts.add(port);
+  pagePorts.set(port, { origin, listening: false });
   port.onDisconnect.addListener(() => pagePorts.delete(port));
   port.onMessage.addListener((message) => {
     const answer = (reply) => {
@@ -112,8 +134,11 @@ api.runtime.onConnect.addListener((port) => {
     };
     if (!origin) {
       answer({ error: { code: 'NOT_ALLOWED_BY_POLICY', message: 'p2pcp works on http and https pages only', data: {} } });
+    } else if (message.listen === true) {
+      pagePorts.get(port).listening = true;
+      subscribe(origin);
     } else if (!PAGE_METHODS.has(message.method)) {
-      answer({ error: { code: 'METHOD_NOT_FOUND', message: `pages cannot call "${String(message.method).slice(0, 64)}"`, data: {} } });
+      answer({ error: { code: 'NOT_ALLOWED_BY_POLICY', message: `pages cannot call "${String(message.method).slice(0, 64)}"`, data: {} } });
     } else {
       toHost(message.method, message.params, origin, answer);
     }
@@ -128,6 +153,6 @@ api.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (!fromPopup || !POPUP_METHODS.has(message?.method)) {
     return false;
   }
-  toHost(message.method, message.params ?? {}, null, sendResponse);
+  toHost(message.method, message.params ?? {}, OWN_ORIGIN, sendResponse);
   return true; // answered asynchronously
 });

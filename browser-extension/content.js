@@ -37,8 +37,9 @@
     }
     if (m.listen === true) {
       if (!port) {
-        connect(); // token events
+        connect();
       }
+      port.postMessage({ listen: true }); // token events, for pages of this origin with access
       return;
     }
     if (!Number.isSafeInteger(m.id) || typeof m.method !== 'string') {

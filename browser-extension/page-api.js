@@ -37,13 +37,19 @@
   const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
   class P2pcp extends EventTarget {
-    // Events: "tokeninserted" and "tokenremoved" (detail: {token: uri}).
+    // Events: "tokeninserted" and "tokenremoved" (detail: {}), only while this
+    // origin has access; they say that a token came or went, not which one.
     addEventListener(type, listener, options) {
       super.addEventListener(type, listener, options);
       window.postMessage({ channel: CHANNEL, to: 'extension', listen: true }, ownOrigin);
     }
-    // Agent and protocol version; needs no consent.
+    // Agent and protocol version, the methods this page may call and its
+    // access ("none", "site", "full"); needs no consent and says nothing about the person.
     hello() { return call('hello', {}); }
+    // Asks the person for "site" access (a space of this site's own) or
+    // "full" access (the person's whole p2pcp space, for their p2pcp app).
+    // Resolves with {access, space}.
+    requestAccess(access = 'site') { return call('requestAccess', { access }); }
     // {uri, type, spki (base64 DER), fingerprint (hex)} of the person's key.
     identity(options = {}) { return call('getPublicKey', keyOf(options)); }
     async publicStorageKey(uri, options = {}) {
@@ -54,9 +60,15 @@
       const r = await call('deriveStorageKey', { ...keyOf(options), kind: 'private', uri });
       return r.storageKey;
     }
-    // {storageKey (hex), seq, payload (bytes or base64), private (uri, optional)}
-    signBlock({ storageKey, seq, payload, private: privateUri, key } = {}) {
-      const params = { storageKey, seq, payload: toBase64(payload ?? new Uint8Array()) };
+    // {uri, kind ("public" | "private"), seq, payload (bytes or base64)}: the agent
+    // computes the storage key (with site access, public uris must begin with
+    // this site's origin and "/"). With full access also {storageKey (hex), seq,
+    // payload, private (uri, optional)}.
+    signBlock({ uri, kind, storageKey, seq, payload, private: privateUri, key } = {}) {
+      const params = { seq, payload: toBase64(payload ?? new Uint8Array()) };
+      if (uri !== undefined) params.uri = uri;
+      if (kind !== undefined) params.kind = kind;
+      if (storageKey !== undefined) params.storageKey = storageKey;
       if (privateUri !== undefined) params.private = privateUri;
       if (key !== undefined) params.key = key;
       return call('signBlock', params);

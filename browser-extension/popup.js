@@ -53,12 +53,14 @@ async function refresh() {
     const consents = await call('listConsents');
     const list = document.getElementById('consents');
     list.replaceChildren(...consents.map((c) => {
-      const origin = typeof c === 'string' ? c : c.origin;
       const revoke = document.createElement('button');
       revoke.type = 'button';
-      revoke.textContent = 'Revoke';
-      revoke.addEventListener('click', () => call('revokeConsent', { origin }).then(refresh, showError));
-      return item(origin, revoke);
+      revoke.textContent = c.access === 'none' ? 'Forget' : 'Revoke';
+      revoke.addEventListener('click', () => call('revokeConsent', { origin: c.origin }).then(refresh, showError));
+      const what = c.access === 'full' ? 'full access'
+        : c.access === 'site' ? (c.space && c.space !== c.origin ? `site access (space of ${c.space})` : 'site access')
+          : 'denied';
+      return item(`${c.origin} — ${what}`, revoke);
     }));
     if (consents.length === 0) {
       list.append(item('None yet.'));

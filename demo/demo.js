@@ -60,24 +60,29 @@ async function runFlow() {
     report('extension', false, 'window.p2pcp is missing: install the p2pcp extension');
     return;
   }
-  const identity = await p2pcp.identity();
+  const origin = window.location.origin;
+  const identity = await p2pcp.identity(); // the first request asks the person for site access
   const spki = unbase64(identity.spki);
-  report('identity', true, `${identity.type} key, fingerprint ${identity.fingerprint}`);
+  report('identity (site access)', true, `${identity.type} key, fingerprint ${identity.fingerprint}`);
 
-  const mine = hex(await crypto.subtle.digest('SHA-256', concat(enc.encode('p2pcp/v1/public\0'), spki, enc.encode('/profile'))));
+  const publicKey = async (uri) =>
+    hex(await crypto.subtle.digest('SHA-256', concat(enc.encode('p2pcp/v1/public\0'), spki, enc.encode(uri))));
+  const mine = await publicKey('/profile');
   const agents = await p2pcp.publicStorageKey('/profile');
   report('public storage key of /profile', mine === agents, `page (WebCrypto) ${mine} = agent ${agents}`);
 
   const notesKey = await p2pcp.privateStorageKey('/notes');
-  report('private storage key of /notes', /^[0-9a-f]{64}$/.test(notesKey), notesKey);
+  report('private storage key of /notes in this site\u2019s space', /^[0-9a-f]{64}$/.test(notesKey), notesKey);
 
-  const profile = enc.encode(JSON.stringify({ name: 'Alice', bio: 'p2pcp on a token' }));
-  const seq = 1;
-  const block = await p2pcp.signBlock({ storageKey: agents, seq, payload: profile });
-  const blockMessage = concat(enc.encode('p2pcp/v1/block\0'), fromHex(agents), u64(seq),
-    new Uint8Array(await crypto.subtle.digest('SHA-256', profile)));
-  const blockOk = await verify(identity.type, spki, unbase64(block.signature), blockMessage);
-  report('public profile block signed on the token', blockOk, `${block.algorithm}, verified in the page with WebCrypto`);
+  // With site access a page signs public blocks under its own origin only.
+  const scores = enc.encode(JSON.stringify({ game: 'demo', best: 42 }));
+  const scoresUri = `${origin}/scores`;
+  const block = await p2pcp.signBlock({ uri: scoresUri, kind: 'public', seq: 1, payload: scores });
+  const blockMessage = concat(enc.encode('p2pcp/v1/block\0'), fromHex(block.storageKey), u64(1),
+    new Uint8Array(await crypto.subtle.digest('SHA-256', scores)));
+  const blockOk = block.storageKey === await publicKey(scoresUri) &&
+    await verify(identity.type, spki, unbase64(block.signature), blockMessage);
+  report(`public block ${scoresUri} signed on the token`, blockOk, `${block.algorithm}, verified in the page with WebCrypto`);
 
   const notes = enc.encode('my private notes');
   const sealed = await p2pcp.seal('/notes', notes);
@@ -87,9 +92,21 @@ async function runFlow() {
   const nonce = crypto.getRandomValues(new Uint8Array(16));
   const login = await p2pcp.signLogin({ indexServer: 'wss://index.p2pcp.example/', nonce, timestamp: Math.floor(Date.now() / 1000) });
   const loginMessage = unbase64(login.message);
-  const namesOrigin = new TextDecoder().decode(loginMessage).startsWith(`p2pcp/v1/login\0${window.location.origin}\0`);
+  const namesOrigin = new TextDecoder().decode(loginMessage).startsWith(`p2pcp/v1/login\0${origin}\0`);
   const loginOk = namesOrigin && await verify(identity.type, spki, unbase64(login.signature), loginMessage);
-  report('index-server login signed for this origin', loginOk, `${window.location.origin} → wss://index.p2pcp.example/`);
+  report('index-server login signed for this origin', loginOk, `${origin} → wss://index.p2pcp.example/`);
+
+  // The person's own p2pcp app asks for full access: their whole space, their profile.
+  const access = await p2pcp.requestAccess('full');
+  report('full access granted by the person', access.access === 'full', JSON.stringify(access));
+  const fullNotes = await p2pcp.privateStorageKey('/notes');
+  report('private storage key of /notes in the full space', fullNotes !== notesKey, fullNotes);
+  const profile = enc.encode(JSON.stringify({ name: 'Alice', bio: 'p2pcp on a token' }));
+  const profileBlock = await p2pcp.signBlock({ storageKey: agents, seq: 1, payload: profile });
+  const profileMessage = concat(enc.encode('p2pcp/v1/block\0'), fromHex(agents), u64(1),
+    new Uint8Array(await crypto.subtle.digest('SHA-256', profile)));
+  const profileOk = await verify(identity.type, spki, unbase64(profileBlock.signature), profileMessage);
+  report('public /profile block signed on the token', profileOk, `${profileBlock.algorithm}, verified in the page with WebCrypto`);
 }
 
 document.getElementById('run').addEventListener('click', () => runFlow().catch((e) => report('error', false, `${e.code ?? ''} ${e.message}`)));

@@ -26,8 +26,8 @@ try {
     console.log(`   ${step.ok ? '\x1b[32mok\x1b[0m' : '\x1b[31mFAILED\x1b[0m'} ${step.name}: ${step.detail}`);
     if (!step.ok) failed++;
   }
-  const consents = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => c.origin);
-  console.log(`   sites with consent (p2pcp consents): ${consents.join(', ')}`);
+  const consents = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => `${c.origin} (${c.access})`);
+  console.log(`   sites with access (p2pcp consents): ${consents.join(', ')}`);
   if (show) {
     console.log('The browser stays open; press Enter to stop the demo.');
     await new Promise((resolve) => process.stdin.once('data', resolve));

@@ -98,6 +98,13 @@ for label in demo-p256 demo-ed25519 demo-rsa; do
     echo "opened under the wrong uri"; exit 1
   fi
   ok "the same box does not open as /other (OPEN_FAILED)"
+  site=$(p2pcp derive private /notes --key "$key" --origin https://app.example)
+  [[ "$site" != "$private" ]] || { echo "a site's space shares the full space's keys"; exit 1; }
+  ok "the site space of https://app.example has its own /notes key ($site)"
+  if printf '%s' "$sealed" | p2pcp open --key "$key" --uri /notes --origin https://app.example >/dev/null 2>&1; then
+    echo "a site space opened the full space's box"; exit 1
+  fi
+  ok "the full space's box does not open in a site's space (OPEN_FAILED)"
 
   login_json=$(p2pcp sign-login --key "$key" --origin https://app.example \
     --index-server wss://index.example/ --nonce AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= --timestamp 1767225600)

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
       std::cerr << "p2pcp-native-host: refused extension " << caller->extensionId << '\n';
       return relay.refuseAll("this browser extension is not allowed to use the p2pcp agent");
     }
-    return relay.run();
+    return relay.run(*caller);
   } catch (const std::exception& e) {
     std::cerr << "p2pcp-native-host: " << e.what() << '\n';
     return 1;

@@ -81,7 +81,7 @@ void Relay::toBrowser(const json& message) {
   writeFrame(browserOut_, text, LengthOrder::Native, kMaxToBrowser);
 }
 
-int Relay::run() {
+int Relay::run(const BrowserCaller& caller) {
   for (;;) {
     std::optional<std::string> text;
     try {
@@ -93,7 +93,7 @@ int Relay::run() {
     if (!text) {
       return 0;  // the browser closed the port
     }
-    auto translated = toAgentRequest(*text);
+    auto translated = toAgentRequest(*text, caller);
     text.reset();
     if (auto* error = std::get_if<ErrorReply>(&translated)) {
       toBrowser(error->message);

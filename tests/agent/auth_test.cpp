@@ -115,7 +115,7 @@ TEST(AgentAuth, IdleLoginExpiresByPolicy) {
   EXPECT_TRUE(loggedOut);
 }
 
-TEST(AgentConsent, PageNeedsConsentAndItIsRememberedListedAndRevocable) {
+TEST(AgentConsent, PageNeedsConsentAndADenialIsRememberedListedAndRevocable) {
   SKIP_WITHOUT_SOFTHSM();
   AgentSetup setup;
   setup.confirm = "no";
@@ -128,14 +128,31 @@ TEST(AgentConsent, PageNeedsConsentAndItIsRememberedListedAndRevocable) {
     EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, page)), "CONSENT_DENIED");
     EXPECT_EQ(codeOf(tryCall(agent, "hello", json::object(), page)), "OK")
         << "hello needs no consent";
-    EXPECT_TRUE(agent.call("listConsents", json::object()).empty());
+    // The denial is remembered: no new dialog, however often the page asks.
+    for (int i = 0; i < 5; ++i) {
+      const json again = tryCall(agent, "deriveStorageKey", params, page);
+      ASSERT_EQ(codeOf(again), "CONSENT_DENIED");
+      EXPECT_EQ(again["error"]["data"].value("remembered", false), true);
+      EXPECT_GT(again["error"]["data"].value("retryAfter", 0), 3600);
+    }
+    EXPECT_EQ(harness.countPinentry("CONFIRM"), 1);
+    const auto listed = agent.call("listConsents", json::object());
+    ASSERT_EQ(listed.size(), 1U);
+    ASSERT_TRUE(listed[0].is_object()) << listed.dump();
+    EXPECT_EQ(listed[0].value("origin", ""), "https://a.example");
+    EXPECT_EQ(listed[0].value("access", ""), "none");
+    EXPECT_EQ(listed[0].value("denied", json::object()).value("access", ""), "site");
   }
+  // Remembered across a restart too (it is on disk), until the person revokes it.
   setup.confirm = "yes";
   harness.restart(setup);
   auto agent = harness.connect();
+  EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, page)), "CONSENT_DENIED");
+  EXPECT_EQ(harness.countPinentry("CONFIRM"), 1);
+  EXPECT_EQ(agent.call("revokeConsent", {{"origin", "https://a.example"}})["revoked"], true);
   EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, page)), "OK");
   EXPECT_EQ(codeOf(tryCall(agent, "deriveStorageKey", params, page)), "OK");
-  EXPECT_EQ(harness.countPinentry("CONFIRM"), 2) << "one denied, one granted, then remembered";
+  EXPECT_EQ(harness.countPinentry("CONFIRM"), 2) << "asked once more, then remembered";
   bool named = false;
   for (const auto& line : harness.pinentryLog()) {
     named = named || (line.value("cmd", "") == "SETDESC" &&
@@ -145,13 +162,19 @@ TEST(AgentConsent, PageNeedsConsentAndItIsRememberedListedAndRevocable) {
 
   const auto consents = agent.call("listConsents", json::object());
   ASSERT_EQ(consents.size(), 1U);
-  EXPECT_EQ(consents[0]["origin"], "https://a.example");
+  ASSERT_TRUE(consents[0].is_object()) << consents.dump();
+  EXPECT_EQ(consents[0].value("origin", ""), "https://a.example");
+  EXPECT_EQ(consents[0].value("access", ""), "site");
+  EXPECT_FALSE(consents[0].contains("denied"));
   struct stat st {};
   ASSERT_EQ(::stat((harness.home() / "config" / "p2pcp" / "consents.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0600U);
 
-  EXPECT_EQ(codeOf(tryCall(agent, "listConsents", json::object(), page)), "NOT_ALLOWED_BY_POLICY")
-      << "a page cannot read or change consents";
+  for (const char* method : {"listConsents", "revokeConsent", "grantConsent", "lock", "status",
+                             "listTokens", "listKeys", "login"}) {
+    EXPECT_EQ(codeOf(tryCall(agent, method, json::object(), page)), "NOT_ALLOWED_BY_POLICY")
+        << method << ": a page cannot read or change consents, the token or the agent";
+  }
   EXPECT_EQ(codeOf(tryCall(agent, "generateKey", {{"type", "ec-p256"}, {"label", "x"}}, page)),
             "NOT_ALLOWED_BY_POLICY");
 

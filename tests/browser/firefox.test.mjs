@@ -53,7 +53,9 @@ test('Firefox: the page gets identity, storage keys, a login for its own origin 
     }
     assert.equal(results.identity.result.spki, spki.toString('base64'));
     assert.equal(results.publicStorageKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
-    assert.equal(results.privateStorageKey.result, scheme.privateStorageKey(root, '/notes').toString('hex'));
+    // Site access: the page's private keys live in its origin's own space.
+    assert.equal(results.privateStorageKey.result,
+      scheme.privateStorageKey(scheme.originRoot(root, session.origin('a')), '/notes').toString('hex'));
     const nonce = Buffer.from('0123456789abcdef');
     const expected = scheme.loginMessage(session.origin('a'), 'wss://index.example/', nonce, 1);
     assert.deepEqual(Buffer.from(results.signLogin.result.message, 'base64'), expected);

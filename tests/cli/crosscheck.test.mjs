@@ -109,6 +109,41 @@ for (const { file, type } of KEYS) {
     assert.equal(wrong.status, 1);
     assert.match(wrong.stderr, /OPEN_FAILED/);
   });
+
+  // The site space of an origin, addressed with --origin (docs/scheme.md, "Spaces").
+  const SITE = 'https://app.example';
+  const siteRoot = scheme.originRoot(root, SITE);
+
+  test(`${type}: --origin works in the site space, as the independent implementation derives it`, () => {
+    const got = text(['derive', 'private', '/notes', '--key', keyUri(), '--origin', SITE]);
+    assert.equal(got, scheme.privateStorageKey(siteRoot, '/notes').toString('hex'));
+    assert.notEqual(got, scheme.privateStorageKey(root, '/notes').toString('hex'));
+    const plaintext = Buffer.from('a site\'s own notes');
+    const sealed = text(['seal', '--key', keyUri(), '--uri', '/notes', '--origin', SITE], plaintext);
+    assert.deepEqual(scheme.openSealed(siteRoot, '/notes', Buffer.from(sealed, 'base64')), plaintext);
+    assert.throws(() => scheme.openSealed(root, '/notes', Buffer.from(sealed, 'base64')));
+    assert.match(p2pcp(['open', '--key', keyUri(), '--uri', '/notes'], sealed).stderr, /OPEN_FAILED/);
+  });
+
+  test(`${type}: blocks signed by uri in a site space`, () => {
+    const payload = Buffer.from('a score block');
+    const hash = crypto.createHash('sha256').update(payload).digest();
+    const publicUri = `${SITE}/scores`;
+    const pub = json(['sign-block', '--key', keyUri(), '--origin', SITE, '--uri', publicUri, '--seq', '3'], payload);
+    assert.equal(pub.storageKey, scheme.publicStorageKey(spki, publicUri).toString('hex'));
+    assert.equal(pub.space, SITE);
+    assert.ok(verifyWith(publicKey, scheme.blockMessage(Buffer.from(pub.storageKey, 'hex'), 3n, hash),
+      Buffer.from(pub.signature, 'base64')));
+    const outside = p2pcp(['sign-block', '--key', keyUri(), '--origin', SITE, '--uri', '/profile', '--seq', '3'], payload);
+    assert.equal(outside.status, 1);
+    assert.match(outside.stderr, /NOT_ALLOWED_BY_POLICY/);
+    const priv = json(['sign-block', '--key', keyUri(), '--origin', SITE, '--uri', '/notes', '--kind', 'private', '--seq', '4'], payload);
+    assert.equal(priv.storageKey, scheme.privateStorageKey(siteRoot, '/notes').toString('hex'));
+    const writeSpki = scheme.writeKeyPublicSpki(siteRoot, '/notes');
+    assert.equal(priv.publicKey, writeSpki.toString('base64'));
+    assert.ok(crypto.verify(null, scheme.blockMessage(Buffer.from(priv.storageKey, 'hex'), 4n, hash),
+      crypto.createPublicKey({ key: writeSpki, format: 'der', type: 'spki' }), Buffer.from(priv.signature, 'base64')));
+  });
 }
 
 test('an unknown key is KEY_NOT_FOUND with exit code 1', () => {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string_view>
 
+#include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
@@ -30,8 +31,11 @@ p2pcp::agent::Dispatcher& dispatcher() {
     c.pinentry = "/nonexistent/pinentry";  // prompts fail fast with PINENTRY_FAILED
     return c;
   }();
-  static TokenService service(config, Policy{}, {}, consents);
-  static Dispatcher instance(service);
+  static const Policy policy;
+  static Dialogs dialogs(config);
+  static AccessControl access(policy, consents, dialogs);
+  static TokenService service(config, policy, {}, dialogs);
+  static Dispatcher instance(service, access);
   setLogLevel(LogLevel::Error);
   return instance;
 }

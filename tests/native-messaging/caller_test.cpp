@@ -48,35 +48,104 @@ TEST(HostCaller, PolicyListReplacesTheBuiltInIds) {
   EXPECT_FALSE(isAllowed(dev, fromPolicy));
 }
 
-std::string errorOf(std::string_view text) {
-  const auto translated = toAgentRequest(text);
+const BrowserCaller kChromium{Browser::Chromium, "hpncikinbmmcogikfdckffepdimmcaaa"};
+const BrowserCaller kFirefox{Browser::Firefox, "key-agent@p2pcp.dev"};
+
+std::string errorOf(std::string_view text, const BrowserCaller& caller = kChromium) {
+  const auto translated = toAgentRequest(text, caller);
   if (const auto* error = std::get_if<ErrorReply>(&translated)) {
     return error->message["error"]["data"]["error"].get<std::string>();
   }
   return "OK";
 }
 
-TEST(HostMessage, OnlyIdMethodParamsAndOriginReachTheAgent) {
-  const auto translated = toAgentRequest(
-      R"({"id": 3, "method": "deriveStorageKey", "params": {"uri": "/a"}, "origin": "https://a.example"})");
+json relayed(std::string_view text, const BrowserCaller& caller = kChromium) {
+  const auto translated = toAgentRequest(text, caller);
   const auto* request = std::get_if<AgentRequest>(&translated);
-  ASSERT_NE(request, nullptr);
-  EXPECT_EQ(request->message,
-            json::parse(R"({"jsonrpc": "2.0", "id": 3, "method": "deriveStorageKey",
-                            "params": {"uri": "/a"}, "origin": "https://a.example"})"));
+  return request != nullptr ? request->message : json();
+}
+
+TEST(HostMessage, APageRequestIsMarkedWithItsOriginAndTheExtension) {
+  EXPECT_EQ(
+      relayed(
+          R"({"id": 3, "method": "deriveStorageKey", "params": {"uri": "/a"}, "origin": "https://a.example"})"),
+      json::parse(R"({"jsonrpc": "2.0", "id": 3, "method": "deriveStorageKey",
+                      "params": {"uri": "/a"}, "origin": "https://a.example",
+                      "extension": "hpncikinbmmcogikfdckffepdimmcaaa"})"));
+}
+
+TEST(HostMessage, TheExtensionsOwnPagesAreMarkedAsTheExtension) {
+  EXPECT_EQ(
+      relayed(
+          R"({"id": 1, "method": "listConsents", "origin": "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa"})"),
+      json::parse(R"({"jsonrpc": "2.0", "id": 1, "method": "listConsents",
+                            "extension": "hpncikinbmmcogikfdckffepdimmcaaa"})"));
+  EXPECT_EQ(
+      relayed(
+          R"({"id": 1, "method": "status", "origin": "moz-extension://0f6c1e2a-3b4c-4d5e-8f90-a1b2c3d4e5f6"})",
+          kFirefox)["extension"],
+      "key-agent@p2pcp.dev");
+  // Another extension's origin is neither a page nor this extension.
+  EXPECT_EQ(
+      errorOf(
+          R"({"id": 1, "method": "status", "origin": "chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})"),
+      "NOT_ALLOWED_BY_POLICY");
+  EXPECT_EQ(
+      errorOf(
+          R"({"id": 1, "method": "status", "origin": "moz-extension://0f6c1e2a-3b4c-4d5e-8f90-a1b2c3d4e5f6"})"),
+      "NOT_ALLOWED_BY_POLICY")
+      << "a Firefox origin from a Chromium caller";
+}
+
+TEST(HostMessage, NothingIsRelayedWithoutASenderOrBeyondTheCallerTable) {
+  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello"})"), "BAD_REQUEST") << "no origin";
+  EXPECT_EQ(
+      errorOf(R"({"id": 1, "method": "generateKey", "params": {"type": "rsa", "label": "x"}})"),
+      "BAD_REQUEST");
+  for (const char* method : {"generateKey", "revokeConsent", "grantConsent", "lock", "login",
+                             "status", "listTokens", "listKeys", "listConsents"}) {
+    EXPECT_EQ(errorOf(json{{"id", 1}, {"method", method}, {"origin", "https://a.example"}}.dump()),
+              "NOT_ALLOWED_BY_POLICY")
+        << method;
+  }
+  for (const char* method : {"generateKey", "grantConsent", "signBlock", "seal", "sign", "login"}) {
+    EXPECT_EQ(errorOf(json{{"id", 1},
+                           {"method", method},
+                           {"origin", "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa"}}
+                          .dump()),
+              "NOT_ALLOWED_BY_POLICY")
+        << method;
+  }
+  EXPECT_EQ(errorOf(R"({"id": 1, "method": "fly", "origin": "https://a.example"})"),
+            "METHOD_NOT_FOUND");
 }
 
 TEST(HostMessage, BadMessagesGetTypedErrors) {
   EXPECT_EQ(errorOf("not json"), "PARSE_ERROR");
   EXPECT_EQ(errorOf("[1]"), "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"({"method": "hello"})"), "BAD_REQUEST");  // no id
-  EXPECT_EQ(errorOf(R"({"id": 1.5, "method": "hello"})"), "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"({"id": 1, "method": 7})"), "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello", "params": []})"), "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello", "tty": "/dev/pts/1"})"), "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"j({"id": 1, "method": "hello", "origin": "javascript:alert(1)"})j"),
+  EXPECT_EQ(errorOf(R"({"method": "hello", "origin": "https://a.example"})"), "BAD_REQUEST");
+  EXPECT_EQ(errorOf(R"({"id": 1.5, "method": "hello", "origin": "https://a.example"})"),
             "BAD_REQUEST");
-  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello"})"), "OK");
+  EXPECT_EQ(errorOf(R"({"id": 1, "method": 7, "origin": "https://a.example"})"), "BAD_REQUEST");
+  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello", "params": [], "origin": "https://a.example"})"),
+            "BAD_REQUEST");
+  EXPECT_EQ(
+      errorOf(
+          R"({"id": 1, "method": "hello", "tty": "/dev/pts/1", "origin": "https://a.example"})"),
+      "BAD_REQUEST");
+  EXPECT_EQ(errorOf(R"j({"id": 1, "method": "hello", "origin": "javascript:alert(1)"})j"),
+            "NOT_ALLOWED_BY_POLICY");
+  EXPECT_EQ(
+      errorOf(
+          R"({"id": 1, "method": "hello", "origin": "https://a.example", "origin": "https://b.example"})"),
+      "BAD_REQUEST")
+      << "a member twice";
+  EXPECT_EQ(errorOf("{\"id\": 1, \"method\": \"hello\", \"origin\": \"https://a.example\", "
+                    "\"params\": {\"a\": " +
+                    std::string(40000, '[') + std::string(40000, ']') + "}}"),
+            "BAD_REQUEST")
+      << "nesting";
+  EXPECT_EQ(errorOf(R"({"id": 1, "method": "hello", "origin": "https://a.example"})"), "OK");
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "agent_harness.hpp"
@@ -19,6 +21,9 @@ namespace {
 
 using nlohmann::json;
 constexpr const char* kDevOrigin = "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa/";
+// The sender origins the extension attaches: its own pages (the popup), and a web page.
+constexpr const char* kPopup = "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa";
+constexpr const char* kPage = "https://app.example";
 
 class HostProcess {
  public:
@@ -123,7 +128,7 @@ class NativeHost : public ::testing::Test {
 
 TEST_F(NativeHost, RelaysRequestsWithTheOriginAndExitsWhenTheBrowserCloses) {
   HostProcess host({kDevOrigin}, harness_->environment());
-  host.send({{"id", 1}, {"method", "hello"}});
+  host.send({{"id", 1}, {"method", "hello"}, {"origin", kPage}});
   const auto hello = host.receive();
   ASSERT_EQ(codeOf(hello), "OK") << hello->dump();
   EXPECT_EQ((*hello)["id"], 1);
@@ -146,7 +151,7 @@ TEST_F(NativeHost, RelaysRequestsWithTheOriginAndExitsWhenTheBrowserCloses) {
 
 TEST_F(NativeHost, FirefoxCallerIsAccepted) {
   HostProcess host({"/tmp/dev.p2pcp.agent.json", "key-agent@p2pcp.dev"}, harness_->environment());
-  host.send({{"id", 1}, {"method", "hello"}});
+  host.send({{"id", 1}, {"method", "hello"}, {"origin", kPage}});
   EXPECT_EQ(codeOf(host.receive()), "OK");
 }
 
@@ -184,6 +189,7 @@ TEST_F(NativeHost, ReplyOverOneMiBBecomesATypedErrorAndTheHostGoesOn) {
   HostProcess host({kDevOrigin}, harness_->environment());
   host.send({{"id", 1},
              {"method", "seal"},
+             {"origin", kPage},
              {"params",
               {{"key", harness_->keyUri("p256")},
                {"uri", "/big"},
@@ -191,7 +197,7 @@ TEST_F(NativeHost, ReplyOverOneMiBBecomesATypedErrorAndTheHostGoesOn) {
   const auto reply = host.receive();
   EXPECT_EQ(codeOf(reply), "MESSAGE_TOO_LARGE");
   EXPECT_EQ((*reply)["id"], 1);
-  host.send({{"id", 2}, {"method", "hello"}});
+  host.send({{"id", 2}, {"method", "hello"}, {"origin", kPage}});
   EXPECT_EQ(codeOf(host.receive()), "OK");
 }
 
@@ -199,10 +205,10 @@ TEST_F(NativeHost, SurvivesAnAgentRestartAndStartsTheAgentItself) {
   auto env = harness_->environment();
   env.erase("P2PCP_NO_AUTOSTART");
   HostProcess host({kDevOrigin}, env);
-  host.send({{"id", 1}, {"method", "hello"}});
+  host.send({{"id", 1}, {"method", "hello"}, {"origin", kPopup}});
   ASSERT_EQ(codeOf(host.receive()), "OK");
   harness_->stop();
-  host.send({{"id", 2}, {"method", "hello"}});
+  host.send({{"id", 2}, {"method", "hello"}, {"origin", kPopup}});
   const auto reply = host.receive();
   ASSERT_EQ(codeOf(reply), "OK") << reply->dump();
   // The host started an agent of its own: stop it by the pid it reports.
@@ -211,20 +217,100 @@ TEST_F(NativeHost, SurvivesAnAgentRestartAndStartsTheAgentItself) {
   ::kill(pid, SIGTERM);
 }
 
+// The agent processes serving this test's socket, found through /proc (never by name).
+std::vector<pid_t> agentsServing(const std::filesystem::path& socket) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("p2pcp-agent") != std::string::npos &&
+        cmdline.find(socket.string()) != std::string::npos) {
+      pids.push_back(std::stoi(name));
+    }
+  }
+  return pids;
+}
+
 TEST_F(NativeHost, TwoHostsStartingTheAgentAtOnceShareOne) {
   harness_->stop();
   auto env = harness_->environment();
   env.erase("P2PCP_NO_AUTOSTART");
   HostProcess first({kDevOrigin}, env);
   HostProcess second({kDevOrigin}, env);
-  first.send({{"id", 1}, {"method", "status"}});
-  second.send({{"id", 1}, {"method", "status"}});
+  first.send({{"id", 1}, {"method", "status"}, {"origin", kPopup}});
+  second.send({{"id", 1}, {"method", "status"}, {"origin", kPopup}});
   const auto a = first.receive();
   const auto b = second.receive();
   ASSERT_EQ(codeOf(a), "OK");
   ASSERT_EQ(codeOf(b), "OK");
-  EXPECT_EQ((*a)["result"]["pid"], (*b)["result"]["pid"]);
-  ::kill((*a)["result"]["pid"].get<pid_t>(), SIGTERM);
+  EXPECT_FALSE((*a)["result"].contains("pid")) << "the agent's process details are for local programs";
+  const auto pids = agentsServing(harness_->socket());
+  EXPECT_EQ(pids.size(), 1U);
+  for (const pid_t pid : pids) {
+    ::kill(pid, SIGTERM);
+  }
+}
+
+// Everything through the host is a browser request: nothing passes for a
+// local program, and the caller table is applied before anything is relayed.
+TEST_F(NativeHost, BrowserRequestsNeverReachWhatIsNotTheirs) {
+  const std::string key = harness_->keyUri("p256");
+  auto local = harness_->connect();
+  local.call("login", json::object());
+  const auto keysBefore = local.call("listKeys").size();
+  HostProcess host({kDevOrigin}, harness_->environment());
+  // No origin at all: refused by the host, never relayed as a local request.
+  host.send({{"id", 1}, {"method", "lock"}});
+  EXPECT_EQ(codeOf(host.receive()), "BAD_REQUEST");
+  host.send({{"id", 2},
+             {"method", "generateKey"},
+             {"params", {{"type", "ec-p256"}, {"label", "planted"}}}});
+  EXPECT_EQ(codeOf(host.receive()), "BAD_REQUEST");
+  // Methods no page may call.
+  for (const char* method : {"lock", "generateKey", "revokeConsent", "grantConsent", "status",
+                             "listTokens", "listKeys", "login", "listConsents"}) {
+    host.send({{"id", method}, {"method", method}, {"origin", kPage}});
+    EXPECT_EQ(codeOf(host.receive()), "NOT_ALLOWED_BY_POLICY") << method;
+  }
+  // The popup may lock and manage consents, but never generate keys or sign.
+  host.send({{"id", 3},
+             {"method", "generateKey"},
+             {"origin", kPopup},
+             {"params", {{"type", "ec-p256"}, {"label", "planted"}}}});
+  EXPECT_EQ(codeOf(host.receive()), "NOT_ALLOWED_BY_POLICY");
+  host.send({{"id", 4},
+             {"method", "signLogin"},
+             {"origin", kPopup},
+             {"params",
+              {{"key", key},
+               {"origin", "https://bank.example"},
+               {"indexServer", "wss://index.example/"},
+               {"nonce", "MDEyMzQ1Njc4OWFiY2RlZg=="},
+               {"timestamp", 1}}}});
+  EXPECT_EQ(codeOf(host.receive()), "NOT_ALLOWED_BY_POLICY");
+  // A page's hello names nothing of the person or the token, and lists only what it may call.
+  host.send({{"id", 5}, {"method", "hello"}, {"origin", kPage}});
+  const auto hello = host.receive();
+  ASSERT_EQ(codeOf(hello), "OK");
+  const std::string text = hello->dump();
+  for (const char* secret : {"p2pcp-test", "fixture-", "serial", "pkcs11:"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << text;
+  }
+  for (const auto& method : (*hello)["result"]["methods"]) {
+    EXPECT_NE(method, "lock");
+    EXPECT_NE(method, "listKeys");
+  }
+  // The agent did none of it: still logged in, no key added.
+  bool loggedIn = false;
+  for (const auto& token : local.call("listTokens")) {
+    loggedIn = loggedIn || token["loggedIn"].get<bool>();
+  }
+  EXPECT_TRUE(loggedIn);
+  EXPECT_EQ(local.call("listKeys").size(), keysBefore);
 }
 
 }  // namespace

@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/handlers.hpp"
 #include "p2pcp/agent/params.hpp"
 #include "p2pcp/agent/prompts.hpp"
 
@@ -36,6 +38,54 @@ TEST(ParseRequest, AcceptsAWellFormedRequestWithCallerMetadata) {
   EXPECT_EQ(request.caller.origin, "https://app.example");
   EXPECT_EQ(request.caller.ttyName, "/dev/pts/3");
   EXPECT_TRUE(request.caller.isPage());
+}
+
+TEST(ParseRequest, MarksTheCallerKind) {
+  const auto local =
+      std::get<Request>(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello"})"));
+  EXPECT_EQ(local.caller.kind, CallerKind::Local);
+  const auto popup = std::get<Request>(parseRequest(
+      R"({"jsonrpc":"2.0","id":1,"method":"hello","extension":"hpncikinbmmcogikfdckffepdimmcaaa"})"));
+  EXPECT_EQ(popup.caller.kind, CallerKind::Extension);
+  const auto page = std::get<Request>(parseRequest(
+      R"({"jsonrpc":"2.0","id":1,"method":"hello","extension":"key-agent@p2pcp.dev","origin":"https://a.example"})"));
+  EXPECT_EQ(page.caller.kind, CallerKind::Page);
+  EXPECT_EQ(
+      codeOf(parseRequest(R"({"jsonrpc":"2.0","id":1,"method":"hello","extension":"not an id"})")),
+      "BAD_REQUEST");
+  // An extension's own origin is not a page origin.
+  EXPECT_EQ(
+      codeOf(parseRequest(
+          R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa"})")),
+      "BAD_REQUEST");
+}
+
+TEST(ParseRequest, RefusesDeepNestingAndDuplicateMembers) {
+  const std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"hello","params":{"a":)" +
+                           std::string(40000, '[') + std::string(40000, ']') + "}}";
+  EXPECT_EQ(codeOf(parseRequest(deep)), "BAD_REQUEST");
+  // The host and the agent must never read a different origin out of one message.
+  EXPECT_EQ(
+      codeOf(parseRequest(
+          R"({"jsonrpc":"2.0","id":1,"method":"hello","origin":"https://a.example","origin":"https://b.example"})")),
+      "BAD_REQUEST");
+}
+
+TEST(CallerTable, EveryMethodHasAHandlerAndPagesGetOnlyTheP2pcpOperations) {
+  for (const auto& method : methodAccessTable()) {
+    EXPECT_NE(findHandler(method.name), nullptr) << method.name;
+  }
+  EXPECT_EQ(methodsFor(CallerKind::Page),
+            (std::vector<std::string>{"hello", "subscribe", "requestAccess", "getPublicKey",
+                                      "deriveStorageKey", "signBlock", "signLogin", "seal", "open",
+                                      "sign"}));
+  for (const char* localOnly : {"generateKey", "grantConsent", "login"}) {
+    const auto* method = findMethodAccess(localOnly);
+    ASSERT_NE(method, nullptr);
+    EXPECT_FALSE(mayEverCall(CallerKind::Page, *method)) << localOnly;
+    EXPECT_FALSE(mayEverCall(CallerKind::Extension, *method)) << localOnly;
+  }
+  EXPECT_EQ(findMethodAccess("sign")->page, PageRule::Full);
 }
 
 TEST(ParseRequest, RefusesWhatIsNotARequest) {
@@ -148,23 +198,70 @@ TEST_F(PolicyFile, DefaultsWhenAbsentAndStrictWhenPresent) {
 
 using Consents = TempDir;
 
-TEST_F(Consents, GrantRevokePersistAndPrivateFile) {
+TEST_F(Consents, GradesDenialsAndSpacesPersistInAPrivateFile) {
   const fs::path file = dir_ / "p2pcp" / "consents.json";
   {
     ConsentStore store(file);
-    EXPECT_FALSE(store.isGranted("https://a.example"));
-    store.grant("https://a.example");
-    store.grant("https://b.example");
-    EXPECT_TRUE(store.revoke("https://b.example"));
-    EXPECT_FALSE(store.revoke("https://b.example"));
+    EXPECT_FALSE(store.find("https://a.example"));
+    store.grant("https://a.example", Grade::Site);
+    store.grant("https://b.example", Grade::Full);
+    store.grant("https://www.a.example", Grade::Site, "https://a.example");
+    store.grant("https://c.example", Grade::Site);
+    EXPECT_TRUE(store.revoke("https://c.example"));
+    EXPECT_FALSE(store.revoke("https://c.example"));
+    store.deny("https://evil.example", Grade::Site, std::chrono::hours(1));
+    store.deny("https://a.example", Grade::Full, std::chrono::hours(1));
+    store.deny("https://gone.example", Grade::Site, std::chrono::seconds(0));
   }
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0600U);
   const ConsentStore reloaded(file);
-  EXPECT_TRUE(reloaded.isGranted("https://a.example"));
-  EXPECT_FALSE(reloaded.isGranted("https://b.example"));
-  ASSERT_EQ(reloaded.list().size(), 1U);
+  ASSERT_TRUE(reloaded.find("https://a.example"));
+  EXPECT_EQ(reloaded.find("https://a.example")->grade, Grade::Site);
+  EXPECT_EQ(reloaded.find("https://b.example")->grade, Grade::Full);
+  EXPECT_EQ(reloaded.find("https://www.a.example")->space, "https://a.example");
+  EXPECT_FALSE(reloaded.find("https://c.example"));
+  EXPECT_EQ(reloaded.list().size(), 3U);
+  // A denied site access covers every request; a denied full access only full access.
+  EXPECT_TRUE(reloaded.denialCovering("https://evil.example", Grade::Site));
+  EXPECT_TRUE(reloaded.denialCovering("https://evil.example", Grade::Full));
+  EXPECT_FALSE(reloaded.denialCovering("https://a.example", Grade::Site));
+  EXPECT_TRUE(reloaded.denialCovering("https://a.example", Grade::Full));
+  EXPECT_FALSE(reloaded.denialCovering("https://gone.example", Grade::Site)) << "expired";
+  EXPECT_EQ(reloaded.denials().size(), 2U);
+}
+
+TEST_F(Consents, GrantingForgetsADenialAndRevokingForgetsBoth) {
+  ConsentStore store(dir_ / "consents.json");
+  store.deny("https://a.example", Grade::Site, std::chrono::hours(1));
+  store.grant("https://a.example", Grade::Site);
+  EXPECT_FALSE(store.denialCovering("https://a.example", Grade::Site));
+  store.deny("https://b.example", Grade::Site, std::chrono::hours(1));
+  EXPECT_TRUE(store.revoke("https://b.example")) << "a denial alone is something to revoke";
+  EXPECT_FALSE(store.denialCovering("https://b.example", Grade::Site));
+}
+
+TEST_F(Consents, VersionOneFilesBecomeSiteAccess) {
+  write("consents.json", R"({"version":1,"origins":{"https://a.example":{"grantedAt":5}}})");
+  const ConsentStore store(dir_ / "consents.json");
+  ASSERT_TRUE(store.find("https://a.example"));
+  EXPECT_EQ(store.find("https://a.example")->grade, Grade::Site);
+  EXPECT_EQ(store.find("https://a.example")->grantedAt, 5);
+}
+
+TEST_F(Consents, DuplicateKeysOrABadOriginMoveTheFileAside) {
+  for (
+      const char* text :
+      {R"({"version":2,"origins":{"https://a.example":{"access":"site","grantedAt":1},"https://a.example":{"access":"full","grantedAt":2}}})",
+       R"({"version":2,"origins":{"https://A.example/":{"access":"site","grantedAt":1}}})",
+       R"({"version":2,"origins":{"https://a.example":{"access":"root","grantedAt":1}}})"}) {
+    write("consents.json", text);
+    const ConsentStore store(dir_ / "consents.json");
+    EXPECT_TRUE(store.list().empty()) << text;
+    EXPECT_TRUE(fs::exists(dir_ / "consents.json.corrupt")) << text;
+    fs::remove(dir_ / "consents.json.corrupt");
+  }
 }
 
 TEST_F(Consents, CorruptFileIsMovedAsideNotOverwritten) {
@@ -180,6 +277,7 @@ TEST(Prompts, PinPromptNamesTokenCallerAndRetryState) {
   pkcs11::TokenDescription token;
   token.label = "My Card";
   Caller page;
+  page.kind = CallerKind::Page;
   page.origin = "https://app.example";
   const std::string text = pinDescription(page, token, "log in");
   EXPECT_NE(text.find("My Card"), std::string::npos);

@@ -21,6 +21,18 @@ struct Options {
   bool json = false;
   std::optional<std::string> key;
   std::optional<std::string> token;
+  // The space to work in (docs/scheme.md): a site's, named by its origin, or
+  // (nullopt) the person's whole p2pcp space.
+  std::optional<std::string> origin;
+};
+
+// What sign-block signs over: a storage key given as is, or one the agent
+// computes from a uri (public, or private in the chosen space).
+struct BlockTarget {
+  std::optional<std::string> storageKey;
+  std::optional<std::string> uri;
+  std::string kind = "public";
+  std::optional<std::string> privateUri;  // with storageKey: sign as this private uri's write key
 };
 
 // Calls the agent with the CLI's terminal and display attached for pinentry.
@@ -36,8 +48,7 @@ int keys(const Options& o);
 int keygen(const Options& o, const std::string& type, const std::string& label);
 int pubkey(const Options& o, bool pem);
 int derive(const Options& o, const std::string& kind, const std::string& uri);
-int signBlock(const Options& o, const std::string& storageKey, const std::string& seq,
-              const std::optional<std::string>& privateUri);
+int signBlock(const Options& o, const BlockTarget& target, const std::string& seq);
 int signLogin(const Options& o, const std::string& origin, const std::string& indexServer,
               const std::string& nonce, const std::string& timestamp);
 int seal(const Options& o, const std::string& uri);
@@ -46,6 +57,8 @@ int sign(const Options& o, const std::optional<std::string>& algorithm);
 int login(const Options& o);
 int lock(const Options& o);
 int consentsList(const Options& o);
+int consentsGrant(const Options& o, const std::string& origin, bool full,
+                  const std::optional<std::string>& space);
 int consentsRevoke(const Options& o, const std::string& origin);
 
 }  // namespace p2pcp::cli

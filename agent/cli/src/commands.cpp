@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <iostream>
 
 #include "cli.hpp"
@@ -16,6 +18,22 @@ json withKey(const Options& o, json params = json::object()) {
     params["key"] = *o.key;
   }
   return params;
+}
+
+// The key and, when --origin names one, the site space.
+json inSpace(const Options& o, json params) {
+  params = withKey(o, std::move(params));
+  if (o.origin) {
+    params["space"] = *o.origin;
+  }
+  return params;
+}
+
+// Says on a terminal which space a private operation used; stdout keeps only the result.
+void noteSpace(const json& result) {
+  if (::isatty(STDERR_FILENO) != 0 && result.contains("space")) {
+    std::cerr << "(space: " << result["space"].get<std::string>() << ")\n";
+  }
 }
 
 int printOr(const Options& o, const json& result, const std::string& text) {
@@ -113,19 +131,25 @@ int pubkey(const Options& o, bool pem) {
 }
 
 int derive(const Options& o, const std::string& kind, const std::string& uri) {
-  const json r = call("deriveStorageKey", withKey(o, {{"kind", kind}, {"uri", uri}}));
+  const json r = call("deriveStorageKey", inSpace(o, {{"kind", kind}, {"uri", uri}}));
+  if (!o.json) {
+    noteSpace(r);
+  }
   return printOr(o, r, r.value("storageKey", "") + "\n");
 }
 
-int signBlock(const Options& o, const std::string& storageKey, const std::string& seq,
-              const std::optional<std::string>& privateUri) {
+int signBlock(const Options& o, const BlockTarget& target, const std::string& seq) {
   const std::string payload = readAllStdin();
   // Send the hash, not the block: the signature covers H(payload) anyway.
-  json params = withKey(o, {{"storageKey", storageKey},
-                            {"seq", seq},
-                            {"payloadSha256", toHex(sha256(asBytes(payload)))}});
-  if (privateUri) {
-    params["private"] = *privateUri;
+  json params = inSpace(o, {{"seq", seq}, {"payloadSha256", toHex(sha256(asBytes(payload)))}});
+  if (target.uri) {
+    params["uri"] = *target.uri;
+    params["kind"] = target.kind;
+  } else if (target.storageKey) {
+    params["storageKey"] = *target.storageKey;
+    if (target.privateUri) {
+      params["private"] = *target.privateUri;
+    }
   }
   printJson(call("signBlock", params));
   return kExitOk;
@@ -144,7 +168,10 @@ int signLogin(const Options& o, const std::string& origin, const std::string& in
 int seal(const Options& o, const std::string& uri) {
   const std::string plaintext = readAllStdin();
   const json r =
-      call("seal", withKey(o, {{"uri", uri}, {"plaintext", toBase64(asBytes(plaintext))}}));
+      call("seal", inSpace(o, {{"uri", uri}, {"plaintext", toBase64(asBytes(plaintext))}}));
+  if (!o.json) {
+    noteSpace(r);
+  }
   return printOr(o, r, r.value("sealed", "") + "\n");
 }
 
@@ -154,7 +181,7 @@ int open(const Options& o, const std::string& uri) {
          (sealed.back() == '\n' || sealed.back() == '\r' || sealed.back() == ' ')) {
     sealed.pop_back();
   }
-  const json r = call("open", withKey(o, {{"uri", uri}, {"sealed", sealed}}));
+  const json r = call("open", inSpace(o, {{"uri", uri}, {"sealed", sealed}}));
   if (o.json) {
     printJson(r);
     return kExitOk;
@@ -199,9 +226,29 @@ int consentsList(const Options& o) {
   const json list = call("listConsents", json::object());
   std::string text;
   for (const auto& c : list) {
-    text += c.value("origin", "") + "\n";
+    text += c.value("origin", "") + "  access: " + c.value("access", "");
+    if (c.contains("space") && c["space"] != c["origin"]) {
+      text += "  space: " + c["space"].get<std::string>();
+    }
+    if (c.contains("denied")) {
+      text += "  denied: " + c["denied"].value("access", "") + " access (remembered until " +
+              std::to_string(c["denied"].value("until", 0LL)) + ")";
+    }
+    text += "\n";
   }
   return printOr(o, list, text.empty() ? "no site has consent\n" : text);
+}
+
+int consentsGrant(const Options& o, const std::string& origin, bool full,
+                  const std::optional<std::string>& space) {
+  json params = {{"origin", origin}, {"access", full ? "full" : "site"}};
+  if (space) {
+    params["space"] = *space;
+  }
+  const json r = call("grantConsent", params);
+  return printOr(o, r,
+                 "granted " + r.value("access", "") + " access to " + origin +
+                     " (space: " + r.value("space", "") + ")\n");
 }
 
 int consentsRevoke(const Options& o, const std::string& origin) {

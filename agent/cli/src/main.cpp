@@ -48,6 +48,11 @@ int main(int argc, char** argv) {
     }
   };
   std::function<int()> run;
+  const auto addSpace = [&](CLI::App* cmd) {
+    cmd->add_option("--origin", o.origin,
+                    "Work in the site space of this web origin (e.g. https://app.example); "
+                    "default: your full p2pcp space");
+  };
 
   auto* statusCmd = app.add_subcommand("status", "Agent, modules, tokens and policy");
   addCommon(statusCmd, false);
@@ -88,19 +93,34 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"public", "private"}));
   deriveCmd->add_option("uri", uri, "The p2pcp uri, e.g. /notes")->required();
+  addSpace(deriveCmd);
   deriveCmd->callback([&] { run = [&] { return derive(o, kind, uri); }; });
 
-  std::string storageKey;
+  BlockTarget target;
   std::string seq;
-  std::optional<std::string> privateUri;
   auto* signBlockCmd =
       app.add_subcommand("sign-block", "Sign a block write; the payload is read from stdin");
   addCommon(signBlockCmd, true);
-  signBlockCmd->add_option("--storage-key", storageKey, "Storage key (64 hex digits)")->required();
+  addSpace(signBlockCmd);
+  auto* storageKeyOption =
+      signBlockCmd->add_option("--storage-key", target.storageKey, "Storage key (64 hex digits)");
+  auto* uriOption = signBlockCmd->add_option("--uri", target.uri,
+                                             "The block's uri; the agent computes the storage key");
+  storageKeyOption->excludes(uriOption);
+  signBlockCmd->add_option("--kind", target.kind, "With --uri: public (default) or private")
+      ->check(CLI::IsMember({"public", "private"}))
+      ->needs(uriOption);
+  signBlockCmd
+      ->add_option("--private", target.privateUri,
+                   "With --storage-key: sign as a private block of this uri (derived write key)")
+      ->needs(storageKeyOption);
   signBlockCmd->add_option("--seq", seq, "Sequence number (unsigned 64-bit)")->required();
-  signBlockCmd->add_option("--private", privateUri,
-                           "Sign as a private block of this uri (derived write key)");
-  signBlockCmd->callback([&] { run = [&] { return signBlock(o, storageKey, seq, privateUri); }; });
+  signBlockCmd->callback([&] {
+    if (!target.storageKey && !target.uri) {
+      throw CLI::ValidationError("sign-block", "give --storage-key or --uri");
+    }
+    run = [&] { return signBlock(o, target, seq); };
+  });
 
   std::string origin;
   std::string indexServer;
@@ -118,11 +138,13 @@ int main(int argc, char** argv) {
   auto* sealCmd = app.add_subcommand("seal", "Encrypt stdin for a private uri; prints base64");
   addCommon(sealCmd, true);
   sealCmd->add_option("--uri", uri, "The private p2pcp uri")->required();
+  addSpace(sealCmd);
   sealCmd->callback([&] { run = [&] { return seal(o, uri); }; });
 
   auto* openCmd = app.add_subcommand("open", "Decrypt base64 from stdin; writes the plaintext");
   addCommon(openCmd, true);
   openCmd->add_option("--uri", uri, "The private p2pcp uri")->required();
+  addSpace(openCmd);
   openCmd->callback([&] { run = [&] { return open(o, uri); }; });
 
   std::optional<std::string> algorithm;
@@ -142,14 +164,34 @@ int main(int argc, char** argv) {
   addCommon(lockCmd, false);
   lockCmd->callback([&] { run = [&] { return lock(o); }; });
 
-  auto* consentsCmd = app.add_subcommand("consents", "List the sites with consent, or revoke one");
+  auto* consentsCmd = app.add_subcommand(
+      "consents", "List the sites with access (and remembered denials); grant or revoke");
   addCommon(consentsCmd, false);
-  std::string revokeOrigin;
-  auto* revokeCmd = consentsCmd->add_subcommand("revoke", "Revoke a site's consent");
-  revokeCmd->add_option("origin", revokeOrigin, "e.g. https://app.example")->required();
+  std::string consentOrigin;
+  auto* revokeCmd =
+      consentsCmd->add_subcommand("revoke", "Revoke a site's access and forget a denial");
+  revokeCmd->add_option("origin", consentOrigin, "e.g. https://app.example")->required();
   revokeCmd->add_flag("--json", o.json, "Print the agent's JSON result");
+  bool full = false;
+  std::optional<std::string> shareSpace;
+  auto* grantCmd = consentsCmd->add_subcommand(
+      "grant", "Give a site access now: site access (its own space), or --full");
+  grantCmd->add_option("origin", consentOrigin, "e.g. https://app.example")->required();
+  grantCmd->add_flag("--full", full,
+                     "Full access: the site may use your whole p2pcp space (for your p2pcp app)");
+  grantCmd->add_option("--space", shareSpace,
+                       "Share the site space of this origin (one app on two hostnames)");
+  grantCmd->add_flag("--json", o.json, "Print the agent's JSON result");
   consentsCmd->callback([&] {
-    run = [&] { return revokeCmd->parsed() ? consentsRevoke(o, revokeOrigin) : consentsList(o); };
+    run = [&] {
+      if (revokeCmd->parsed()) {
+        return consentsRevoke(o, consentOrigin);
+      }
+      if (grantCmd->parsed()) {
+        return consentsGrant(o, consentOrigin, full, shareSpace);
+      }
+      return consentsList(o);
+    };
   });
 
   auto* hostsCmd = app.add_subcommand(

@@ -1,25 +1,34 @@
 #include "p2pcp/agent/dispatcher.hpp"
 
+#include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/extension_id.hpp"
 #include "p2pcp/agent/handlers.hpp"
+#include "p2pcp/agent/json_parse.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/no_wait.hpp"
+#include "p2pcp/agent/origin.hpp"
 
 namespace p2pcp::agent {
 
 using nlohmann::json;
 
 std::variant<Request, json> parseRequest(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    return errorResponse(nullptr,
-                         AgentError(ErrorCode::ParseError, "the message is not valid JSON"));
+  json doc;
+  try {
+    doc = parseStrictJson(text);
+  } catch (const JsonParseError& e) {
+    // Too deep or a key twice is a well-formed but unacceptable request; anything
+    // else is not JSON at all.
+    const ErrorCode code =
+        e.kind() == JsonParseError::Kind::Syntax ? ErrorCode::ParseError : ErrorCode::BadRequest;
+    return errorResponse(nullptr, AgentError(code, e.what()));
   }
   if (!doc.is_object()) {
     return errorResponse(nullptr,
                          AgentError(ErrorCode::BadRequest, "a request must be a JSON object"));
   }
-  json id = doc.contains("id") ? doc["id"] : json(nullptr);
+  json id = doc.contains("id") ? std::move(doc["id"]) : json(nullptr);
   if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
     return errorResponse(nullptr,
                          AgentError(ErrorCode::BadRequest, "id must be an integer or a string"));
@@ -38,13 +47,18 @@ std::variant<Request, json> parseRequest(std::string_view text) {
     return fail("method must be a string");
   }
   Request request;
-  request.id = id;
+  request.id = std::move(id);
   request.method = method->get<std::string>();
-  request.params = doc.contains("params") ? doc["params"] : json::object();
+  if (const auto params = doc.find("params"); params != doc.end()) {
+    request.params = std::move(*params);  // moved, never deep-copied: it may be megabytes
+  } else {
+    request.params = json::object();
+  }
   if (!request.params.is_object()) {
     return fail("params must be an object");
   }
-  // Caller metadata set by the native-messaging host (origin) or the CLI (tty, display).
+  // Caller metadata: set by the native-messaging host (origin, extension) or the CLI (tty,
+  // display).
   for (const auto& [key, value] : doc.items()) {
     if (key == "jsonrpc" || key == "id" || key == "method" || key == "params") {
       continue;
@@ -54,10 +68,17 @@ std::variant<Request, json> parseRequest(std::string_view text) {
     }
     const auto& member = value.get_ref<const std::string&>();
     if (key == "origin") {
-      if (!isValidOrigin(member)) {
-        return fail("origin is not a web origin");
+      // A page's origin: http(s) as the browser reports it. The extension's own
+      // pages are not a page origin: the host marks them with "extension" alone.
+      if (!isCanonicalWebOrigin(member)) {
+        return fail("origin is not a web origin as browsers report it");
       }
       request.caller.origin = member;
+    } else if (key == "extension") {
+      if (!isChromiumExtensionId(member) && !isFirefoxAddOnId(member)) {
+        return fail("extension is not a browser extension id");
+      }
+      request.caller.extension = member;
     } else if (key == "tty") {
       request.caller.ttyName = member;
     } else if (key == "display") {
@@ -66,30 +87,52 @@ std::variant<Request, json> parseRequest(std::string_view text) {
       return fail("unknown member \"" + key.substr(0, 32) + "\"");
     }
   }
+  if (request.caller.origin) {
+    request.caller.kind = CallerKind::Page;
+  } else if (request.caller.extension) {
+    request.caller.kind = CallerKind::Extension;
+  }
   return request;
 }
 
-const std::vector<std::string>& Dispatcher::methodNames() {
-  return handlerNames();
+namespace {
+
+std::string_view callerWords(CallerKind kind) {
+  switch (kind) {
+    case CallerKind::Page:
+      return "web pages";
+    case CallerKind::Extension:
+      return "the browser extension";
+    case CallerKind::Local:
+      break;
+  }
+  return "local programs";
 }
+
+}  // namespace
 
 json Dispatcher::respond(const Request& request, const Handler* handler) {
   try {
     try {
-      if (handler == nullptr) {
+      const MethodAccess* access = findMethodAccess(request.method);
+      if (handler == nullptr || access == nullptr) {
         throw AgentError(ErrorCode::MethodNotFound,
                          "unknown method \"" + request.method.substr(0, 64) + "\"");
       }
-      if (request.caller.isPage()) {
-        if (handler->access == Access::LocalOnly) {
-          throw AgentError(ErrorCode::NotAllowedByPolicy,
-                           "\"" + request.method + "\" is not available to web pages");
-        }
-        if (handler->access == Access::PageWithConsent) {
-          service_.requireConsent(request.caller);
-        }
+      const Caller& caller = request.caller;
+      if (!mayEverCall(caller.kind, *access)) {
+        throw AgentError(ErrorCode::NotAllowedByPolicy, "\"" + request.method +
+                                                            "\" is not available to " +
+                                                            std::string(callerWords(caller.kind)));
       }
-      return resultResponse(request.id, handler->run(service_, request.caller, request.params));
+      // Local programs act as the person; the extension's pages reach no p2pcp
+      // operation (the table keeps them out), so their grade never matters.
+      Grade grade = caller.kind == CallerKind::Local ? Grade::Full : Grade::None;
+      if (caller.isPage()) {
+        grade = access_.admit(caller, access->page);
+      }
+      RequestContext context{tokens_, access_, caller, grade};
+      return resultResponse(request.id, handler->run(context, request.params));
     } catch (const AgentError&) {
       throw;
     } catch (const MustNotWait&) {
@@ -103,6 +146,31 @@ json Dispatcher::respond(const Request& request, const Handler* handler) {
     }
     return errorResponse(request.id, error);
   }
+}
+
+std::optional<json> Dispatcher::eventFor(const Caller& subscriber,
+                                         const json& event) const noexcept {
+  try {
+    switch (subscriber.kind) {
+      case CallerKind::Local:
+        return event;
+      case CallerKind::Extension:
+        return json{{"jsonrpc", "2.0"}, {"method", event.at("method")}, {"params", json::object()}};
+      case CallerKind::Page: {
+        const Standing standing = access_.standingOf(subscriber.origin.value());
+        if (standing.refusal || standing.grade == Grade::None) {
+          return std::nullopt;
+        }
+        return json{{"jsonrpc", "2.0"},
+                    {"method", event.at("method")},
+                    {"params", json::object()},
+                    {"origin", *subscriber.origin}};
+      }
+    }
+  } catch (...) {
+    // A malformed event or a consent store failure: send nothing rather than too much.
+  }
+  return std::nullopt;
 }
 
 json Dispatcher::handle(const Request& request) noexcept {

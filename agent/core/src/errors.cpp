@@ -42,6 +42,8 @@ std::string_view errorCodeName(ErrorCode code) noexcept {
       return "AGENT_UNAVAILABLE";
     case ErrorCode::ExtensionNotAllowed:
       return "EXTENSION_NOT_ALLOWED";
+    case ErrorCode::RateLimited:
+      return "RATE_LIMITED";
     case ErrorCode::Internal:
       return "INTERNAL_ERROR";
   }

@@ -5,23 +5,28 @@
 namespace p2pcp::agent {
 
 namespace {
+// Every method of the caller table (access.cpp) has exactly one entry here;
+// a unit test holds the two lists together.
 constexpr std::array kHandlers{
-    Handler{"hello", Access::Anyone, Duration::Short, &handleHello},
-    Handler{"status", Access::PageWithConsent, Duration::Short, &handleStatus},
-    Handler{"listTokens", Access::PageWithConsent, Duration::Short, &handleListTokens},
-    Handler{"listKeys", Access::PageWithConsent, Duration::Short, &handleListKeys},
-    Handler{"getPublicKey", Access::PageWithConsent, Duration::Short, &handleGetPublicKey},
-    Handler{"login", Access::PageWithConsent, Duration::Short, &handleLogin},
-    Handler{"lock", Access::PageWithConsent, Duration::Short, &handleLock},
-    Handler{"deriveStorageKey", Access::PageWithConsent, Duration::Short, &handleDeriveStorageKey},
-    Handler{"signBlock", Access::PageWithConsent, Duration::Short, &handleSignBlock},
-    Handler{"signLogin", Access::PageWithConsent, Duration::Short, &handleSignLogin},
-    Handler{"seal", Access::PageWithConsent, Duration::Short, &handleSeal},
-    Handler{"open", Access::PageWithConsent, Duration::Short, &handleOpen},
-    Handler{"sign", Access::PageWithConsent, Duration::Short, &handleSign},
-    Handler{"generateKey", Access::LocalOnly, Duration::Long, &handleGenerateKey},
-    Handler{"listConsents", Access::LocalOnly, Duration::Short, &handleListConsents},
-    Handler{"revokeConsent", Access::LocalOnly, Duration::Short, &handleRevokeConsent},
+    Handler{"hello", Duration::Short, &handleHello},
+    Handler{"subscribe", Duration::Short, &handleSubscribe},
+    Handler{"requestAccess", Duration::Short, &handleRequestAccess},
+    Handler{"status", Duration::Short, &handleStatus},
+    Handler{"listTokens", Duration::Short, &handleListTokens},
+    Handler{"listKeys", Duration::Short, &handleListKeys},
+    Handler{"getPublicKey", Duration::Short, &handleGetPublicKey},
+    Handler{"login", Duration::Short, &handleLogin},
+    Handler{"lock", Duration::Short, &handleLock},
+    Handler{"deriveStorageKey", Duration::Short, &handleDeriveStorageKey},
+    Handler{"signBlock", Duration::Short, &handleSignBlock},
+    Handler{"signLogin", Duration::Short, &handleSignLogin},
+    Handler{"seal", Duration::Short, &handleSeal},
+    Handler{"open", Duration::Short, &handleOpen},
+    Handler{"sign", Duration::Short, &handleSign},
+    Handler{"generateKey", Duration::Long, &handleGenerateKey},
+    Handler{"listConsents", Duration::Short, &handleListConsents},
+    Handler{"grantConsent", Duration::Short, &handleGrantConsent},
+    Handler{"revokeConsent", Duration::Short, &handleRevokeConsent},
 };
 }  // namespace
 
@@ -32,18 +37,6 @@ const Handler* findHandler(std::string_view name) noexcept {
     }
   }
   return nullptr;
-}
-
-const std::vector<std::string>& handlerNames() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& handler : kHandlers) {
-      out.emplace_back(handler.name);
-    }
-    out.emplace_back("subscribe");  // handled by the connection itself
-    return out;
-  }();
-  return names;
 }
 
 }  // namespace p2pcp::agent

@@ -1,4 +1,4 @@
-// hello, status, tokens, keys, login, lock, key generation, consents.
+// hello, subscribe, status, tokens, keys, login, lock, key generation.
 #include <unistd.h>
 
 #include "p2pcp/agent/dispatcher.hpp"
@@ -15,103 +15,102 @@ namespace p2pcp::agent {
 
 using nlohmann::json;
 
-json handleHello(TokenService& /*service*/, const Caller& /*caller*/, const json& params) {
+json handleHello(RequestContext& context, const json& params) {
   const Params p(params, {"client", "protocol"});
   if (p.has("protocol") && p.u64("protocol") != kProtocolVersion) {
     throw AgentError(ErrorCode::Unsupported,
                      "this agent speaks protocol version " + std::to_string(kProtocolVersion),
                      {{"protocol", kProtocolVersion}});
   }
-  return {{"agent", "p2pcp-agent"},
-          {"version", kAgentVersion},
-          {"protocol", kProtocolVersion},
-          {"methods", Dispatcher::methodNames()},
-          {"notifications", {"tokenInserted", "tokenRemoved"}},
-          {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
-          {"maxRequestBytes", kMaxAgentMessage}};
+  // Nothing here identifies the person or their token: every page may ask.
+  json hello = {{"agent", "p2pcp-agent"},
+                {"version", kAgentVersion},
+                {"protocol", kProtocolVersion},
+                {"methods", methodsFor(context.caller.kind)},
+                {"notifications", {"tokenInserted", "tokenRemoved"}},
+                {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
+                {"maxRequestBytes",
+                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage}};
+  if (context.caller.isPage()) {
+    hello["access"] = gradeName(context.grade);
+  }
+  return hello;
 }
 
-json handleStatus(TokenService& service, const Caller& caller, const json& params) {
+json handleSubscribe(RequestContext& /*context*/, const json& params) {
   const Params p(params, {});
+  // The connection records the subscription when this succeeds (server.cpp);
+  // what each subscriber then receives is decided per event (Dispatcher::eventFor).
+  return {{"subscribed", true}};
+}
+
+json handleStatus(RequestContext& context, const json& params) {
+  const Params p(params, {});
+  const Policy& policy = context.tokens.policy();
   json status = {{"agent", "p2pcp-agent"},
                  {"version", kAgentVersion},
                  {"protocol", kProtocolVersion},
-                 {"tokens", service.listTokens()},
+                 {"tokens", context.tokens.listTokens()},
                  {"policy",
-                  {{"rawSigning", service.policy().rawSigning},
-                   {"pinCacheSeconds", service.policy().pinCacheIdle.count()},
-                   {"pinCacheMaxSeconds", service.policy().pinCacheMax.count()}}}};
-  if (!caller.isPage()) {
-    // Details a web page has no business knowing.
+                  {{"rawSigning", policy.rawSigning},
+                   {"pinCacheSeconds", policy.pinCacheIdle.count()},
+                   {"pinCacheMaxSeconds", policy.pinCacheMax.count()}}}};
+  if (context.caller.kind == CallerKind::Local) {
     status["pid"] = ::getpid();
-    status["modules"] = service.modules();
-    status["consents"] = service.consents().list().size();
+    status["modules"] = context.tokens.modules();
+    status["consents"] = context.access.consents().list().size();
   }
   return status;
 }
 
-json handleListTokens(TokenService& service, const Caller& /*caller*/, const json& params) {
+json handleListTokens(RequestContext& context, const json& params) {
   const Params p(params, {});
-  return service.listTokens();
+  return context.tokens.listTokens();
 }
 
-json handleListKeys(TokenService& service, const Caller& /*caller*/, const json& params) {
+json handleListKeys(RequestContext& context, const json& params) {
   const Params p(params, {"token"});
-  return service.listKeys(p.optionalString("token"));
+  return context.tokens.listKeys(p.optionalString("token"));
 }
 
-json handleGetPublicKey(TokenService& service, const Caller& /*caller*/, const json& params) {
+json handleGetPublicKey(RequestContext& context, const json& params) {
   const Params p(params, {"key"});
-  const auto [token, key] = service.resolveKey(p.optionalString("key"));
+  const auto [token, key] = context.tokens.resolveKey(p.optionalString("key"));
   return {{"uri", key.uri},
           {"type", pkcs11::keyTypeName(key.type)},
           {"spki", toBase64(key.spki)},
           {"fingerprint", toHex(scheme::fingerprint(key.spki))}};
 }
 
-json handleLogin(TokenService& service, const Caller& caller, const json& params) {
+json handleLogin(RequestContext& context, const json& params) {
   const Params p(params, {"token", "key"});
   std::shared_ptr<pkcs11::Token> token;
   if (p.has("key")) {
-    token = service.resolveKey(p.optionalString("key")).first;
+    token = context.tokens.resolveKey(p.optionalString("key")).first;
   } else {
-    token = service.findToken(p.optionalString("token"));
+    token = context.tokens.findToken(p.optionalString("token"));
   }
-  service.login(caller, token);
-  return {{"loggedIn", true}, {"token", service.describe(token).uri}};
+  context.tokens.login(context.caller, token);
+  return {{"loggedIn", true}, {"token", context.tokens.describe(token).uri}};
 }
 
-json handleLock(TokenService& service, const Caller& /*caller*/, const json& params) {
+json handleLock(RequestContext& context, const json& params) {
   const Params p(params, {});
-  service.lockAll();
+  context.tokens.lockAll();
   return {{"locked", true}};
 }
 
-json handleGenerateKey(TokenService& service, const Caller& caller, const json& params) {
+json handleGenerateKey(RequestContext& context, const json& params) {
   const Params p(params, {"token", "type", "label"});
-  if (!service.policy().keyGeneration) {
+  if (!context.tokens.policy().keyGeneration) {
     throw AgentError(ErrorCode::NotAllowedByPolicy, "key generation is turned off by policy");
   }
   const auto type = pkcs11::keyTypeFromName(p.string("type", 16));
   if (!type) {
     badRequest("type must be one of rsa, ec-p256, ec-p384, ed25519");
   }
-  const auto token = service.findToken(p.optionalString("token"));
-  return toJson(service.generateKey(caller, token, *type, p.string("label", 128)));
-}
-
-json handleListConsents(TokenService& service, const Caller& /*caller*/, const json& params) {
-  const Params p(params, {});
-  json out = json::array();
-  for (const auto& consent : service.consents().list()) {
-    out.push_back({{"origin", consent.origin}, {"grantedAt", consent.grantedAt}});
-  }
-  return out;
-}
-
-json handleRevokeConsent(TokenService& service, const Caller& /*caller*/, const json& params) {
-  const Params p(params, {"origin"});
-  return {{"revoked", service.consents().revoke(p.string("origin", 512))}};
+  const auto token = context.tokens.findToken(p.optionalString("token"));
+  return toJson(context.tokens.generateKey(context.caller, token, *type, p.string("label", 128)));
 }
 
 }  // namespace p2pcp::agent

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
@@ -171,8 +172,10 @@ int main(int argc, char** argv) {
     }
 
     ConsentStore consents(paths.consentFile());
-    TokenService service(config, policy, loadModules(config, policy), consents);
-    Dispatcher dispatcher(service);
+    Dialogs dialogs(config);
+    AccessControl access(policy, consents, dialogs);
+    TokenService service(config, policy, loadModules(config, policy), dialogs);
+    Dispatcher dispatcher(service, access);
 
     asio::io_context io;
     asio::thread_pool workers(4);

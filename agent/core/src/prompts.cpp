@@ -46,12 +46,26 @@ std::optional<SecureString> promptPin(const Config& config, const Caller& caller
   return pinentry::askPin(optionsFor(config, caller), request);
 }
 
-bool askConsent(const Config& config, const Caller& caller) {
+std::string accessDescription(const std::string& origin, Grade grade) {
+  if (grade == Grade::Full) {
+    return "The site " + origin +
+           " asks for FULL ACCESS to your p2pcp account.\n\n"
+           "With full access it can read and change ALL your private p2pcp data, open every "
+           "sealed block, sign public blocks as you (your profile too) and sign writes to all "
+           "your private blocks, including what other sites keep in their own spaces.\n\n"
+           "Allow this only for the p2pcp app you use for your account.";
+  }
+  return "The site " + origin +
+         " asks to use your p2pcp identity.\n\n"
+         "It may see your public key, sign logins to index servers for itself, and keep "
+         "private data and sign blocks in a space of its own. It cannot see or change your "
+         "other p2pcp data or other sites' spaces.\n\nAllow this site?";
+}
+
+bool askAccessGrade(const Config& config, const Caller& caller, Grade grade) {
   pinentry::ConfirmRequest request;
-  request.description = "The site " + caller.describe() +
-                        " asks to use your p2pcp identity (your public key, storage keys and "
-                        "signatures made with your token).\n\nAllow this site?";
-  request.okLabel = "Allow";
+  request.description = accessDescription(caller.describe(), grade);
+  request.okLabel = grade == Grade::Full ? "Allow full access" : "Allow";
   request.cancelLabel = "Deny";
   return pinentry::confirm(optionsFor(config, caller), request);
 }

@@ -6,7 +6,6 @@
 #include "p2pcp/agent/json_codec.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/no_wait.hpp"
-#include "p2pcp/agent/prompts.hpp"
 #include "p2pcp/pkcs11/error.hpp"
 #include "p2pcp/scheme/scheme.hpp"
 
@@ -29,11 +28,10 @@ AgentError pinError(ErrorCode code, const std::string& message,
 }  // namespace
 
 TokenService::TokenService(Config config, Policy policy,
-                           std::vector<std::shared_ptr<pkcs11::Module>> modules,
-                           ConsentStore& consents)
+                           std::vector<std::shared_ptr<pkcs11::Module>> modules, Dialogs& dialogs)
     : config_(std::move(config)),
       policy_(std::move(policy)),
-      consents_(consents),
+      dialogs_(dialogs),
       inventory_(std::move(modules)) {
   const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
@@ -191,45 +189,9 @@ std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
   return found;
 }
 
-void TokenService::requireConsent(const Caller& caller) {
-  if (!caller.origin) {
-    return;  // the person at the keyboard
-  }
-  const std::string& origin = *caller.origin;
-  const auto listed = [&](const std::vector<OriginPattern>& list) {
-    return std::any_of(list.begin(), list.end(),
-                       [&](const OriginPattern& pattern) { return pattern.matches(origin); });
-  };
-  const OriginRules& rules = policy_.origins;
-  if (listed(rules.block)) {
-    throw AgentError(ErrorCode::NotAllowedByPolicy, "the administrator's policy blocks " + origin);
-  }
-  if (listed(rules.allow) || listed(rules.fullAccess)) {
-    return;
-  }
-  if (rules.onlyAllowed) {
-    throw AgentError(ErrorCode::NotAllowedByPolicy,
-                     "the administrator's policy does not list " + origin);
-  }
-  if (consents_.isGranted(origin)) {
-    return;
-  }
-  requireMayWait();
-  const std::scoped_lock prompt(promptMutex_);
-  if (consents_.isGranted(origin)) {
-    return;  // granted while we waited for the dialog
-  }
-  if (!askConsent(config_, caller)) {
-    logInfo("consent refused for " + origin);
-    throw AgentError(ErrorCode::ConsentDenied, "the person did not allow " + origin);
-  }
-  consents_.grant(origin);
-  logInfo("consent granted for " + origin);
-}
-
-SecureString TokenService::askPin(const Caller& caller, const pkcs11::TokenDescription& token,
+SecureString TokenService::askPin(Dialogs::Turn& turn, const pkcs11::TokenDescription& token,
                                   const std::string& why) {
-  auto pin = promptPin(config_, caller, token, why);
+  auto pin = turn.askPin(token, why);
   if (!pin) {
     throw AgentError(ErrorCode::PinCancelled, "the PIN dialog was cancelled");
   }
@@ -275,12 +237,12 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
     });
     return;
   }
-  const std::scoped_lock prompt(promptMutex_);
+  auto turn = dialogs_.take(caller);
   description = needsLogin();  // another request may have logged in while we waited
   if (!description) {
     return;
   }
-  SecureString pin = askPin(caller, *description, "log in");
+  SecureString pin = askPin(turn, *description, "log in");
   withToken(token, [&] {
     try {
       token->login(pin);
@@ -329,8 +291,8 @@ std::optional<SecureString> TokenService::contextPin(const Caller& caller,
   if (description->protectedAuthenticationPath) {
     return std::nullopt;  // the token itself asks on its PIN pad during the operation
   }
-  const std::scoped_lock prompt(promptMutex_);
-  return askPin(caller, *description, "use the key \"" + key.label + "\"");
+  auto turn = dialogs_.take(caller);
+  return askPin(turn, *description, "use the key \"" + key.label + "\"");
 }
 
 template <typename Op>

@@ -20,6 +20,10 @@ enum class LengthOrder { BigEndian, Native };
 // Agent socket limits: a request may carry a block of up to 64 MiB (the
 // browser's own cap towards the host); replies are small.
 inline constexpr std::size_t kMaxAgentMessage = 64U * 1024U * 1024U;
+// What a browser request (through the native host) may carry: a page sends
+// blocks of up to 2 MiB inline as base64, or the SHA-256 of a bigger block;
+// replies to the browser are capped at 1 MiB by the browser anyway.
+inline constexpr std::size_t kMaxBrowserMessage = 4U * 1024U * 1024U;
 
 class FramingError : public std::runtime_error {
  public:

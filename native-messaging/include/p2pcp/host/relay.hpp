@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "p2pcp/client/agent_client.hpp"
+#include "p2pcp/host/caller.hpp"
 
 namespace p2pcp::host {
 
@@ -27,8 +28,9 @@ class Relay {
   Relay& operator=(Relay&&) = delete;
   ~Relay();
 
-  // Relays until the browser closes stdin. Returns the process exit code.
-  int run();
+  // Relays for this calling extension until the browser closes stdin.
+  // Returns the process exit code.
+  int run(const BrowserCaller& caller);
 
   // Answers every request with EXTENSION_NOT_ALLOWED and `why`, and never
   // reaches the agent (a caller that is not allowed). Returns the exit code

@@ -1,14 +1,16 @@
 #pragma once
-// JSON-RPC 2.0 request parsing and method dispatch. One handler per method;
-// the method name is looked up once; every failure becomes a typed error.
+// JSON-RPC 2.0 request parsing and method dispatch. The method is looked up
+// once, in the caller table (access.hpp) and the handler table; the caller's
+// right to call it is checked before its handler runs; every failure becomes
+// a typed error.
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
-#include <vector>
 
+#include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/json_rpc.hpp"
@@ -34,7 +36,7 @@ std::variant<Request, nlohmann::json> parseRequest(std::string_view text);
 
 class Dispatcher {
  public:
-  explicit Dispatcher(TokenService& service) : service_(service) {}
+  Dispatcher(TokenService& tokens, AccessControl& access) : tokens_(tokens), access_(access) {}
   // Runs the method; never throws: every failure is an error response.
   nlohmann::json handle(const Request& request) noexcept;
   // Runs a short method without waiting for anything. nullopt when the method
@@ -42,12 +44,19 @@ class Dispatcher {
   // pad) or for a token another thread is using: run it with handle() on a
   // thread that may wait (no_wait.hpp).
   std::optional<nlohmann::json> tryHandleQuickly(const Request& request) noexcept;
-  static const std::vector<std::string>& methodNames();
+  // What a subscriber receives of a token event: local programs the event as it
+  // is; web pages only while their origin holds site or full access, and then
+  // without the token's identity (no serial, no label), tagged with the
+  // origin it is for; the extension's pages the same without an origin.
+  // nullopt: nothing for this subscriber.
+  std::optional<nlohmann::json> eventFor(const Caller& subscriber,
+                                         const nlohmann::json& event) const noexcept;
 
  private:
   // `handler` is the method's entry, or nullptr for an unknown method.
   nlohmann::json respond(const Request& request, const Handler* handler);
-  TokenService& service_;
+  TokenService& tokens_;
+  AccessControl& access_;
 };
 
 }  // namespace p2pcp::agent

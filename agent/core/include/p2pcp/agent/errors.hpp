@@ -31,6 +31,7 @@ enum class ErrorCode {
   TokenError,           // another PKCS#11 failure (data.ckr names it)
   AgentUnavailable,     // the native host could not reach or start the agent
   ExtensionNotAllowed,  // the native host refused the calling extension
+  RateLimited,          // too many dialogs for this site; data.retryAfter says when to try again
   Internal,             // a bug; details are in the agent's log
 };
 

@@ -1,54 +1,62 @@
 #pragma once
-// The protocol's methods (docs/protocol.md). Each handler checks its params,
-// does one job through the TokenService, and returns the result object.
+// The protocol's methods (docs/protocol.md). Who may call each one is in the
+// caller table (access.hpp), which the dispatcher applies before a handler
+// runs; each handler checks its params, does one job through the
+// TokenService, and returns the result object.
 
 #include <nlohmann/json.hpp>
-#include <string>
 #include <string_view>
-#include <vector>
 
+#include "p2pcp/agent/access.hpp"
+#include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/token_service.hpp"
 
 namespace p2pcp::agent {
-
-enum class Access {
-  Anyone,           // hello: no consent needed
-  PageWithConsent,  // web pages after the person allowed their origin; local programs always
-  LocalOnly,        // the person's own tools (CLI, extension popup); never a page
-};
 
 // How long a method may hold the token. The agent serves short ones on its I/O
 // thread; long ones (key generation: seconds on a card) go to a worker so they do
 // not hold up every other client.
 enum class Duration { Short, Long };
 
-struct Handler {
-  std::string_view name;
-  Access access;
-  Duration duration;
-  nlohmann::json (*run)(TokenService& service, const Caller& caller, const nlohmann::json& params);
+// What a handler works with: the services, who asks, and the grade the caller
+// holds for this request (a page's grade; local programs act as the person
+// and hold Full; the extension's pages hold None: no p2pcp operation is theirs).
+struct RequestContext {
+  TokenService& tokens;
+  AccessControl& access;
+  const Caller& caller;
+  Grade grade;
 };
 
+struct Handler {
+  std::string_view name;
+  Duration duration;
+  nlohmann::json (*run)(RequestContext& context, const nlohmann::json& params);
+};
+
+// nullptr for a method without a handler.
 const Handler* findHandler(std::string_view name) noexcept;
-const std::vector<std::string>& handlerNames();
 
 // Handler functions, grouped by file.
-nlohmann::json handleHello(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleStatus(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleListTokens(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleListKeys(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleGetPublicKey(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleLogin(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleLock(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleGenerateKey(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleListConsents(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleRevokeConsent(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleDeriveStorageKey(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleSignBlock(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleSignLogin(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleSeal(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleOpen(TokenService&, const Caller&, const nlohmann::json&);
-nlohmann::json handleSign(TokenService&, const Caller&, const nlohmann::json&);
+nlohmann::json handleHello(RequestContext&, const nlohmann::json&);
+nlohmann::json handleSubscribe(RequestContext&, const nlohmann::json&);
+nlohmann::json handleStatus(RequestContext&, const nlohmann::json&);
+nlohmann::json handleListTokens(RequestContext&, const nlohmann::json&);
+nlohmann::json handleListKeys(RequestContext&, const nlohmann::json&);
+nlohmann::json handleGetPublicKey(RequestContext&, const nlohmann::json&);
+nlohmann::json handleLogin(RequestContext&, const nlohmann::json&);
+nlohmann::json handleLock(RequestContext&, const nlohmann::json&);
+nlohmann::json handleGenerateKey(RequestContext&, const nlohmann::json&);
+nlohmann::json handleRequestAccess(RequestContext&, const nlohmann::json&);
+nlohmann::json handleListConsents(RequestContext&, const nlohmann::json&);
+nlohmann::json handleGrantConsent(RequestContext&, const nlohmann::json&);
+nlohmann::json handleRevokeConsent(RequestContext&, const nlohmann::json&);
+nlohmann::json handleDeriveStorageKey(RequestContext&, const nlohmann::json&);
+nlohmann::json handleSignBlock(RequestContext&, const nlohmann::json&);
+nlohmann::json handleSignLogin(RequestContext&, const nlohmann::json&);
+nlohmann::json handleSeal(RequestContext&, const nlohmann::json&);
+nlohmann::json handleOpen(RequestContext&, const nlohmann::json&);
+nlohmann::json handleSign(RequestContext&, const nlohmann::json&);
 
 }  // namespace p2pcp::agent

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/common/bytes.hpp"
@@ -17,12 +18,14 @@ namespace p2pcp::agent {
 std::optional<SecureString> promptPin(const Config& config, const Caller& caller,
                                       const pkcs11::TokenDescription& token,
                                       const std::string& purpose);
-// True when the person allows caller.origin to use the p2pcp identity.
-bool askConsent(const Config& config, const Caller& caller);
+// True when the person grants caller.origin this grade (site or full access).
+bool askAccessGrade(const Config& config, const Caller& caller, Grade grade);
 
 // The description texts, separated out so tests can check them.
 std::string pinDescription(const Caller& caller, const pkcs11::TokenDescription& token,
                            const std::string& purpose);
 std::optional<std::string> pinWarning(pkcs11::PinState state);
+// What the access dialog says: exactly what the grade lets the site do.
+std::string accessDescription(const std::string& origin, Grade grade);
 
 }  // namespace p2pcp::agent

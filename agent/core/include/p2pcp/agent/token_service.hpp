@@ -1,8 +1,8 @@
 #pragma once
 // Everything the agent does with tokens: the inventory, login through
-// pinentry, the login-state and root-secret caches, consent, and the
-// p2pcp operations. Thread-safe: PKCS#11 access is serialised by one mutex,
-// and prompts (PIN, consent) by another, so a person typing a PIN never
+// pinentry, the login-state and root-secret caches, and the p2pcp
+// operations. Thread-safe: PKCS#11 access is serialised by one mutex, and
+// dialogs go through Dialogs (one at a time), so a person typing a PIN never
 // holds the token lock and never sees two dialogs at once.
 
 #include <chrono>
@@ -16,7 +16,7 @@
 
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/config.hpp"
-#include "p2pcp/agent/consent_store.hpp"
+#include "p2pcp/agent/dialogs.hpp"
 #include "p2pcp/common/bytes.hpp"
 #include "p2pcp/pkcs11/inventory.hpp"
 #include "p2pcp/pkcs11/uri.hpp"
@@ -29,11 +29,10 @@ class TokenService {
   using EventSink = std::function<void(const nlohmann::json& notification)>;
 
   TokenService(Config config, Policy policy, std::vector<std::shared_ptr<pkcs11::Module>> modules,
-               ConsentStore& consents);
+               Dialogs& dialogs);
 
   [[nodiscard]] const Policy& policy() const noexcept { return policy_; }
   [[nodiscard]] const Config& config() const noexcept { return config_; }
-  ConsentStore& consents() noexcept { return consents_; }
   void setEventSink(EventSink sink);
 
   nlohmann::json modules() const;
@@ -43,8 +42,6 @@ class TokenService {
   std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription> resolveKey(
       const std::optional<std::string>& keyUri);
 
-  // Throws AgentError(ConsentDenied / NotAllowedByPolicy) unless the caller may use the agent.
-  void requireConsent(const Caller& caller);
   // Logs in to the token (pinentry unless a PIN pad or already logged in).
   void login(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token);
   std::shared_ptr<pkcs11::Token> findToken(const std::optional<std::string>& tokenUri);
@@ -83,8 +80,8 @@ class TokenService {
                                          const pkcs11::KeyDescription& key);
   SecureBytes computeRoot(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
                           const pkcs11::KeyDescription& key);
-  SecureString askPin(const Caller& caller, const pkcs11::TokenDescription& token,
-                      const std::string& why);
+  static SecureString askPin(Dialogs::Turn& turn, const pkcs11::TokenDescription& token,
+                             const std::string& why);
   void refreshLocked();
   // Runs op; if the token says nobody is logged in (another program logged it out),
   // logs in again once (asking the person) and repeats op.
@@ -93,10 +90,9 @@ class TokenService {
 
   Config config_;
   Policy policy_;
-  ConsentStore& consents_;
+  Dialogs& dialogs_;
 
-  std::mutex tokenMutex_;   // PKCS#11, inventory_, logins_, roots_
-  std::mutex promptMutex_;  // one pinentry dialog at a time
+  std::mutex tokenMutex_;  // PKCS#11, inventory_, logins_, roots_
   pkcs11::Inventory inventory_;
   std::map<const pkcs11::Token*, LoginState> logins_;
   std::map<std::string, std::pair<const pkcs11::Token*, SecureBytes>> roots_;  // by key URI
