@@ -116,6 +116,24 @@ std::optional<json> RawSocket::receive(std::chrono::milliseconds timeout) const 
   return json::parse(*text);
 }
 
+bool RawSocket::waitForHangUp(std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return false;
+    }
+    // POLLIN alone would report the replies waiting unread; a hang-up shows as
+    // POLLRDHUP (and POLLHUP once both directions are shut).
+    pollfd ready{fd_, POLLRDHUP, 0};
+    if (::poll(&ready, 1, static_cast<int>(left.count())) > 0 &&
+        (ready.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      return true;
+    }
+  }
+}
+
 bool RawSocket::waitForClose(std::chrono::milliseconds timeout, std::size_t* frames) const {
   const auto deadline = Clock::now() + timeout;
   std::array<std::uint8_t, 4> header{};

@@ -42,6 +42,8 @@ class RawSocket {
   // The same, unparsed (parsing many MiB in a debug build takes seconds).
   [[nodiscard]] std::optional<std::string> receiveText(
       std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+  // Waits, reading nothing, until the peer hangs up; true when it did within `timeout`.
+  [[nodiscard]] bool waitForHangUp(std::chrono::milliseconds timeout) const;
   // Reads and drops whatever comes until the peer closes; true when it closed
   // within `timeout`. `frames` counts the whole messages seen on the way.
   [[nodiscard]] bool waitForClose(std::chrono::milliseconds timeout,
