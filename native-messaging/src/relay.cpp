@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_parse.hpp"
 #include "p2pcp/agent/json_rpc.hpp"
 #include "p2pcp/common/framing.hpp"
 #include "p2pcp/host/browser_message.hpp"
@@ -17,9 +18,13 @@ using nlohmann::json;
 
 namespace {
 
-// The host's own subscription to token events, made on every agent
-// connection; its reply is not for the browser.
-constexpr std::string_view kSubscribeId = "p2pcp-host:subscribe";
+// Ids of the requests the host makes itself (subscriptions it renews on a new
+// agent connection); their replies are not for the browser.
+constexpr std::string_view kOwnIdPrefix = "p2pcp-host:";
+
+bool isOwnId(const json& id) {
+  return id.is_string() && id.get_ref<const std::string&>().starts_with(kOwnIdPrefix);
+}
 
 void diagnose(const std::string& message) {
   std::cerr << "p2pcp-native-host: " << message << '\n';
@@ -115,11 +120,15 @@ int Relay::refuseAll(const std::string& why) {
     if (!text) {
       return 1;
     }
-    const json doc = json::parse(*text, nullptr, false);
     json id = nullptr;
-    if (doc.is_object() && doc.contains("id") &&
-        (doc["id"].is_number_integer() || doc["id"].is_string())) {
-      id = doc["id"];
+    try {
+      const json doc = agent::parseStrictJson(*text);
+      if (doc.is_object() && doc.contains("id") &&
+          (doc["id"].is_number_integer() || doc["id"].is_string())) {
+        id = doc["id"];
+      }
+    } catch (const agent::JsonParseError&) {
+      // Not a request: the refusal goes out with id null.
     }
     toBrowser(agent::errorResponse(id, AgentError(ErrorCode::ExtensionNotAllowed, why)));
   }
@@ -158,6 +167,11 @@ void Relay::relayRequest(const json& request) {
     }
     try {
       agent_->send(text);
+      if (request["method"] == "subscribe") {
+        // Renewed on every later agent connection, so token events survive an
+        // agent restart; one per sender (a page origin, or the extension).
+        subscriptions_[request.value("origin", std::string())] = request;
+      }
       return;
     } catch (const FramingError&) {
       {
@@ -173,7 +187,12 @@ void Relay::relayRequest(const json& request) {
 
 void Relay::connectAgent() {
   agent_.emplace(agentOptions_);
-  agent_->send(json{{"jsonrpc", "2.0"}, {"id", kSubscribeId}, {"method", "subscribe"}}.dump());
+  int renewed = 0;
+  for (const auto& [sender, subscription] : subscriptions_) {
+    json again = subscription;
+    again["id"] = std::string(kOwnIdPrefix) + "subscribe:" + std::to_string(renewed++);
+    agent_->send(again.dump());
+  }
   reader_ = std::thread([this, fd = agent_->fd()] { readAgent(fd); });
 }
 
@@ -200,14 +219,20 @@ void Relay::readAgent(int fd) {
     if (!text) {
       break;
     }
-    json message = json::parse(*text, nullptr, false);
+    json message;
+    try {
+      message = agent::parseStrictJson(*text);
+    } catch (const agent::JsonParseError& e) {
+      diagnose(std::string("the agent sent something that is not JSON: ") + e.what());
+      break;
+    }
     text.reset();
     if (!message.is_object()) {
       diagnose("the agent sent something that is not a JSON object");
       break;
     }
     if (message.contains("id")) {
-      if (message["id"] == kSubscribeId) {
+      if (isOwnId(message["id"])) {
         continue;
       }
       const std::scoped_lock lock(pendingMutex_);

@@ -4,7 +4,10 @@
 // cannot make dialogs reappear in a loop; an empty PIN is a cancel.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "agent_harness.hpp"
+#include "dos_kit.hpp"
 #include "p2pcp/common/encoding.hpp"
 
 namespace p2pcp::testing {
@@ -301,6 +304,39 @@ TEST_F(EmptyPin, AnEmptyPinIsACancelAndNeverReachesTheToken) {
     EXPECT_EQ(token["pinState"], "ok");
   }
   EXPECT_EQ(codeOf(tryCall(agent, "login", json::object())), "OK");
+}
+
+TEST_F(Grades, TokenEventsReachOnlyOriginsWithAccessAndNameNoToken) {
+  auto agent = harness_->connect();
+  agent.call("grantConsent", {{"origin", "https://a.example"}, {"access", "site"}});
+  const auto subscribe = [&](const json& meta) {
+    auto socket = std::make_unique<RawSocket>(harness_->socket());
+    json message = request(1, "subscribe");
+    message.update(meta);
+    socket->sendRequest(message);
+    const auto reply = socket->receive();
+    EXPECT_TRUE(reply && reply->contains("result")) << (reply ? reply->dump() : "EOF");
+    return socket;
+  };
+  const auto local = subscribe(json::object());
+  const auto pageA = subscribe(kPageA);
+  const auto pageB = subscribe(kPageB);  // no access: subscribing is allowed, hearing is not
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 0) << "subscribing asks nobody";
+  // Take the token away: SoftHSM2 reports it gone on the agent's next scan.
+  for (const auto& entry : std::filesystem::directory_iterator(harness_->home() / "tokens")) {
+    std::filesystem::remove_all(entry.path());
+  }
+  const auto forLocal = local->receive(std::chrono::seconds(10));
+  ASSERT_TRUE(forLocal);
+  EXPECT_EQ((*forLocal)["method"], "tokenRemoved");
+  EXPECT_NE((*forLocal)["params"].value("token", "").find("p2pcp-test"), std::string::npos)
+      << "the person's own tools see which token";
+  const auto forA = pageA->receive(std::chrono::seconds(10));
+  ASSERT_TRUE(forA);
+  EXPECT_EQ(*forA, json::parse(R"({"jsonrpc":"2.0","method":"tokenRemoved","params":{},
+                                   "origin":"https://a.example"})"));
+  EXPECT_THROW((void)pageB->receive(std::chrono::milliseconds(2500)), std::exception)
+      << "an origin without access hears nothing";
 }
 
 }  // namespace

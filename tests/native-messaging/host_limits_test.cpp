@@ -157,8 +157,7 @@ class BraggingAgent {
       return;
     }
     try {
-      // The host subscribes first, then relays the page's request.
-      (void)readFrame(client, LengthOrder::BigEndian, kMaxAgentMessage);
+      // The page's request (the host subscribes only for pages that listen).
       (void)readFrame(client, LengthOrder::BigEndian, kMaxAgentMessage);
       std::string lie(4, '\0');
       encodeLength(64U * kMiB, reinterpret_cast<std::uint8_t*>(lie.data()), LengthOrder::BigEndian);

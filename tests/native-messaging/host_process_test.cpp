@@ -247,7 +247,8 @@ TEST_F(NativeHost, TwoHostsStartingTheAgentAtOnceShareOne) {
   const auto b = second.receive();
   ASSERT_EQ(codeOf(a), "OK");
   ASSERT_EQ(codeOf(b), "OK");
-  EXPECT_FALSE((*a)["result"].contains("pid")) << "the agent's process details are for local programs";
+  EXPECT_FALSE((*a)["result"].contains("pid"))
+      << "the agent's process details are for local programs";
   const auto pids = agentsServing(harness_->socket());
   EXPECT_EQ(pids.size(), 1U);
   for (const pid_t pid : pids) {
@@ -311,6 +312,26 @@ TEST_F(NativeHost, BrowserRequestsNeverReachWhatIsNotTheirs) {
   }
   EXPECT_TRUE(loggedIn);
   EXPECT_EQ(local.call("listKeys").size(), keysBefore);
+}
+
+// Token events through the host: addressed to the page's origin, naming no
+// token, and still coming after the agent restarted (the host renews the
+// subscriptions it relayed on its new agent connection).
+TEST_F(NativeHost, TokenEventsReachThePagesOriginAndSurviveAnAgentRestart) {
+  harness_->connect().call("grantConsent", {{"origin", kPage}, {"access", "site"}});
+  HostProcess host({kDevOrigin}, harness_->environment());
+  host.send({{"id", 1}, {"method", "subscribe"}, {"origin", kPage}});
+  ASSERT_EQ(codeOf(host.receive()), "OK");
+  harness_->restart(AgentSetup{});
+  host.send({{"id", 2}, {"method", "hello"}, {"origin", kPage}});
+  ASSERT_EQ(codeOf(host.receive()), "OK");
+  for (const auto& entry : std::filesystem::directory_iterator(harness_->home() / "tokens")) {
+    std::filesystem::remove_all(entry.path());
+  }
+  const auto event = host.receive();
+  ASSERT_TRUE(event);
+  EXPECT_EQ(*event, json::parse(R"({"jsonrpc":"2.0","method":"tokenRemoved","params":{},
+                                    "origin":"https://app.example"})"));
 }
 
 }  // namespace

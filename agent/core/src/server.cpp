@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <map>
 #include <tuple>
 #include <utility>
 
@@ -368,12 +369,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  // `subscribe`: this connection gets token events from now on.
+  // `subscribe`: from now on this connection gets token events for this caller,
+  // as the dispatcher shapes them for it (Dispatcher::eventFor). One
+  // connection of the native host carries the subscriptions of many origins.
   void subscribe(const Request& request) {
-    subscribed_ = true;
-    send(toFrame(resultResponse(request.id, {{"subscribed", true}}), limits_.maxMessageBytes));
+    json reply = server_.dispatcher_.handle(request);  // the caller table decides; never waits
+    if (reply.contains("result")) {
+      const auto same = [&](const Caller& c) {
+        return c.kind == request.caller.kind && c.origin == request.caller.origin;
+      };
+      if (std::none_of(subscriptions_.begin(), subscriptions_.end(), same) &&
+          subscriptions_.size() < kMaxSubscriptions) {
+        subscriptions_.push_back(request.caller);
+      }
+      subscribed_ = true;
+    }
+    send(toFrame(reply, limits_.maxMessageBytes));
   }
 
+ public:
+  // The event as each of this connection's subscribers may see it.
+  [[nodiscard]] std::vector<json> eventsFor(const json& event) const {
+    std::vector<json> out;
+    for (const auto& caller : subscriptions_) {
+      if (auto shaped = server_.dispatcher_.eventFor(caller, event)) {
+        out.push_back(std::move(*shaped));
+      }
+    }
+    return out;
+  }
+
+ private:
   // ---- writing -------------------------------------------------------------
 
   void writeNext() {
@@ -550,6 +576,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t queuedBytes_ = 0;
   Clock::time_point writeProgress_;
   bool subscribed_ = false;
+  // Bounded: the origins of one browser session, not an attacker's list.
+  static constexpr std::size_t kMaxSubscriptions = 256;
+  std::vector<Caller> subscriptions_;
   bool closed_ = false;
 
   // After an oversized message.
@@ -645,9 +674,7 @@ void Server::forget(const std::shared_ptr<Connection>& connection) {
 }
 
 void Server::broadcast(const json& notification) {
-  // Serialised once, on the caller's thread, and shared by every subscriber's queue.
-  Frame frame = toFrame(notification, limits_.maxMessageBytes);
-  asio::post(io_, [this, frame = std::move(frame)]() {
+  asio::post(io_, [this, notification]() {
     // send() may close a connection that does not read, which changes the set.
     std::vector<std::shared_ptr<Connection>> subscribers;
     for (const auto& connection : connections_) {
@@ -655,8 +682,18 @@ void Server::broadcast(const json& notification) {
         subscribers.push_back(connection);
       }
     }
+    // Each subscriber gets the event in its own shape (a page: only with access,
+    // without the token's identity), serialised once per shape.
+    std::map<std::string, Frame> frames;
     for (const auto& connection : subscribers) {
-      connection->send(frame);
+      for (const auto& event : connection->eventsFor(notification)) {
+        const std::string text = event.dump();
+        auto& frame = frames[text];
+        if (!frame) {
+          frame = toFrame(event, limits_.maxMessageBytes);
+        }
+        connection->send(frame);
+      }
     }
   });
 }

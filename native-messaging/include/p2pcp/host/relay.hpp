@@ -8,6 +8,7 @@
 // AGENT_UNAVAILABLE and the next request connects again, starting the agent
 // if needed, so a browser session survives an agent restart.
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -54,6 +55,9 @@ class Relay {
   std::mutex outMutex_;
   std::mutex agentMutex_;
   std::optional<client::AgentClient> agent_;
+  // The subscribe requests relayed, by sender ("" for the extension's own
+  // pages), renewed on each new agent connection; under agentMutex_.
+  std::map<std::string, nlohmann::json> subscriptions_;
   std::thread reader_;
   std::mutex pendingMutex_;
   std::set<std::string> pending_;  // ids (as JSON text) sent to the agent and not answered
