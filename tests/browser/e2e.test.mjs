@@ -113,6 +113,9 @@ test('consent denied for a second origin, and the two origins are kept apart', {
   assert.deepEqual(Buffer.from(fromA.result.message, 'base64'),
     scheme.loginMessage(session.origin('a'), login.indexServer, nonce, login.timestamp));
 
+  // B's denial is remembered until the person forgets it; then B asks again and is allowed.
+  assert.equal(codeOf(await session.call(pageB, 'signLogin', login)), 'CONSENT_DENIED');
+  assert.equal(session.cli(['consents', 'revoke', session.origin('b')]).status, 0);
   const fromB = await session.call(pageB, 'signLogin', login);
   assert.equal(codeOf(fromB), 'OK', 'B asks again and is allowed this time');
   assert.deepEqual(Buffer.from(fromB.result.message, 'base64'),
