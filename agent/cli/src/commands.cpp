@@ -1,6 +1,9 @@
 #include <unistd.h>
 
+#include <ctime>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "cli.hpp"
 #include "p2pcp/common/bytes.hpp"
@@ -27,6 +30,18 @@ json inSpace(const Options& o, json params) {
     params["space"] = *o.origin;
   }
   return params;
+}
+
+// A time the agent gives in seconds since the epoch, as the person reads it.
+std::string localTime(long long epochSeconds) {
+  const auto seconds = static_cast<std::time_t>(epochSeconds);
+  std::tm parts{};
+  if (::localtime_r(&seconds, &parts) == nullptr) {
+    return std::to_string(epochSeconds);
+  }
+  std::ostringstream out;
+  out << std::put_time(&parts, "%Y-%m-%d %H:%M");
+  return out.str();
 }
 
 // Says on a terminal which space a private operation used; stdout keeps only the result.
@@ -232,7 +247,7 @@ int consentsList(const Options& o) {
     }
     if (c.contains("denied")) {
       text += "  denied: " + c["denied"].value("access", "") + " access (remembered until " +
-              std::to_string(c["denied"].value("until", 0LL)) + ")";
+              localTime(c["denied"].value("until", 0LL)) + ")";
     }
     text += "\n";
   }
