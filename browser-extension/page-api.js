@@ -50,7 +50,8 @@
     // "full" access (the person's whole p2pcp space, for their p2pcp app).
     // Resolves with {access, space}.
     requestAccess(access = 'site') { return call('requestAccess', { access }); }
-    // {uri, type, spki (base64 DER), fingerprint (hex)} of the person's key.
+    // {type, spki (base64 DER), fingerprint (hex)} of the person's key (no token URI:
+    // it would name the token's label and serial).
     identity(options = {}) { return call('getPublicKey', keyOf(options)); }
     async publicStorageKey(uri, options = {}) {
       const r = await call('deriveStorageKey', { ...keyOf(options), kind: 'public', uri });

@@ -25,7 +25,8 @@ struct AgentSetup {
   std::string pinentryPins;           // what pinentry answers (comma list); empty: the PIN
   std::string confirm = "yes";        // what pinentry answers to consent prompts
   bool cancelPin = false;
-  int pinentryDelayMs = 0;  // how long pinentry takes to answer
+  int pinentryDelayMs = 0;      // how long pinentry takes to answer
+  std::string pinentryProgram;  // empty: the scripted pinentry
   std::optional<nlohmann::json> policy;
   // Instead of a policy file: policy.json is a symbolic link to this path.
   std::optional<std::filesystem::path> policyLink;

@@ -3,8 +3,10 @@
 // is granted only on an explicit request (or by policy or the person); pages
 // cannot make dialogs reappear in a loop; an empty PIN is a cancel.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "agent_harness.hpp"
 #include "dos_kit.hpp"
@@ -337,6 +339,131 @@ TEST_F(Grades, TokenEventsReachOnlyOriginsWithAccessAndNameNoToken) {
                                    "origin":"https://a.example"})"));
   EXPECT_THROW((void)pageB->receive(std::chrono::milliseconds(2500)), std::exception)
       << "an origin without access hears nothing";
+}
+
+// A request admitted with some access, then waiting (for the PIN dialog the
+// person's own login holds), must not deliver its result once the person has
+// revoked that access meanwhile.
+class SlowDialogs : public Grades {
+  AgentSetup setup() override {
+    AgentSetup s;
+    s.pinentryDelayMs = 2000;
+    return s;
+  }
+};
+
+TEST_F(SlowDialogs, ARevocationWhileARequestWaitsWithholdsItsResult) {
+  auto agent = harness_->connect();
+  agent.call("grantConsent", {{"origin", "https://a.example"}, {"access", "full"}});
+  const json sealed = call("seal", {{"uri", "/diary"}, {"plaintext", toBase64(asBytes("diary"))}});
+  ASSERT_EQ(codeOf(sealed), "OK");
+  agent.call("lock", json::object());
+  // The person logs in from the CLI (a 2 s dialog); the page's open waits behind it.
+  std::thread person([&] {
+    auto own = harness_->connect();
+    (void)tryCall(own, "login", json::object());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  RawSocket page(harness_->socket());
+  json open = request(7, "open",
+                      {{"key", key_}, {"uri", "/diary"}, {"sealed", resultOf(sealed, "sealed")}});
+  open.update(kPageA);
+  page.sendRequest(open);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(agent.call("revokeConsent", {{"origin", "https://a.example"}})["revoked"], true);
+  const auto reply = page.receive();
+  person.join();
+  ASSERT_TRUE(reply);
+  ASSERT_TRUE(reply->contains("error"))
+      << "the diary reached a page whose access was revoked: " << reply->dump();
+  EXPECT_EQ((*reply)["error"]["data"]["error"], "CONSENT_DENIED");
+}
+
+// Requests waiting for the person hold worker threads: only a few pages may
+// wait at once, so the person's own large requests and a lock are never stuck
+// behind dialogs.
+TEST_F(SlowDialogs, PagesWaitingForTheScreenNeverTieUpTheAgent) {
+  auto agent = harness_->connect();
+  agent.call("login", json::object());  // the person's own 2 s dialog, before the pages come
+  std::vector<std::unique_ptr<RawSocket>> pages;
+  for (int i = 0; i < 6; ++i) {
+    pages.push_back(std::make_unique<RawSocket>(harness_->socket()));
+    json ask = request(i, "getPublicKey", {{"key", key_}});
+    ask.update(json{{"origin", "https://p" + std::to_string(i) + ".example"}});
+    pages.back()->sendRequest(ask);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int confirmsBefore = harness_->countPinentry("CONFIRM");
+  // A local request big enough (over 64 KiB) to need a worker, and no dialog.
+  RawSocket local(harness_->socket());
+  local.sendRequest(
+      request("big", "seal",
+              {{"key", key_}, {"uri", "/big"}, {"plaintext", toBase64(Bytes(100 * 1024, 1))}}));
+  const auto sealed = local.receive();
+  ASSERT_TRUE(sealed);
+  EXPECT_TRUE(sealed->contains("result")) << sealed->dump();
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), confirmsBefore)
+      << "the person's request waited for a page's dialog to end";
+  // A lock (SIGHUP) takes effect while the pages' dialog is still open.
+  ASSERT_EQ(::kill(harness_->pid(), SIGHUP), 0);
+  bool locked = false;
+  for (int i = 0; i < 50 && !locked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    locked = !agent.call("listTokens", json::object())[0].value("loggedIn", true);
+  }
+  EXPECT_TRUE(locked);
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), confirmsBefore) << "the lock waited for a dialog";
+  int limited = 0;
+  for (const auto& page : pages) {
+    const auto reply = page->receive(std::chrono::seconds(30));
+    ASSERT_TRUE(reply);
+    if (reply->contains("error") && (*reply)["error"]["data"]["error"] == "RATE_LIMITED") {
+      ++limited;
+    }
+  }
+  EXPECT_GE(limited, 3) << "at most 3 page requests may wait for the screen";
+  EXPECT_LE(harness_->countPinentry("CONFIRM"), 3);
+}
+
+class DeniedSites : public Grades {
+  AgentSetup setup() override {
+    AgentSetup s;
+    s.confirm = "no";
+    return s;
+  }
+};
+
+TEST_F(DeniedSites, ThrowawaySubdomainsCannotAskInTurn) {
+  int limited = 0;
+  for (int i = 0; i < 8; ++i) {
+    const json page = {{"origin", "https://r" + std::to_string(i) + ".evil.example"}};
+    const json outcome = call("getPublicKey", json::object(), page);
+    limited += codeOf(outcome) == "RATE_LIMITED" ? 1 : 0;
+  }
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1) << "one denial pauses the whole site";
+  EXPECT_EQ(limited, 7);
+  // Another site is not held back.
+  EXPECT_EQ(codeOf(call("getPublicKey", json::object(), kPageB)), "CONSENT_DENIED");
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 2);
+}
+
+class BrokenPinentry : public Grades {
+  AgentSetup setup() override {
+    AgentSetup s;
+    s.pinentryProgram = "/nonexistent/pinentry";
+    return s;
+  }
+};
+
+TEST_F(BrokenPinentry, ADialogThatFailsCountsAsRefused) {
+  auto agent = harness_->connect();
+  agent.call("grantConsent", {{"origin", "https://a.example"}, {"access", "site"}});
+  const json params = {{"kind", "private"}, {"uri", "/notes"}};
+  EXPECT_EQ(codeOf(call("deriveStorageKey", params, kPageA)), "PINENTRY_FAILED");
+  EXPECT_EQ(codeOf(call("deriveStorageKey", params, kPageA)), "RATE_LIMITED")
+      << "nobody answered: the page waits before its next dialog";
+  EXPECT_EQ(codeOf(call("deriveStorageKey", params)), "PINENTRY_FAILED")
+      << "the person's own tools are not held back";
 }
 
 }  // namespace

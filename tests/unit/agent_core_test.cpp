@@ -242,6 +242,35 @@ TEST_F(Consents, GrantingForgetsADenialAndRevokingForgetsBoth) {
   EXPECT_FALSE(store.denialCovering("https://b.example", Grade::Site));
 }
 
+TEST_F(Consents, ASiteGrantKeepsADeniedFullAccess) {
+  ConsentStore store(dir_ / "consents.json");
+  store.deny("https://a.example", Grade::Full, std::chrono::hours(1));
+  store.grant("https://a.example", Grade::Site);
+  EXPECT_TRUE(store.denialCovering("https://a.example", Grade::Full))
+      << "a page cannot launder a full-access denial through a site grant";
+  store.grant("https://a.example", Grade::Full);
+  EXPECT_FALSE(store.denialCovering("https://a.example", Grade::Full));
+}
+
+TEST_F(Consents, DenialsAreBounded) {
+  ConsentStore store(dir_ / "consents.json");
+  for (std::size_t i = 0; i < ConsentStore::kMaxDenials + 20; ++i) {
+    store.deny("https://r" + std::to_string(i) + ".example", Grade::Site, std::chrono::hours(1));
+  }
+  EXPECT_EQ(store.denials().size(), ConsentStore::kMaxDenials);
+}
+
+TEST_F(Consents, AFifoOrAHugeFileIsMovedAsideNotReadForever) {
+  ASSERT_EQ(::mkfifo((dir_ / "consents.json").c_str(), 0600), 0);
+  const ConsentStore fromFifo(dir_ / "consents.json");  // must not block
+  EXPECT_TRUE(fromFifo.list().empty());
+  EXPECT_TRUE(fs::exists(dir_ / "consents.json.corrupt"));
+  fs::create_symlink("/dev/zero", dir_ / "consents.json");
+  const ConsentStore fromDevice(dir_ / "consents.json");
+  EXPECT_TRUE(fromDevice.list().empty());
+  EXPECT_TRUE(fs::exists(dir_ / "consents.json.corrupt.1")) << "the first copy is kept";
+}
+
 TEST_F(Consents, VersionOneFilesBecomeSiteAccess) {
   write("consents.json", R"({"version":1,"origins":{"https://a.example":{"grantedAt":5}}})");
   const ConsentStore store(dir_ / "consents.json");

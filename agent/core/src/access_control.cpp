@@ -4,6 +4,7 @@
 
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/origin.hpp"
 
 namespace p2pcp::agent {
 
@@ -74,6 +75,13 @@ Grade AccessControl::request(const Caller& caller, Grade wanted) {
   if (static_cast<int>(standing.grade) >= static_cast<int>(wanted)) {
     return standing.grade;
   }
+  if (wanted == Grade::Full && !isPotentiallyTrustworthy(origin)) {
+    // Anyone on the network path can pose as a plain http site: it may hold a
+    // space of its own, never the person's whole account (unless policy says so).
+    throw AgentError(ErrorCode::NotAllowedByPolicy,
+                     "full access needs a secure origin (https, or http on this computer); " +
+                         origin + " is not one");
+  }
   return askFor(caller, wanted);
 }
 
@@ -91,7 +99,7 @@ Grade AccessControl::askFor(const Caller& caller, Grade wanted) {
   if (const auto denial = consents_.denialCovering(origin, wanted)) {
     throw refuseRemembered(*denial);
   }
-  auto turn = dialogs_.take(caller);
+  auto turn = dialogs_.take(caller, Dialogs::Kind::Access);
   // Decided while this request waited for the screen?
   const Standing standing = standingOf(origin);
   if (static_cast<int>(standing.grade) >= static_cast<int>(wanted)) {

@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
-#include "p2pcp/agent/json_parse.hpp"
+#include "p2pcp/agent/config_file.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/origin.hpp"
 #include "p2pcp/common/framing.hpp"
@@ -52,8 +51,13 @@ ConsentStore::ConsentStore(fs::path file) : file_(std::move(file)) {
   } catch (const std::exception& e) {
     granted_.clear();
     denied_.clear();
+    // Never over an earlier copy: each corrupt file is kept for a look.
     fs::path aside = file_;
     aside += ".corrupt";
+    for (int n = 1; n < 100 && fs::symlink_status(aside).type() != fs::file_type::not_found; ++n) {
+      aside = file_;
+      aside += ".corrupt." + std::to_string(n);
+    }
     std::error_code ec;
     fs::rename(file_, aside, ec);
     logWarning("consent file " + file_.string() + " could not be read (" + e.what() +
@@ -62,16 +66,13 @@ ConsentStore::ConsentStore(fs::path file) : file_(std::move(file)) {
 }
 
 void ConsentStore::load() {
-  std::ifstream in(file_);
-  if (!in) {
+  // The same rules as the settings: a regular file of bounded size, read with
+  // the strict parser; a FIFO or a link to a device is an error, never a hang.
+  const auto read = readConfigFile(file_);
+  if (!read) {
     return;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  const json doc = parseStrictJson(text.str());
-  if (!doc.is_object()) {
-    throw std::runtime_error("unexpected layout");
-  }
+  const json& doc = *read;
   const int version = doc.value("version", 0);
   if (version != 1 && version != 2) {
     throw std::runtime_error("unknown version");
@@ -113,7 +114,12 @@ std::optional<Consent> ConsentStore::find(const std::string& origin) const {
 void ConsentStore::grant(const std::string& origin, Grade grade, std::optional<std::string> space) {
   const std::scoped_lock lock(mutex_);
   granted_[origin] = Consent{origin, grade, nowSeconds(), std::move(space)};
-  denied_.erase(origin);
+  // The grant answers the denials it covers; a denied full access outlives a
+  // new site access.
+  if (const auto it = denied_.find(origin);
+      it != denied_.end() && static_cast<int>(it->second.grade) <= static_cast<int>(grade)) {
+    denied_.erase(it);
+  }
   saveLocked();
 }
 
@@ -129,6 +135,13 @@ bool ConsentStore::revoke(const std::string& origin) {
 void ConsentStore::deny(const std::string& origin, Grade grade, std::chrono::seconds duration) {
   const std::scoped_lock lock(mutex_);
   const auto now = nowSeconds();
+  std::erase_if(denied_, [now](const auto& entry) { return entry.second.until <= now; });
+  if (denied_.size() >= kMaxDenials && !denied_.contains(origin)) {
+    // Bounded: denials come from pages. The one ending first goes.
+    denied_.erase(std::min_element(
+        denied_.begin(), denied_.end(),
+        [](const auto& a, const auto& b) { return a.second.until < b.second.until; }));
+  }
   denied_[origin] = Denial{origin, grade, now, now + duration.count()};
   saveLocked();
 }

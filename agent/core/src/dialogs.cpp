@@ -10,91 +10,211 @@
 namespace p2pcp::agent {
 
 namespace {
-constexpr std::size_t kMaxOriginsTracked = 1024;  // origins come from pages: bounded
+
+constexpr std::size_t kMaxKeysTracked = 4096;  // keys come from pages: bounded
+
+void forgetOlderThan(std::deque<Dialogs::Clock::time_point>& times,
+                     Dialogs::Clock::time_point since) {
+  while (!times.empty() && times.front() < since) {
+    times.pop_front();
+  }
+}
+
+AgentError rateLimited(const std::string& why, Dialogs::Clock::duration wait) {
+  const auto seconds =
+      std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+  return {ErrorCode::RateLimited,
+          why + "; another dialog is possible in " + std::to_string(seconds) + " s",
+          {{"retryAfter", seconds}}};
+}
+
 }  // namespace
 
 Dialogs::Dialogs(const Config& config, DialogLimits limits) : config_(config), limits_(limits) {}
 
-void Dialogs::checkAllowedLocked(const std::string& origin, Clock::time_point now) {
-  auto it = origins_.find(origin);
-  if (it == origins_.end()) {
-    return;
+std::vector<std::string> Dialogs::keysOf(const std::string& origin) {
+  // origin is canonical: scheme://host[:port]. The site: the scheme and the
+  // host's last two labels (IP literals and single labels stand for themselves).
+  std::vector<std::string> keys{"origin " + origin};
+  const auto schemeEnd = origin.find("://");
+  if (schemeEnd == std::string::npos) {
+    return keys;
   }
-  OriginState& state = it->second;
-  while (!state.recent.empty() && now - state.recent.front() >= limits_.window) {
-    state.recent.pop_front();
+  std::string host = origin.substr(schemeEnd + 3);
+  if (!host.starts_with('[')) {
+    host = host.substr(0, host.find(':'));
   }
-  Clock::time_point until = state.notBefore;
-  if (state.recent.size() >= limits_.maxPerWindow) {
-    until = std::max(until, state.recent.front() + limits_.window);
+  const bool name = !host.empty() && !host.starts_with('[') &&
+                    std::any_of(host.begin(), host.end(), [](char c) { return c > '9'; });
+  if (name) {
+    const auto last = host.rfind('.');
+    if (last != std::string::npos && last > 0) {
+      const auto secondLast = host.rfind('.', last - 1);
+      if (secondLast != std::string::npos) {
+        host = host.substr(secondLast + 1);
+      }
+    }
   }
-  if (now < until) {
-    const auto wait = std::chrono::ceil<std::chrono::seconds>(until - now).count();
-    throw AgentError(
-        ErrorCode::RateLimited,
-        origin + " asked too often; it may open another dialog in " + std::to_string(wait) + " s",
-        {{"retryAfter", wait}});
+  keys.push_back("site " + origin.substr(0, schemeEnd) + "://" + host);
+  return keys;
+}
+
+void Dialogs::checkAllowedLocked(const std::string& origin, Kind kind, Clock::time_point now) {
+  forgetOlderThan(allPages_, now - limits_.window);
+  if (allPages_.size() >= limits_.maxAllPagesPerWindow) {
+    throw rateLimited("web pages asked for too many dialogs",
+                      allPages_.front() + limits_.window - now);
+  }
+  for (const auto& key : keysOf(origin)) {
+    const auto it = keys_.find(key);
+    if (it == keys_.end()) {
+      continue;
+    }
+    KeyState& state = it->second;
+    forgetOlderThan(state.shown, now - limits_.window);
+    Clock::time_point until = state.notBefore;
+    if (kind == Kind::Access) {
+      until = std::max(until, state.accessNotBefore);
+    }
+    if (state.shown.size() >= limits_.maxPerWindow) {
+      until = std::max(until, state.shown.front() + limits_.window);
+    }
+    if (now < until) {
+      throw rateLimited(origin + " asked too often", until - now);
+    }
   }
 }
 
-Dialogs::Turn Dialogs::take(const Caller& caller) {
+Dialogs::Turn Dialogs::take(const Caller& caller, Kind kind) {
   requireMayWait();
   if (!caller.isPage() || !caller.origin) {
-    return {*this, caller, std::unique_lock(screen_)};
+    return {*this, caller, std::unique_lock(screen_), false};
   }
   {
     const std::scoped_lock lock(stateMutex_);
-    checkAllowedLocked(*caller.origin, Clock::now());
+    checkAllowedLocked(*caller.origin, kind, Clock::now());
+    if (pageWaiters_ >= limits_.maxPageWaiters) {
+      // Each waiting request holds a worker thread; the person answers one
+      // dialog at a time anyway.
+      throw rateLimited("too many web page requests wait for the person", std::chrono::seconds(5));
+    }
+    ++pageWaiters_;
   }
-  std::unique_lock screen(screen_);
+  Turn turn(*this, caller, std::unique_lock(screen_, std::defer_lock), true);
+  turn.lock_.lock();
   // Again: a refusal may have happened while this request waited for the screen.
   const std::scoped_lock lock(stateMutex_);
-  const auto now = Clock::now();
-  checkAllowedLocked(*caller.origin, now);
-  if (origins_.size() >= kMaxOriginsTracked && !origins_.contains(*caller.origin)) {
-    std::erase_if(origins_, [&](const auto& entry) {
-      return entry.second.notBefore <= now && entry.second.refusalsInARow == 0;
-    });
-  }
-  origins_[*caller.origin].recent.push_back(now);
-  return {*this, caller, std::move(screen)};
+  checkAllowedLocked(*caller.origin, kind, Clock::now());
+  return turn;
 }
 
-void Dialogs::recordOutcome(const Caller& caller, bool refused) {
+void Dialogs::releaseWaiter() {
+  const std::scoped_lock lock(stateMutex_);
+  --pageWaiters_;
+}
+
+void Dialogs::recordShown(const Caller& caller) {
   if (!caller.isPage() || !caller.origin) {
     return;
   }
   const std::scoped_lock lock(stateMutex_);
-  OriginState& state = origins_[*caller.origin];
-  if (!refused) {
-    state.refusalsInARow = 0;
-    state.notBefore = {};
+  const auto now = Clock::now();
+  allPages_.push_back(now);
+  if (keys_.size() >= kMaxKeysTracked) {
+    std::erase_if(keys_, [&](const auto& entry) {
+      return entry.second.notBefore <= now &&
+             (entry.second.shown.empty() || entry.second.shown.back() < now - limits_.window);
+    });
+  }
+  for (const auto& key : keysOf(*caller.origin)) {
+    keys_[key].shown.push_back(now);
+  }
+}
+
+void Dialogs::recordOutcome(const Caller& caller, Outcome outcome) {
+  if (!caller.isPage() || !caller.origin) {
     return;
   }
-  const unsigned doublings = std::min(state.refusalsInARow, 16U);
-  state.refusalsInARow = std::min(state.refusalsInARow + 1, 1000U);
-  const std::chrono::seconds cooldown = std::min<std::chrono::seconds>(
-      limits_.firstCooldown * (1LL << doublings), limits_.maxCooldown);
-  state.notBefore = Clock::now() + cooldown;
-  logInfo("dialogs for " + *caller.origin + " paused for " + std::to_string(cooldown.count()) +
-          " s after a refusal");
+  const std::scoped_lock lock(stateMutex_);
+  const auto keys = keysOf(*caller.origin);
+  const auto pause = [&](unsigned& inARow, Clock::time_point& until, const std::string& key) {
+    const unsigned doublings = std::min(inARow, 16U);
+    inARow = std::min(inARow + 1, 1000U);
+    const std::chrono::seconds cooldown = std::min<std::chrono::seconds>(
+        limits_.firstCooldown * (1LL << doublings), limits_.maxCooldown);
+    until = Clock::now() + cooldown;
+    logInfo("dialogs for " + key + " paused for " + std::to_string(cooldown.count()) +
+            " s after a refusal");
+  };
+  for (const auto& key : keys) {
+    KeyState& state = keys_[key];
+    switch (outcome) {
+      case Outcome::Answered:
+        state = KeyState{.shown = std::move(state.shown)};
+        break;
+      case Outcome::Refused:
+        pause(state.refusalsInARow, state.notBefore, key);
+        break;
+      case Outcome::AccessDenied:
+        if (key.starts_with("site ")) {
+          pause(state.denialsInARow, state.accessNotBefore, key);
+        }
+        break;
+    }
+  }
+}
+
+Dialogs::Turn::Turn(Turn&& other) noexcept
+    : dialogs_(std::exchange(other.dialogs_, nullptr)),
+      caller_(other.caller_),
+      lock_(std::move(other.lock_)),
+      waiter_(std::exchange(other.waiter_, false)) {}
+
+Dialogs::Turn::~Turn() {
+  if (waiter_ && dialogs_ != nullptr) {
+    dialogs_->releaseWaiter();
+  }
 }
 
 std::optional<SecureString> Dialogs::Turn::askPin(const pkcs11::TokenDescription& token,
                                                   const std::string& purpose) {
-  auto pin = promptPin(dialogs_.config_, caller_, token, purpose);
+  dialogs_->recordShown(caller_);
+  std::optional<SecureString> pin;
+  try {
+    pin = promptPin(dialogs_->config_, caller_, token, purpose);
+  } catch (...) {
+    dialogs_->recordOutcome(caller_, Outcome::Refused);  // failed or timed out: nobody answered
+    throw;
+  }
   if (pin && pin->empty()) {
     pin.reset();
   }
-  dialogs_.recordOutcome(caller_, !pin.has_value());
+  dialogs_->recordOutcome(caller_, pin ? Outcome::Answered : Outcome::Refused);
   return pin;
 }
 
 bool Dialogs::Turn::askAccess(Grade grade) {
-  // A denial is remembered by the consent store (AccessControl), which refuses
-  // the origin without a dialog for a day; it does not also pause the origin's
-  // PIN dialogs, so a page refused full access can still work in its own space.
-  return askAccessGrade(dialogs_.config_, caller_, grade);
+  dialogs_->recordShown(caller_);
+  bool granted = false;
+  try {
+    granted = askAccessGrade(dialogs_->config_, caller_, grade);
+  } catch (...) {
+    dialogs_->recordOutcome(caller_, Outcome::Refused);
+    throw;
+  }
+  dialogs_->recordOutcome(caller_, granted ? Outcome::Answered : Outcome::AccessDenied);
+  return granted;
+}
+
+void Dialogs::Turn::onPinPad(const std::function<void()>& login) {
+  dialogs_->recordShown(caller_);
+  try {
+    login();
+  } catch (...) {
+    dialogs_->recordOutcome(caller_, Outcome::Refused);
+    throw;
+  }
+  dialogs_->recordOutcome(caller_, Outcome::Answered);
 }
 
 }  // namespace p2pcp::agent

@@ -132,8 +132,18 @@ json Dispatcher::respond(const Request& request, const Handler* handler) {
         grade = access_.admit(caller, access->page);
       }
       RequestContext context{tokens_, access_, caller, grade};
-      return resultResponse(request.id, handler->run(context, request.params));
-    } catch (const AgentError&) {
+      json result = handler->run(context, request.params);
+      if (caller.isPage() && access->page != PageRule::Open) {
+        requireStillAdmitted(caller, grade);
+      }
+      return resultResponse(request.id, std::move(result));
+    } catch (const AgentError& error) {
+      if (request.caller.isPage() && error.data().contains("token")) {
+        // The token's URI names its label and serial: nothing a page may learn.
+        json data = error.data();
+        data.erase("token");
+        throw AgentError(error.code(), error.what(), std::move(data));
+      }
       throw;
     } catch (const MustNotWait&) {
       throw;  // the caller runs the request again on a thread that may wait
@@ -145,6 +155,19 @@ json Dispatcher::respond(const Request& request, const Handler* handler) {
       logError("request " + request.method + " failed: " + error.what());
     }
     return errorResponse(request.id, error);
+  }
+}
+
+void Dispatcher::requireStillAdmitted(const Caller& caller, Grade admitted) const {
+  // A request may have waited for a dialog or the token for a long time; if the
+  // person revoked or lowered the page's access meanwhile, its result is not
+  // the page's any more.
+  const Standing now = access_.standingOf(caller.origin.value());
+  if (now.refusal || static_cast<int>(now.grade) < static_cast<int>(admitted)) {
+    throw AgentError(ErrorCode::ConsentDenied,
+                     "the access of " + *caller.origin +
+                         " was revoked while the request waited; nothing was returned",
+                     {{"access", gradeName(now.grade)}});
   }
 }
 

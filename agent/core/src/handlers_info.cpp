@@ -76,10 +76,14 @@ json handleListKeys(RequestContext& context, const json& params) {
 json handleGetPublicKey(RequestContext& context, const json& params) {
   const Params p(params, {"key"});
   const auto [token, key] = context.tokens.resolveKey(p.optionalString("key"));
-  return {{"uri", key.uri},
-          {"type", pkcs11::keyTypeName(key.type)},
-          {"spki", toBase64(key.spki)},
-          {"fingerprint", toHex(scheme::fingerprint(key.spki))}};
+  json identity = {{"type", pkcs11::keyTypeName(key.type)},
+                   {"spki", toBase64(key.spki)},
+                   {"fingerprint", toHex(scheme::fingerprint(key.spki))}};
+  if (!context.caller.isPage()) {
+    // The key's URI names the token's label and serial: not for web pages.
+    identity["uri"] = key.uri;
+  }
+  return identity;
 }
 
 json handleLogin(RequestContext& context, const json& params) {

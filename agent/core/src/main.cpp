@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -179,6 +180,10 @@ int main(int argc, char** argv) {
 
     asio::io_context io;
     asio::thread_pool workers(4);
+    // Locking and the once-a-second housekeeping (login expiry, token scan) run
+    // on a thread of their own: requests waiting for the person on the workers
+    // must never delay a lock or an expiry.
+    asio::thread_pool housekeeping(1);
     asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol(),
                                                     listener->socket.release());
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
@@ -195,20 +200,37 @@ int main(int argc, char** argv) {
     std::function<void()> waitForHup = [&] {
       lockSignal.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) {
-          asio::post(workers, [&service] { service.lockAll(); });
+          asio::post(housekeeping, [&service] {
+            try {
+              service.lockAll();
+            } catch (const std::exception& e) {
+              logError(std::string("lock failed: ") + e.what());
+            }
+          });
           waitForHup();
         }
       });
     };
     waitForHup();
 
-    // Expire idle logins and watch for token insertion and removal once a second.
+    // Expire idle logins and watch for token insertion and removal once a second
+    // (one at a time: a tick that waits for a busy token is not queued again).
     asio::steady_timer timer(io);
+    std::atomic<bool> ticking{false};
     std::function<void()> schedule = [&] {
       timer.expires_after(std::chrono::seconds(1));
       timer.async_wait([&](const boost::system::error_code& ec) {
         if (!ec) {
-          asio::post(workers, [&service] { service.tick(); });
+          if (!ticking.exchange(true)) {
+            asio::post(housekeeping, [&service, &ticking] {
+              try {
+                service.tick();
+              } catch (const std::exception& e) {
+                logWarning(std::string("housekeeping failed: ") + e.what());
+              }
+              ticking = false;
+            });
+          }
           schedule();
         }
       });
@@ -227,7 +249,9 @@ int main(int argc, char** argv) {
       }
     }
     io.run();
+    workers.stop();  // requests not started yet are dropped; running ones finish
     workers.join();
+    housekeeping.join();
     service.lockAll();
     if (!listener->socketActivated) {
       ::unlink(listener->path.c_str());

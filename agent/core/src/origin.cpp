@@ -349,4 +349,20 @@ bool OriginPattern::matches(std::string_view origin) const {
          host[host.size() - host_.size() - 1] == '.';
 }
 
+bool isPotentiallyTrustworthy(std::string_view origin) {
+  if (origin.starts_with("https://")) {
+    return true;
+  }
+  constexpr std::string_view kHttp = "http://";
+  if (!origin.starts_with(kHttp)) {
+    return false;
+  }
+  std::string_view host = origin.substr(kHttp.size());
+  if (host.starts_with("[")) {
+    return host.starts_with("[::1]");
+  }
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.");
+}
+
 }  // namespace p2pcp::agent

@@ -1,5 +1,6 @@
 #include "p2pcp/agent/prompts.hpp"
 
+#include "p2pcp/agent/origin.hpp"
 #include "p2pcp/pinentry/pinentry.hpp"
 
 namespace p2pcp::agent {
@@ -47,19 +48,25 @@ std::optional<SecureString> promptPin(const Config& config, const Caller& caller
 }
 
 std::string accessDescription(const std::string& origin, Grade grade) {
+  std::string text;
   if (grade == Grade::Full) {
-    return "The site " + origin +
+    text = "The site " + origin +
            " asks for FULL ACCESS to your p2pcp account.\n\n"
            "With full access it can read and change ALL your private p2pcp data, open every "
-           "sealed block, sign public blocks as you (your profile too) and sign writes to all "
-           "your private blocks, including what other sites keep in their own spaces.\n\n"
+           "sealed block of your account, and sign public blocks (your profile too) and "
+           "private block writes as you.\n\n"
            "Allow this only for the p2pcp app you use for your account.";
+  } else {
+    text = "The site " + origin +
+           " asks to use your p2pcp identity.\n\n"
+           "It may see your public key, sign logins to index servers for itself, and keep "
+           "private data and sign blocks in a space of its own. It cannot see or change your "
+           "other p2pcp data or other sites' spaces.\n\nAllow this site?";
   }
-  return "The site " + origin +
-         " asks to use your p2pcp identity.\n\n"
-         "It may see your public key, sign logins to index servers for itself, and keep "
-         "private data and sign blocks in a space of its own. It cannot see or change your "
-         "other p2pcp data or other sites' spaces.\n\nAllow this site?";
+  if (!isPotentiallyTrustworthy(origin)) {
+    text += "\n\nWARNING: this site does not use https. Anyone on your network could pose as it.";
+  }
+  return text;
 }
 
 bool askAccessGrade(const Config& config, const Caller& caller, Grade grade) {

@@ -230,10 +230,17 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
   }
   requireMayWait();  // a PIN dialog, or the PIN pad waiting for the person
   if (description->protectedAuthenticationPath) {
-    // PIN pad: the PIN is typed on the reader and never reaches us.
-    withToken(token, [&] {
-      token->login(std::nullopt);
-      logins_[token.get()] = {Clock::now(), Clock::now()};
+    // PIN pad: the PIN is typed on the reader and never reaches us. It is the
+    // person's attention all the same: one at a time, and rate-limited for pages.
+    auto turn = dialogs_.take(caller);
+    if (!needsLogin()) {
+      return;  // another request logged in while we waited
+    }
+    turn.onPinPad([&] {
+      withToken(token, [&] {
+        token->login(std::nullopt);
+        logins_[token.get()] = {Clock::now(), Clock::now()};
+      });
     });
     return;
   }

@@ -36,13 +36,17 @@ struct Denial {
 
 class ConsentStore {
  public:
+  // Remembered denials kept at most (they come from pages).
+  static constexpr std::size_t kMaxDenials = 1000;
+
   // Loads the file if present (layout version 1 or 2; version 1 consents become
   // site access). A file that cannot be parsed is moved aside to "<file>.corrupt"
   // (never overwritten) and the store starts empty.
   explicit ConsentStore(std::filesystem::path file);
 
   [[nodiscard]] std::optional<Consent> find(const std::string& origin) const;
-  // Grants (or changes) an origin's grade; a remembered denial of it is forgotten.
+  // Grants (or changes) an origin's grade; a remembered denial it answers (of
+  // the same grade or lower) is forgotten.
   void grant(const std::string& origin, Grade grade, std::optional<std::string> space = {});
   // Forgets the origin's consent and any remembered denial. False when there was neither.
   bool revoke(const std::string& origin);

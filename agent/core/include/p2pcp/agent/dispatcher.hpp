@@ -55,6 +55,8 @@ class Dispatcher {
  private:
   // `handler` is the method's entry, or nullptr for an unknown method.
   nlohmann::json respond(const Request& request, const Handler* handler);
+  // Throws ConsentDenied when the page's origin no longer holds `admitted`.
+  void requireStillAdmitted(const Caller& caller, Grade admitted) const;
   TokenService& tokens_;
   AccessControl& access_;
 };

@@ -26,6 +26,12 @@ bool isCanonicalWebOrigin(std::string_view origin);
 // another scheme, a wildcard, ...). Equal to `text` when it is canonical.
 std::optional<std::string> canonicalWebOrigin(std::string_view text);
 
+// Whether browsers treat the origin as potentially trustworthy (a secure
+// context): https, or http on a loopback host (localhost and its subdomains,
+// 127.0.0.0/8, [::1]). Anyone on the network path can pose as any other
+// http origin. `origin` must be canonical.
+bool isPotentiallyTrustworthy(std::string_view origin);
+
 // Throws std::invalid_argument unless `entry` is a canonical web origin. The
 // message quotes the entry and says why, e.g.
 //   "https://App.example/" is not a canonical origin; write "https://app.example"
