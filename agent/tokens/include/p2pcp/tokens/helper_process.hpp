@@ -1,0 +1,71 @@
+#pragma once
+// One PKCS#11 helper process (p2pcp-pkcs11-helper) as the agent sees it: a
+// socket to a process that runs one vendor module. Calls are serialised, each
+// bounded in time; a helper that dies, answers nonsense or takes longer than
+// its bound is killed, and the next call starts a new one. The agent itself
+// never maps vendor code.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+namespace p2pcp::tokens {
+
+// The module's helper is gone (crashed, hung and killed, or cannot start): its
+// tokens are unavailable until it runs again. Maps to TOKEN_UNAVAILABLE.
+class HelperUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class HelperProcess {
+ public:
+  // `program` is the helper executable; `modulePath` the canonical module path.
+  HelperProcess(std::filesystem::path program, std::string modulePath);
+  HelperProcess(const HelperProcess&) = delete;
+  HelperProcess& operator=(const HelperProcess&) = delete;
+  HelperProcess(HelperProcess&&) = delete;
+  HelperProcess& operator=(HelperProcess&&) = delete;
+  ~HelperProcess();
+
+  // Sends `request` ({"op": ..., ...}) and waits up to `timeout` for its reply.
+  // Starts the helper first when it is not running. Returns the reply's result;
+  // throws the helper's typed error (Pkcs11Error, LayerError), or
+  // HelperUnavailable. Members "pin" and "contextPin" of the request are wiped
+  // once sent.
+  nlohmann::json call(nlohmann::json request, std::chrono::milliseconds timeout);
+
+  // Counts the helper's (re)starts: state learned from an earlier generation
+  // (sessions, logins) died with its process.
+  [[nodiscard]] std::uint64_t generation() const;
+  [[nodiscard]] const std::string& modulePath() const noexcept { return modulePath_; }
+  // The process id, or -1 when none runs (for tests and the status view).
+  [[nodiscard]] pid_t pid() const;
+
+ private:
+  void startLocked();
+  void stopLocked(const std::string& why);
+
+  std::filesystem::path program_;
+  std::string modulePath_;
+  mutable std::mutex mutex_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::uint64_t generation_ = 0;
+  std::int64_t nextId_ = 1;
+};
+
+// How long each kind of helper call may take before the helper counts as hung.
+struct HelperTimeouts {
+  std::chrono::milliseconds quick{10000};      // scan, describe, keys, logout
+  std::chrono::milliseconds operation{60000};  // sign, derive, PIN login (slow cards)
+  std::chrono::milliseconds person{300000};    // PIN pad login, key generation
+};
+
+}  // namespace p2pcp::tokens

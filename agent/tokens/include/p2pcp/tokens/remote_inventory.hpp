@@ -1,0 +1,57 @@
+#pragma once
+// Every token of every module, each module in its own helper process, and key
+// lookup by PKCS#11 URI. Not thread-safe: the agent serialises access.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "p2pcp/pkcs11/types.hpp"
+#include "p2pcp/tokens/helper_process.hpp"
+#include "p2pcp/tokens/remote_token.hpp"
+
+namespace p2pcp::tokens {
+
+struct ModuleInfo {
+  std::string name;  // as p11-kit or the module reports it
+  std::string path;  // canonical (realpath)
+  bool available = true;
+};
+
+class RemoteInventory {
+ public:
+  // One helper per module path; none is started before the first scan.
+  RemoteInventory(const std::vector<std::string>& modulePaths, std::filesystem::path helperProgram,
+                  HelperTimeouts timeouts = {});
+
+  // Scans every module's slots (starting helpers that do not run). A token whose
+  // helper, slot, serial and label are unchanged keeps its RemoteToken (and so
+  // its login); a module whose helper fails is skipped, its tokens absent.
+  void refresh();
+  [[nodiscard]] const std::vector<std::shared_ptr<RemoteToken>>& tokens() const noexcept {
+    return tokens_;
+  }
+  [[nodiscard]] std::vector<ModuleInfo> modules() const;
+
+  // Exactly one token matching the URI ("pkcs11:" alone matches any; fine when there is one).
+  // Throws LayerError(NoSuchToken / AmbiguousKey / BadUri).
+  [[nodiscard]] std::shared_ptr<RemoteToken> findToken(const std::string& uri) const;
+  // Exactly one private key matching the URI across all tokens.
+  // Throws LayerError(NoSuchKey / AmbiguousKey / BadUri).
+  [[nodiscard]] std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription> findKey(
+      const std::string& uri) const;
+
+ private:
+  struct Module {
+    std::shared_ptr<HelperProcess> helper;
+    std::string name;
+    bool available = true;
+  };
+  std::vector<Module> modules_;
+  HelperTimeouts timeouts_;
+  std::vector<std::shared_ptr<RemoteToken>> tokens_;
+};
+
+}  // namespace p2pcp::tokens

@@ -1,0 +1,118 @@
+#include "p2pcp/tokens/remote_inventory.hpp"
+
+#include <optional>
+
+#include "p2pcp/agent/log.hpp"
+#include "p2pcp/pkcs11/error.hpp"
+#include "p2pcp/pkcs11/helper_wire.hpp"
+#include "p2pcp/pkcs11/text.hpp"
+#include "p2pcp/pkcs11/uri.hpp"
+
+namespace p2pcp::tokens {
+
+using pkcs11::LayerError;
+
+RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
+                                 std::filesystem::path helperProgram, HelperTimeouts timeouts)
+    : timeouts_(timeouts) {
+  for (const auto& path : modulePaths) {
+    modules_.push_back({std::make_shared<HelperProcess>(helperProgram, path), path, true});
+  }
+}
+
+std::vector<ModuleInfo> RemoteInventory::modules() const {
+  std::vector<ModuleInfo> out;
+  for (const auto& module : modules_) {
+    out.push_back({module.name, module.helper->modulePath(), module.available});
+  }
+  return out;
+}
+
+void RemoteInventory::refresh() {
+  std::vector<std::shared_ptr<RemoteToken>> next;
+  for (auto& module : modules_) {
+    nlohmann::json scan;
+    try {
+      scan = module.helper->call({{"op", "scan"}}, timeouts_.quick);
+    } catch (const std::exception& e) {
+      if (module.available) {
+        agent::logWarning("PKCS#11 module " + module.helper->modulePath() +
+                          " is unavailable: " + e.what());
+      }
+      module.available = false;
+      continue;  // its tokens are absent until it answers again
+    }
+    module.available = true;
+    module.name = scan.at("module").value("name", module.name);
+    const std::uint64_t generation = module.helper->generation();
+    for (const auto& entry : scan.at("tokens")) {
+      const auto slot = entry.at("slot").get<CK_SLOT_ID>();
+      const CK_TOKEN_INFO info = pkcs11::wire::decodeTokenInfo(entry.at("info"));
+      // Keep the token object (its login) for the same token in the same slot of
+      // the same helper process; a different token there (a card swap) is new.
+      std::shared_ptr<RemoteToken> token;
+      for (const auto& known : tokens_) {
+        const CK_TOKEN_INFO& previous = known->lastTokenInfo();
+        if (known->helper() == module.helper && known->generation() == generation &&
+            known->slot() == slot &&
+            pkcs11::paddedText(previous.serialNumber) == pkcs11::paddedText(info.serialNumber) &&
+            pkcs11::paddedText(previous.label) == pkcs11::paddedText(info.label)) {
+          token = known;
+        }
+      }
+      if (!token) {
+        token = std::make_shared<RemoteToken>(module.helper, generation, slot, info, module.name,
+                                              timeouts_);
+      }
+      token->setLastTokenInfo(info);
+      next.push_back(std::move(token));
+    }
+  }
+  tokens_ = std::move(next);
+}
+
+std::shared_ptr<RemoteToken> RemoteInventory::findToken(const std::string& uri) const {
+  const pkcs11::UriFilter filter(uri);
+  std::shared_ptr<RemoteToken> match;
+  for (const auto& token : tokens_) {
+    if (!filter.matchesToken(token->lastTokenInfo())) {
+      continue;
+    }
+    if (match) {
+      throw LayerError(LayerError::Kind::AmbiguousKey,
+                       "several tokens match " + uri + "; name one by its URI");
+    }
+    match = token;
+  }
+  if (!match) {
+    throw LayerError(LayerError::Kind::NoSuchToken, "no token matches " + uri);
+  }
+  return match;
+}
+
+std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription> RemoteInventory::findKey(
+    const std::string& uri) const {
+  const pkcs11::UriFilter filter(uri);
+  std::optional<std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription>> match;
+  for (const auto& token : tokens_) {
+    if (!filter.matchesToken(token->lastTokenInfo())) {
+      continue;
+    }
+    for (auto& key : token->keys()) {
+      if (!filter.matchesObject(key.id, key.label, CKO_PRIVATE_KEY)) {
+        continue;
+      }
+      if (match) {
+        throw LayerError(LayerError::Kind::AmbiguousKey,
+                         "several keys match " + uri + "; name one by its URI");
+      }
+      match.emplace(token, std::move(key));
+    }
+  }
+  if (!match) {
+    throw LayerError(LayerError::Kind::NoSuchKey, "no key matches " + uri);
+  }
+  return std::move(*match);
+}
+
+}  // namespace p2pcp::tokens

@@ -1,0 +1,131 @@
+#include "p2pcp/tokens/remote_token.hpp"
+
+#include <openssl/crypto.h>
+
+#include "p2pcp/common/encoding.hpp"
+#include "p2pcp/pkcs11/helper_wire.hpp"
+
+namespace p2pcp::tokens {
+
+using nlohmann::json;
+namespace wire = pkcs11::wire;
+
+namespace {
+
+std::string secretText(const SecureString& secret) {
+  return {secret.begin(), secret.end()};  // wiped by HelperProcess::call once sent
+}
+
+}  // namespace
+
+RemoteToken::RemoteToken(std::shared_ptr<HelperProcess> helper, std::uint64_t generation,
+                         CK_SLOT_ID slot, const CK_TOKEN_INFO& info, std::string moduleName,
+                         HelperTimeouts timeouts)
+    : helper_(std::move(helper)),
+      generation_(generation),
+      slot_(slot),
+      info_(info),
+      moduleName_(std::move(moduleName)),
+      timeouts_(timeouts) {}
+
+json RemoteToken::call(json request, std::chrono::milliseconds timeout) {
+  if (helper_->generation() != generation_) {
+    // Its sessions and login died with the process this token was found in.
+    throw HelperUnavailable("the PKCS#11 module " + helper_->modulePath() +
+                            " was restarted; the token is looked up again");
+  }
+  request["slot"] = slot_;
+  return helper_->call(std::move(request), timeout);
+}
+
+pkcs11::TokenDescription RemoteToken::describe() {
+  auto description = wire::decodeTokenDescription(call({{"op", "describe"}}, timeouts_.quick));
+  description.moduleName = moduleName_;
+  return description;
+}
+
+bool RemoteToken::loggedIn() {
+  return call({{"op", "loggedIn"}}, timeouts_.quick).get<bool>();
+}
+
+void RemoteToken::login(const std::optional<SecureString>& pin) {
+  json request = {{"op", "login"}, {"pin", nullptr}};
+  if (pin) {
+    request["pin"] = secretText(*pin);
+  }
+  // A PIN pad waits for the person; a PIN is checked by the card.
+  (void)call(std::move(request), pin ? timeouts_.operation : timeouts_.person);
+  keys_.reset();  // private objects become visible
+}
+
+void RemoteToken::logout() noexcept {
+  try {
+    (void)call({{"op", "logout"}}, timeouts_.quick);
+  } catch (...) {
+    // A helper that is gone has logged out with its process.
+  }
+  keys_.reset();
+}
+
+std::vector<pkcs11::KeyDescription> RemoteToken::keys() {
+  if (!keys_) {
+    std::vector<pkcs11::KeyDescription> keys;
+    for (const auto& key : call({{"op", "keys"}}, timeouts_.quick)) {
+      keys.push_back(wire::decodeKey(key));
+    }
+    keys_ = std::move(keys);
+  }
+  return *keys_;
+}
+
+Bytes RemoteToken::sign(const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm,
+                        ByteView message, const std::optional<SecureString>& contextPin) {
+  json request = {{"op", "sign"},
+                  {"key", wire::encode(key, false)},
+                  {"algorithm", pkcs11::signAlgorithmName(algorithm)},
+                  {"message", toBase64(message)}};
+  if (contextPin) {
+    request["contextPin"] = secretText(*contextPin);
+  }
+  const json signature = call(std::move(request), timeouts_.operation);
+  auto bytes = fromBase64(signature.get<std::string>());
+  if (!bytes) {
+    throw HelperUnavailable("the PKCS#11 helper sent a malformed signature");
+  }
+  return std::move(*bytes);
+}
+
+SecureBytes RemoteToken::deriveEcdh(const pkcs11::KeyDescription& key, ByteView peerPoint,
+                                    const std::optional<SecureString>& contextPin) {
+  json request = {
+      {"op", "deriveEcdh"}, {"key", wire::encode(key, false)}, {"peer", toBase64(peerPoint)}};
+  if (contextPin) {
+    request["contextPin"] = secretText(*contextPin);
+  }
+  json secret = call(std::move(request), timeouts_.operation);
+  auto& text = secret.get_ref<std::string&>();
+  auto bytes = fromBase64(text);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!bytes) {
+    throw HelperUnavailable("the PKCS#11 helper sent a malformed result");
+  }
+  SecureBytes out(bytes->begin(), bytes->end());
+  OPENSSL_cleanse(bytes->data(), bytes->size());
+  return out;
+}
+
+bool RemoteToken::needsContextLogin(const pkcs11::KeyDescription& key) {
+  return call({{"op", "needsContextLogin"}, {"key", wire::encode(key, false)}}, timeouts_.quick)
+      .get<bool>();
+}
+
+pkcs11::KeyDescription RemoteToken::generateKeyPair(pkcs11::KeyType type,
+                                                    const std::string& label) {
+  const json key =
+      call({{"op", "generateKeyPair"}, {"type", pkcs11::keyTypeName(type)}, {"label", label}},
+           timeouts_.person);
+  keys_.reset();
+  return wire::decodeKey(key);
+}
+
+}  // namespace p2pcp::tokens

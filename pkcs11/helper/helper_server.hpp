@@ -1,0 +1,35 @@
+#pragma once
+// The PKCS#11 helper's request loop: one vendor module, its tokens, and the
+// operations the agent asks for, one frame at a time on a socket the agent
+// holds the other end of. The module's code runs only in this process, so
+// when it crashes or hangs, the agent loses this helper and nothing else.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "p2pcp/pkcs11/inventory.hpp"
+#include "p2pcp/pkcs11/module.hpp"
+
+namespace p2pcp::pkcs11::helper {
+
+class HelperServer {
+ public:
+  HelperServer(std::shared_ptr<Module> module, int fd);
+  // Serves until the agent closes its end. Returns the process exit code.
+  int run();
+
+ private:
+  nlohmann::json handle(nlohmann::json& request);
+  Token& tokenAt(const nlohmann::json& request);
+  void send(const nlohmann::json& message);
+
+  std::shared_ptr<Module> module_;
+  Inventory inventory_;
+  int fd_;
+  std::mutex writeMutex_;
+};
+
+}  // namespace p2pcp::pkcs11::helper
