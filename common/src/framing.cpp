@@ -1,5 +1,6 @@
 #include "p2pcp/common/framing.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,10 +68,18 @@ std::size_t readFully(int fd, void* buffer, std::size_t n) {
 void writeFully(int fd, const void* buffer, std::size_t n) {
   const auto* in = static_cast<const char*>(buffer);
   std::size_t done = 0;
+  // On a socket, a peer that went away is an error to report, not a SIGPIPE
+  // that ends the whole process (the agent writes to helpers that may crash).
+  bool socket = true;
   while (done < n) {
-    const ssize_t put = ::write(fd, in + done, n - done);
+    const ssize_t put =
+        socket ? ::send(fd, in + done, n - done, MSG_NOSIGNAL) : ::write(fd, in + done, n - done);
     if (put < 0) {
       if (errno == EINTR) {
+        continue;
+      }
+      if (socket && errno == ENOTSOCK) {
+        socket = false;
         continue;
       }
       throw FramingError(FramingError::Kind::Io,

@@ -3,8 +3,8 @@
 // is granted only on an explicit request (or by policy or the person); pages
 // cannot make dialogs reappear in a loop; an empty PIN is a cancel.
 #include <gtest/gtest.h>
-#include <signal.h>
 
+#include <csignal>
 #include <filesystem>
 #include <thread>
 
@@ -111,7 +111,7 @@ TEST_F(Grades, SealedDataOpensOnlyInItsOwnSpace) {
 
 TEST_F(Grades, ASiteSignsBlocksOnlyInItsOwnSpace) {
   const json block = {{"seq", 1}, {"payload", toBase64(asBytes("block"))}};
-  const auto sign = [&](json extra, const json& meta) {
+  const auto sign = [&](const json& extra, const json& meta) {
     json params = block;
     params.update(extra);
     return call("signBlock", params, meta);
@@ -396,9 +396,10 @@ TEST_F(SlowDialogs, PagesWaitingForTheScreenNeverTieUpTheAgent) {
   const int confirmsBefore = harness_->countPinentry("CONFIRM");
   // A local request big enough (over 64 KiB) to need a worker, and no dialog.
   RawSocket local(harness_->socket());
-  local.sendRequest(
-      request("big", "seal",
-              {{"key", key_}, {"uri", "/big"}, {"plaintext", toBase64(Bytes(100 * 1024, 1))}}));
+  local.sendRequest(request("big", "seal",
+                            {{"key", key_},
+                             {"uri", "/big"},
+                             {"plaintext", toBase64(Bytes(std::size_t{100} * 1024U, 1))}}));
   const auto sealed = local.receive();
   ASSERT_TRUE(sealed);
   EXPECT_TRUE(sealed->contains("result")) << sealed->dump();
@@ -444,6 +445,15 @@ TEST_F(DeniedSites, ThrowawaySubdomainsCannotAskInTurn) {
   EXPECT_EQ(limited, 7);
   // Another site is not held back.
   EXPECT_EQ(codeOf(call("getPublicKey", json::object(), kPageB)), "CONSENT_DENIED");
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 2);
+}
+
+TEST_F(DeniedSites, ForgettingADenialLetsTheOriginAskAgainAtOnce) {
+  EXPECT_EQ(codeOf(call("getPublicKey", json::object(), kPageA)), "CONSENT_DENIED");
+  auto agent = harness_->connect();
+  agent.call("revokeConsent", {{"origin", "https://a.example"}});
+  // The person said "forget it": no pause left over from the denial.
+  EXPECT_EQ(codeOf(call("getPublicKey", json::object(), kPageA)), "CONSENT_DENIED");
   EXPECT_EQ(harness_->countPinentry("CONFIRM"), 2);
 }
 

@@ -132,4 +132,10 @@ std::string AccessControl::spaceOf(const std::string& origin) const {
   return origin;
 }
 
+bool AccessControl::revoke(const std::string& origin) {
+  const bool revoked = consents_.revoke(origin);
+  dialogs_.forgive(origin);
+  return revoked;
+}
+
 }  // namespace p2pcp::agent

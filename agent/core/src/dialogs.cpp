@@ -108,6 +108,16 @@ Dialogs::Turn Dialogs::take(const Caller& caller, Kind kind) {
   return turn;
 }
 
+void Dialogs::forgive(const std::string& origin) {
+  const std::scoped_lock lock(stateMutex_);
+  for (const auto& key : keysOf(origin)) {
+    const auto it = keys_.find(key);
+    if (it != keys_.end()) {
+      it->second = KeyState{.shown = std::move(it->second.shown)};
+    }
+  }
+}
+
 void Dialogs::releaseWaiter() {
   const std::scoped_lock lock(stateMutex_);
   --pageWaiters_;

@@ -20,7 +20,7 @@ Grade gradeParam(const Params& p, std::string_view name) {
   if (value == "full") {
     return Grade::Full;
   }
-  badRequest(std::string(name) + " must be \"site\" or \"full\"");
+  badRequest(std::string(name) + R"( must be "site" or "full")");
 }
 
 std::string originParam(const Params& p, std::string_view name) {
@@ -91,7 +91,7 @@ json handleGrantConsent(RequestContext& context, const json& params) {
 
 json handleRevokeConsent(RequestContext& context, const json& params) {
   const Params p(params, {"origin"});
-  return {{"revoked", context.access.consents().revoke(p.string("origin", kMaxOrigin))}};
+  return {{"revoked", context.access.revoke(p.string("origin", kMaxOrigin))}};
 }
 
 }  // namespace p2pcp::agent

@@ -58,6 +58,10 @@ class AccessControl {
 
   ConsentStore& consents() noexcept { return consents_; }
 
+  // Forgets the origin's consent or remembered denial, and the dialog pauses
+  // its refusals caused: the person has just decided it may ask again.
+  bool revoke(const std::string& origin);
+
  private:
   Grade askFor(const Caller& caller, Grade wanted);
 

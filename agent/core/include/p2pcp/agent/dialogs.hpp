@@ -87,6 +87,11 @@ class Dialogs {
   // many pages already wait.
   Turn take(const Caller& caller, Kind kind = Kind::Pin);
 
+  // The person forgot what they decided for this origin (revoked its consent
+  // or its remembered denial): its pauses, and its site's, end now. The count
+  // of dialogs shown in the window stays, so this opens no loop.
+  void forgive(const std::string& origin);
+
  private:
   struct KeyState {
     unsigned refusalsInARow = 0;
