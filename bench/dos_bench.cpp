@@ -20,7 +20,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr std::size_t kMiB = 1024U * 1024U;
+constexpr std::size_t kMiB = std::size_t{1024} * 1024U;
 constexpr double kTargetMs = 100.0;
 double seconds = 3.0;
 
@@ -39,7 +39,7 @@ LatencySummary during(const AgentHarness& agent, const std::function<void()>& at
   const auto end = Clock::now();
   probe.stop();
   if (!probe.failure().empty()) {
-    std::fprintf(stderr, "the well-behaved client failed: %s\n", probe.failure().c_str());
+    (void)std::fprintf(stderr, "the well-behaved client failed: %s\n", probe.failure().c_str());
   }
   std::vector<HelloProbe::Sample> inside;
   for (const auto& sample : probe.samples()) {
@@ -54,7 +54,7 @@ void report(const char* name, const LatencySummary& s, const LatencySummary& bas
   std::printf("%-28s %7zu %9.2f %9.2f %9.2f   x%-7.1f x%-7.1f x%-7.1f %s\n", name, s.count, s.p50Ms,
               s.p99Ms, s.maxMs, s.p50Ms / baseline.p50Ms, s.p99Ms / baseline.p99Ms,
               s.maxMs / baseline.maxMs, s.maxMs < kTargetMs ? "met" : "NOT MET");
-  std::fflush(stdout);
+  (void)std::fflush(stdout);  // each line as its attack ends
 }
 
 // ---- the attacks (each runs for about `seconds`) ----------------------------
@@ -94,6 +94,7 @@ void bigMessages(const AgentHarness& agent, const std::string& key) {
 
 void idleConnections(const AgentHarness& agent) {
   std::vector<RawSocket> idle;
+  idle.reserve(200);
   for (int i = 0; i < 200; ++i) {
     idle.emplace_back(agent.socket());
   }
@@ -129,12 +130,12 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: p2pcp-dos-bench [--seconds N]\n");
+      (void)std::fprintf(stderr, "usage: p2pcp-dos-bench [--seconds N]\n");
       return 2;
     }
   }
   if (auto missing = AgentHarness::missingPrerequisite()) {
-    std::fprintf(stderr, "cannot run: %s\n", missing->c_str());
+    (void)std::fprintf(stderr, "cannot run: %s\n", missing->c_str());
     return 1;
   }
   try {
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
     report("never-reading client", during(agent, [&] { neverReads(agent, key); }), baseline);
     report("50 half frames", during(agent, [&] { halfFrames(agent); }), baseline);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "benchmark failed: %s\n", e.what());
+    (void)std::fprintf(stderr, "benchmark failed: %s\n", e.what());
     return 1;
   }
   return 0;

@@ -134,7 +134,7 @@ int main() {
     const json plain = json::parse(input.text);
     if (p2pcp::agent::parseStrictJson(input.text) != plain ||
         parseWithCallback(input.text, p2pcp::agent::kMaxJsonDepth) != plain) {
-      std::fprintf(stderr, "variants disagree on %s\n", input.name);
+      (void)std::fprintf(stderr, "variants disagree on %s\n", input.name);
       return 1;
     }
   }

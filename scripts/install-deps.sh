@@ -9,6 +9,8 @@ packages=(
   libboost1.74-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   p11-kit libp11-kit-dev libp11-dev libengine-pkcs11-openssl
   softhsm2 opensc opensc-pkcs11
+  # the real card stack in the tests (tests/card): pcscd, vpcd, libcacard's CAC, NSS tools
+  pcscd libpcsclite-dev vsmartcard-vpcd libcacard-dev libnss3-tools
   libassuan-dev libgpg-error-dev pinentry-tty
   libsystemd-dev
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format clang-tidy

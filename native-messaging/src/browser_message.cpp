@@ -83,7 +83,7 @@ std::variant<AgentRequest, ErrorReply> toAgentRequest(std::string_view text,
   if (method == doc.end() || !method->is_string()) {
     return refuse(ErrorCode::BadRequest, "method must be a string");
   }
-  const std::string& name = method->get_ref<const std::string&>();
+  const auto& name = method->get_ref<const std::string&>();
   const auto origin = doc.find("origin");
   if (origin == doc.end() || !origin->is_string()) {
     // The extension names every sender; a message without one is never relayed,
@@ -91,7 +91,7 @@ std::variant<AgentRequest, ErrorReply> toAgentRequest(std::string_view text,
     return refuse(ErrorCode::BadRequest,
                   "a message from the browser must name its sender's origin");
   }
-  const std::string& sender = origin->get_ref<const std::string&>();
+  const auto& sender = origin->get_ref<const std::string&>();
   CallerKind kind = CallerKind::Page;
   if (isOwnExtensionOrigin(sender, caller)) {
     kind = CallerKind::Extension;

@@ -33,7 +33,7 @@ void diagnose(const std::string& message) {
 // A frame over kMaxFromBrowser but within this is read and dropped in chunks
 // (never buffered) and answered, and the host goes on; above it the host gives
 // up: skipping more is not worth reading.
-constexpr std::size_t kMaxSkippableFromBrowser = 64U * 1024U * 1024U;
+constexpr std::size_t kMaxSkippableFromBrowser = std::size_t{64} * 1024U * 1024U;
 
 // The next message from the browser; nullopt when the browser closed the port.
 // An oversized frame gets MESSAGE_TOO_LARGE with id null (its id is in what was
@@ -52,9 +52,10 @@ std::optional<std::string> readFromBrowser(int fd, Relay& relay) {
       skipPayload(fd, *length);
     }
     relay.toBrowser(agent::errorResponse(
-        nullptr, AgentError(ErrorCode::MessageTooLarge,
-                            "messages to the host are limited to " +
-                                std::to_string(kMaxFromBrowser / (1024U * 1024U)) + " MiB")));
+        nullptr,
+        AgentError(ErrorCode::MessageTooLarge,
+                   "messages to the host are limited to " +
+                       std::to_string(kMaxFromBrowser / (std::size_t{1024} * 1024U)) + " MiB")));
     if (!skippable) {
       // The rest of that message is still in the pipe; we cannot find the next one.
       throw FramingError(FramingError::Kind::TooLarge,

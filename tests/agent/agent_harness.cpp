@@ -1,12 +1,12 @@
 #include "agent_harness.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;  // NOLINT: POSIX
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
 
 namespace p2pcp::testing {
 
@@ -30,7 +30,10 @@ std::vector<std::string> environmentWith(const std::map<std::string, std::string
     }
   }
   for (const auto& [name, value] : overrides) {
-    strings.push_back(name + "=" + value);
+    std::string entry = name;
+    entry += '=';
+    entry += value;
+    strings.push_back(std::move(entry));
   }
   return strings;
 }
@@ -44,12 +47,14 @@ pid_t spawnProcess(const std::vector<std::string>& argv,
                    const std::map<std::string, std::string>& env, const fs::path& log) {
   std::vector<std::string> envStrings = environmentWith(env);
   std::vector<char*> envp;
+  envp.reserve(envStrings.size() + 1);
   for (auto& s : envStrings) {
     envp.push_back(s.data());
   }
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argp;
+  argp.reserve(args.size() + 1);
   for (auto& a : args) {
     argp.push_back(a.data());
   }
@@ -126,21 +131,26 @@ AgentHarness::~AgentHarness() {
 }
 
 std::map<std::string, std::string> AgentHarness::environment() const {
-  return {{"SOFTHSM2_CONF", (home_ / "softhsm2.conf").string()},
-          {"P2PCP_PKCS11_MODULE", kModule},
-          {"P2PCP_AGENT_SOCK", socket_.string()},
-          {"XDG_CONFIG_HOME", (home_ / "config").string()},
-          {"XDG_RUNTIME_DIR", (home_ / "run").string()},
-          {"P2PCP_POLICY", (home_ / "policy.json").string()},
-          {"P2PCP_PINENTRY",
-           setup_.pinentryProgram.empty() ? P2PCP_SCRIPTED_PINENTRY : setup_.pinentryProgram},
-          {"P2PCP_TEST_PIN", setup_.pinentryPins.empty() ? setup_.pin : setup_.pinentryPins},
-          {"P2PCP_TEST_PIN_STATE", (home_ / "pinentry.state").string()},
-          {"P2PCP_TEST_PIN_CANCEL", setup_.cancelPin ? "1" : ""},
-          {"P2PCP_TEST_CONFIRM", setup_.confirm},
-          {"P2PCP_TEST_PINENTRY_LOG", (home_ / "pinentry.log").string()},
-          {"P2PCP_TEST_PINENTRY_DELAY_MS", std::to_string(setup_.pinentryDelayMs)},
-          {"P2PCP_NO_AUTOSTART", "1"}};
+  std::map<std::string, std::string> env{
+      {"SOFTHSM2_CONF", (home_ / "softhsm2.conf").string()},
+      {"P2PCP_PKCS11_MODULE", setup_.module.empty() ? kModule : setup_.module},
+      {"P2PCP_AGENT_SOCK", socket_.string()},
+      {"XDG_CONFIG_HOME", (home_ / "config").string()},
+      {"XDG_RUNTIME_DIR", (home_ / "run").string()},
+      {"P2PCP_POLICY", (home_ / "policy.json").string()},
+      {"P2PCP_PINENTRY",
+       setup_.pinentryProgram.empty() ? P2PCP_SCRIPTED_PINENTRY : setup_.pinentryProgram},
+      {"P2PCP_TEST_PIN", setup_.pinentryPins.empty() ? setup_.pin : setup_.pinentryPins},
+      {"P2PCP_TEST_PIN_STATE", (home_ / "pinentry.state").string()},
+      {"P2PCP_TEST_PIN_CANCEL", setup_.cancelPin ? "1" : ""},
+      {"P2PCP_TEST_CONFIRM", setup_.confirm},
+      {"P2PCP_TEST_PINENTRY_LOG", (home_ / "pinentry.log").string()},
+      {"P2PCP_TEST_PINENTRY_DELAY_MS", std::to_string(setup_.pinentryDelayMs)},
+      {"P2PCP_NO_AUTOSTART", "1"}};
+  for (const auto& [name, value] : setup_.extraEnv) {
+    env[name] = value;
+  }
+  return env;
 }
 
 void AgentHarness::writePolicy() const {
@@ -155,8 +165,9 @@ void AgentHarness::writePolicy() const {
 
 void AgentHarness::start() {
   writePolicy();
-  pid_ = spawnProcess({P2PCP_AGENT_PROGRAM, "--socket", socket_.string()}, environment(),
-                      home_ / "agent.log");
+  std::vector<std::string> argv = setup_.launcher;
+  argv.insert(argv.end(), {P2PCP_AGENT_PROGRAM, "--socket", socket_.string()});
+  pid_ = spawnProcess(argv, environment(), home_ / "agent.log");
   // Poll for the socket with a deadline rather than sleeping a fixed time.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -246,7 +257,8 @@ std::string AgentHarness::keyUri(const std::string& fixture) const {
 
 int AgentHarness::runAgentOnce(const std::vector<std::string>& extraArgs) const {
   writePolicy();
-  std::vector<std::string> argv{P2PCP_AGENT_PROGRAM};
+  std::vector<std::string> argv = setup_.launcher;
+  argv.emplace_back(P2PCP_AGENT_PROGRAM);
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   return runCommand(argv, environment(), home_ / "agent-once.log");
 }

@@ -31,6 +31,14 @@ struct AgentSetup {
   // Instead of a policy file: policy.json is a symbolic link to this path.
   std::optional<std::filesystem::path> policyLink;
   bool importFixtures = true;
+  // The PKCS#11 module the agent loads; empty: SoftHSM2 with the harness's token.
+  std::string module;
+  // Added to (or overriding) the agent's environment, and so to environment().
+  std::map<std::string, std::string> extraEnv;
+  // Put before the agent's command line: e.g. nsenter into the mount namespace
+  // of a private pcscd (tests/card). The agent's pid stays that of the launcher,
+  // so the launcher must exec the agent (setpriv and nsenter do).
+  std::vector<std::string> launcher;
 };
 
 class AgentHarness {
@@ -41,6 +49,8 @@ class AgentHarness {
   explicit AgentHarness(AgentSetup setup = {});
   AgentHarness(const AgentHarness&) = delete;
   AgentHarness& operator=(const AgentHarness&) = delete;
+  AgentHarness(AgentHarness&&) = delete;
+  AgentHarness& operator=(AgentHarness&&) = delete;
   ~AgentHarness();
 
   // Starts (or restarts with a changed setup) the agent; the token is kept.

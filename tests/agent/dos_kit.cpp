@@ -44,8 +44,8 @@ std::size_t statusField(pid_t pid, const std::string& field) {
 
 }  // namespace
 
-RawSocket::RawSocket(const std::filesystem::path& socket) {
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+RawSocket::RawSocket(const std::filesystem::path& socket)
+    : fd_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
   if (fd_ < 0) {
     throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   }
@@ -140,7 +140,7 @@ bool RawSocket::waitForClose(std::chrono::milliseconds timeout, std::size_t* fra
   std::size_t headerHave = 0;
   std::uint64_t bodyLeft = 0;
   bool inBody = false;
-  std::array<std::uint8_t, 64 * 1024> buffer{};
+  std::array<std::uint8_t, std::size_t{64} * 1024U> buffer{};
   for (;;) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

@@ -35,7 +35,7 @@ class RawSocket {
   // Writes as much as the peer takes; false when a write made no progress for
   // `stall` (the peer stopped reading) or the connection failed.
   [[nodiscard]] bool trySendBytes(std::string_view bytes, std::chrono::milliseconds stall) const;
-  void sendRequest(const nlohmann::json& request) const;
+  void sendRequest(const nlohmann::json& message) const;
   // The next message; nullopt at end of stream. Throws after `timeout`.
   [[nodiscard]] std::optional<nlohmann::json> receive(
       std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
@@ -74,6 +74,8 @@ class HelloProbe {
   explicit HelloProbe(const std::filesystem::path& socket);
   HelloProbe(const HelloProbe&) = delete;
   HelloProbe& operator=(const HelloProbe&) = delete;
+  HelloProbe(HelloProbe&&) = delete;
+  HelloProbe& operator=(HelloProbe&&) = delete;
   ~HelloProbe();
 
   // Stops after the round trip in progress.

@@ -4,7 +4,6 @@
 // saw is printed and checked only as a hang detector (under 1 s); the latency
 // target is bench/dos_bench.cpp's job.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-constexpr std::size_t kMiB = 1024U * 1024U;
+constexpr std::size_t kMiB = std::size_t{1024} * 1024U;
 constexpr auto kHangDetector = std::chrono::seconds(1);
 
 // The agent the harness starts inherits this process's environment: the
@@ -28,12 +27,14 @@ class ScopedEnvironment {
   explicit ScopedEnvironment(const std::map<std::string, std::string>& values) {
     for (const auto& [name, value] : values) {
       const char* old = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+      saved_[name] = old != nullptr ? std::optional<std::string>(old) : std::nullopt;
       ::setenv(name.c_str(), value.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
     }
   }
   ScopedEnvironment(const ScopedEnvironment&) = delete;
   ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+  ScopedEnvironment(ScopedEnvironment&&) = delete;
+  ScopedEnvironment& operator=(ScopedEnvironment&&) = delete;
   ~ScopedEnvironment() {
     for (const auto& [name, value] : saved_) {
       if (value) {
@@ -83,7 +84,7 @@ class AgentUnderAttack : public ::testing::Test {
 
   // Logs in, so that seal runs on the I/O thread's quick path when it may.
   std::string logIn() {
-    const std::string key = harness_->keyUri("p256");
+    std::string key = harness_->keyUri("p256");
     (void)harness_->connect().call("deriveStorageKey",
                                    {{"key", key}, {"kind", "private"}, {"uri", "/warm"}});
     return key;
@@ -207,6 +208,7 @@ TEST_F(AgentUnderAttack, TwoHundredIdleConnectionsDoNotLockOutTheCli) {
   probe.waitForAnswers(5, milliseconds(5000));
   const auto start = Clock::now();
   std::vector<RawSocket> idle;
+  idle.reserve(200);
   for (int i = 0; i < 200; ++i) {
     idle.emplace_back(harness_->socket());
   }

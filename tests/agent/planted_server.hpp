@@ -36,6 +36,8 @@ class PlantedServer {
   PlantedServer(const std::filesystem::path& socket, uid_t uid, gid_t gid);
   PlantedServer(const PlantedServer&) = delete;
   PlantedServer& operator=(const PlantedServer&) = delete;
+  PlantedServer(PlantedServer&&) = delete;
+  PlantedServer& operator=(PlantedServer&&) = delete;
   ~PlantedServer();  // kills the child by its pid if stop() was not called
 
   // Tells the child to stop, after it has accepted and read every connection

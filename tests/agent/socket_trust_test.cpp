@@ -7,13 +7,13 @@
 // counts what it receives.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -55,6 +55,8 @@ class TempDir {
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+  TempDir(TempDir&&) = delete;
+  TempDir& operator=(TempDir&&) = delete;
   ~TempDir() {
     std::error_code ignored;
     fs::remove_all(path_, ignored);
@@ -101,6 +103,7 @@ CliResult runCli(const std::vector<std::string>& args,
   std::ofstream(in) << input;
   std::vector<std::string> envStrings = environmentWith(env);
   std::vector<char*> envp;
+  envp.reserve(envStrings.size() + 1);
   for (auto& s : envStrings) {
     envp.push_back(s.data());
   }
@@ -108,6 +111,7 @@ CliResult runCli(const std::vector<std::string>& args,
   std::vector<std::string> argv{P2PCP_CLI_PROGRAM};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> argp;
+  argp.reserve(argv.size() + 1);
   for (auto& a : argv) {
     argp.push_back(a.data());
   }
@@ -170,6 +174,8 @@ struct StartedAgent {
   explicit StartedAgent(pid_t agentPid) : pid(agentPid) {}
   StartedAgent(const StartedAgent&) = delete;
   StartedAgent& operator=(const StartedAgent&) = delete;
+  StartedAgent(StartedAgent&&) = delete;
+  StartedAgent& operator=(StartedAgent&&) = delete;
   ~StartedAgent() { stopAgent(pid); }
   pid_t pid;
 };
@@ -192,9 +198,9 @@ class SocketTrust : public ::testing::Test {
  protected:
   // A directory with exactly this mode and owner (set after mkdir, so the umask
   // plays no part), as someone could have left it.
-  fs::path makeDirectory(const std::string& name, mode_t mode, uid_t owner = ::geteuid(),
-                         gid_t group = ::getegid()) const {
-    const fs::path dir = temp_.path() / name;
+  [[nodiscard]] fs::path makeDirectory(const std::string& name, mode_t mode,
+                                       uid_t owner = ::geteuid(), gid_t group = ::getegid()) const {
+    fs::path dir = temp_.path() / name;
     if (::mkdir(dir.c_str(), 0700) != 0 || ::chown(dir.c_str(), owner, group) != 0 ||
         ::chmod(dir.c_str(), mode) != 0) {
       throw std::runtime_error("cannot make " + dir.string() + ": " + std::strerror(errno));
@@ -223,7 +229,7 @@ class AnotherUsersSocket : public SocketTrust {
     return makeDirectory("p2pcp-" + std::to_string(::geteuid()), 0700, kNobody, kNogroup);
   }
 
-  [[nodiscard]] std::string ownedByNobody(const fs::path& dir) const {
+  [[nodiscard]] static std::string ownedByNobody(const fs::path& dir) {
     return "refusing the agent socket directory " + dir.string() +
            ": owned by uid 65534, not by you";
   }

@@ -9,6 +9,8 @@
 #include "p2pcp/agent/access.hpp"
 #include "p2pcp/host/browser_message.hpp"
 
+// libFuzzer's entry point: the name is libFuzzer's.
+// NOLINTNEXTLINE(readability-identifier-naming)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   static const p2pcp::host::BrowserCaller caller{p2pcp::host::Browser::Chromium,

@@ -42,6 +42,8 @@ p2pcp::agent::Dispatcher& dispatcher() {
 
 }  // namespace
 
+// libFuzzer's entry point: the name is libFuzzer's.
+// NOLINTNEXTLINE(readability-identifier-naming)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto parsed = p2pcp::agent::parseRequest(text);

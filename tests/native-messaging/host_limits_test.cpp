@@ -4,7 +4,6 @@
 // host nothing until the bytes arrive.
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -28,7 +27,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 constexpr const char* kDevOrigin = "chrome-extension://hpncikinbmmcogikfdckffepdimmcaaa/";
 constexpr const char* kPage = "https://app.example";
-constexpr std::size_t kMiB = 1024U * 1024U;
+constexpr std::size_t kMiB = std::size_t{1024} * 1024U;
 
 std::string codeOf(const std::optional<json>& reply) {
   if (!reply) {
@@ -119,8 +118,8 @@ TEST_F(NativeHostLimits, DeeplyNestedArraysAreRefused) {
 // it hangs up.
 class BraggingAgent {
  public:
-  explicit BraggingAgent(const fs::path& socket) : socket_(socket) {
-    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  explicit BraggingAgent(const fs::path& socket)
+      : socket_(socket), listener_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
@@ -133,6 +132,8 @@ class BraggingAgent {
   }
   BraggingAgent(const BraggingAgent&) = delete;
   BraggingAgent& operator=(const BraggingAgent&) = delete;
+  BraggingAgent(BraggingAgent&&) = delete;
+  BraggingAgent& operator=(BraggingAgent&&) = delete;
   ~BraggingAgent() {
     hangUp();
     thread_.join();

@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -35,6 +35,7 @@ class HostProcess {
     }
     std::vector<std::string> envStrings = environmentWith(env);
     std::vector<char*> envp;
+    envp.reserve(envStrings.size() + 1);
     for (auto& s : envStrings) {
       envp.push_back(s.data());
     }
@@ -42,6 +43,7 @@ class HostProcess {
     std::vector<std::string> argv{P2PCP_NATIVE_HOST};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> argp;
+    argp.reserve(argv.size() + 1);
     for (auto& a : argv) {
       argp.push_back(a.data());
     }
@@ -62,6 +64,8 @@ class HostProcess {
   }
   HostProcess(const HostProcess&) = delete;
   HostProcess& operator=(const HostProcess&) = delete;
+  HostProcess(HostProcess&&) = delete;
+  HostProcess& operator=(HostProcess&&) = delete;
   ~HostProcess() {
     closeInput();
     ::close(out_);
@@ -76,7 +80,7 @@ class HostProcess {
     sendRaw(makeFrame(message.dump(), LengthOrder::Native, std::size_t{1} << 30U));
   }
   // The next frame, or nullopt at end of stream; fails the test after 20 s.
-  std::optional<json> receive() const {
+  [[nodiscard]] std::optional<json> receive() const {
     pollfd fd{out_, POLLIN, 0};
     if (::poll(&fd, 1, 20000) <= 0) {
       ADD_FAILURE() << "the host did not answer";

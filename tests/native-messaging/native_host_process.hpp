@@ -5,11 +5,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -38,6 +38,7 @@ class NativeHostProcess {
     }
     std::vector<std::string> envStrings = environmentWith(env);
     std::vector<char*> envp;
+    envp.reserve(envStrings.size() + 1);
     for (auto& s : envStrings) {
       envp.push_back(s.data());
     }
@@ -45,6 +46,7 @@ class NativeHostProcess {
     std::vector<std::string> argv{P2PCP_NATIVE_HOST};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> argp;
+    argp.reserve(argv.size() + 1);
     for (auto& a : argv) {
       argp.push_back(a.data());
     }

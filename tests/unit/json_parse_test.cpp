@@ -79,7 +79,7 @@ TEST(StrictJson, DepthExactlyAtTheLimitPassesOneDeeperFails) {
 // A megabyte of nesting: plain parsing builds a million-level value whose copy or
 // destruction recurses off the stack; this must stop at level 33, at once.
 TEST(StrictJson, AMegabyteNestingAttackFailsFastWithoutCrashing) {
-  constexpr std::size_t kBytes = 1024 * 1024;
+  constexpr std::size_t kBytes = std::size_t{1024} * 1024U;
   const std::vector<std::pair<const char*, std::string>> attacks{
       {"arrays", nestedArrays(kBytes / 2)},
       {"unclosed arrays", repeat("[", kBytes)},
@@ -179,7 +179,7 @@ TEST(StrictJson, InvalidUtf8AndTrailingDataAreSyntaxErrors) {
 }
 
 TEST(StrictJson, BigStringsWork) {
-  std::string data(16U * 1024 * 1024, 'A');
+  std::string data(std::size_t{16} * 1024U * 1024U, 'A');
   for (std::size_t i = 0; i < data.size(); i += 7) {
     data[i] = 'z';
   }

@@ -29,7 +29,7 @@ class PolicyLoad : public ::testing::Test {
   void write(const std::string& text) const { std::ofstream(file_, std::ios::trunc) << text; }
 
   // The error loading `text` as the policy gives, or "" when it loads.
-  std::string errorLoading(const std::string& text) const {
+  [[nodiscard]] std::string errorLoading(const std::string& text) const {
     write(text);
     return errorOf([&] { (void)Policy::load(file_); });
   }

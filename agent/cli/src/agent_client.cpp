@@ -122,7 +122,7 @@ fs::path findAgentProgram() {
   std::array<char, PATH_MAX> self{};
   const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
   if (n > 0) {
-    const fs::path sibling =
+    fs::path sibling =
         fs::path(std::string(self.data(), static_cast<std::size_t>(n))).parent_path() /
         "p2pcp-agent";
     if (::access(sibling.c_str(), X_OK) == 0) {
@@ -143,11 +143,13 @@ void startAgent(const fs::path& program, const fs::path& socketPath) {
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, logPath.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
-  const std::string socketArg = socketPath.string();
+  // posix_spawn takes char* arguments: each one its own mutable string.
   std::string programArg = program.string();
-  std::array<char*, 5> argv{programArg.data(), const_cast<char*>("--daemon"),
-                            const_cast<char*>("--socket"), const_cast<char*>(socketArg.c_str()),
-                            nullptr};
+  std::string daemonArg = "--daemon";
+  std::string socketFlag = "--socket";
+  std::string socketArg = socketPath.string();
+  std::array<char*, 5> argv{programArg.data(), daemonArg.data(), socketFlag.data(),
+                            socketArg.data(), nullptr};
   pid_t pid = 0;
   const int rc = ::posix_spawnp(&pid, programArg.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -211,11 +213,11 @@ AgentClient::~AgentClient() {
   }
 }
 
-void AgentClient::send(const std::string& message) {
+void AgentClient::send(const std::string& message) const {
   writeFrame(fd_, message, LengthOrder::BigEndian, kMaxAgentMessage);
 }
 
-std::optional<std::string> AgentClient::receive() {
+std::optional<std::string> AgentClient::receive() const {
   return readFrame(fd_, LengthOrder::BigEndian, kMaxAgentMessage);
 }
 

@@ -39,7 +39,7 @@ json handleHello(RequestContext& context, const json& params) {
 
 json handleSubscribe(RequestContext& /*context*/, const json& params) {
   const Params p(params, {});
-  // The connection records the subscription when this succeeds (server.cpp);
+  // The connection records the subscription when this succeeds (connection.cpp);
   // what each subscriber then receives is decided per event (Dispatcher::eventFor).
   return {{"subscribed", true}};
 }

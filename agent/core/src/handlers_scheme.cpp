@@ -80,14 +80,14 @@ SecureBytes spaceRoot(RequestContext& context, const std::shared_ptr<pkcs11::Tok
 std::string kindParam(const Params& p) {
   std::string kind = p.string("kind", 16);
   if (kind != "public" && kind != "private") {
-    badRequest("kind must be \"public\" or \"private\"");
+    badRequest(R"(kind must be "public" or "private")");
   }
   return kind;
 }
 
 Sha256 payloadHashParam(const Params& p) {
   if (p.has("payload") == p.has("payloadSha256")) {
-    badRequest("give exactly one of \"payload\" (base64) and \"payloadSha256\" (hex)");
+    badRequest(R"(give exactly one of "payload" (base64) and "payloadSha256" (hex))");
   }
   if (p.has("payload")) {
     return sha256(p.base64("payload"));
@@ -134,7 +134,7 @@ json handleSignBlock(RequestContext& context, const json& params) {
   std::optional<std::string> privateUri;
   if (p.has("uri")) {
     if (p.has("private")) {
-      badRequest("\"private\" goes with \"storageKey\"; with \"uri\" say \"kind\": \"private\"");
+      badRequest(R"("private" goes with "storageKey"; with "uri" say "kind": "private")");
     }
     uri = p.string("uri", kMaxUri);
     kind = kindParam(p);
@@ -148,8 +148,7 @@ json handleSignBlock(RequestContext& context, const json& params) {
     }
   } else {
     if (p.has("kind")) {
-      badRequest(
-          "\"kind\" goes with \"uri\"; with \"storageKey\" give \"private\" for a private block");
+      badRequest(R"("kind" goes with "uri"; with "storageKey" give "private" for a private block)");
     }
     storageKey = p.hex("storageKey", kStorageKeyBytes);
     privateUri = p.optionalString("private", kMaxUri);

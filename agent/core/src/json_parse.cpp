@@ -49,6 +49,9 @@ class StrictDomBuilder {
     open_.reserve(std::min<std::size_t>(maxDepth, kMaxJsonDepth));
   }
 
+  // The SAX interface nlohmann's parser calls (nlohmann::json_sax): its names,
+  // and binary() stays a member like the other callbacks although it uses no state.
+  // NOLINTBEGIN(readability-identifier-naming,readability-convert-member-functions-to-static)
   bool null() { return add(nullptr); }
   bool boolean(bool value) { return add(value); }
   bool number_integer(number_integer_t value) { return add(value); }
@@ -81,6 +84,7 @@ class StrictDomBuilder {
                    const Exception& error) {
     throw JsonParseError(JsonParseError::Kind::Syntax, syntaxMessage(error.what()));
   }
+  // NOLINTEND(readability-identifier-naming,readability-convert-member-functions-to-static)
 
  private:
   template <typename Value>

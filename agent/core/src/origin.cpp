@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
+#include <charconv>
 #include <regex>
 #include <stdexcept>
 #include <vector>
@@ -105,9 +105,9 @@ std::optional<std::string> canonicalIpv6(const std::string& address) {
       i += bestLength - 1;
       continue;
     }
-    std::array<char, 8> hex{};
-    std::snprintf(hex.data(), hex.size(), "%x", pieces[i]);
-    out += hex.data();
+    std::array<char, 8> hex{};  // a piece is 16 bits: at most 4 digits
+    const auto written = std::to_chars(hex.data(), hex.data() + hex.size(), pieces[i], 16);
+    out.append(hex.data(), written.ptr);
     if (i + 1 < pieces.size()) {
       out += ':';
     }

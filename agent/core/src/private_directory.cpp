@@ -6,7 +6,7 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -28,9 +28,10 @@ namespace {
 }
 
 std::string octal(mode_t mode) {
-  std::array<char, 16> text{};
-  std::snprintf(text.data(), text.size(), "0%o", static_cast<unsigned>(mode));
-  return text.data();
+  std::array<char, 16> digits{};
+  const auto written =
+      std::to_chars(digits.data(), digits.data() + digits.size(), static_cast<unsigned>(mode), 8);
+  return "0" + std::string(digits.data(), written.ptr);
 }
 }  // namespace
 

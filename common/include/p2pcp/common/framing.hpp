@@ -19,11 +19,11 @@ enum class LengthOrder { BigEndian, Native };
 
 // Agent socket limits: a request may carry a block of up to 64 MiB (the
 // browser's own cap towards the host); replies are small.
-inline constexpr std::size_t kMaxAgentMessage = 64U * 1024U * 1024U;
+inline constexpr std::size_t kMaxAgentMessage = std::size_t{64} * 1024U * 1024U;
 // What a browser request (through the native host) may carry: a page sends
 // blocks of up to 2 MiB inline as base64, or the SHA-256 of a bigger block;
 // replies to the browser are capped at 1 MiB by the browser anyway.
-inline constexpr std::size_t kMaxBrowserMessage = 4U * 1024U * 1024U;
+inline constexpr std::size_t kMaxBrowserMessage = std::size_t{4} * 1024U * 1024U;
 
 class FramingError : public std::runtime_error {
  public:
@@ -42,7 +42,7 @@ void encodeLength(std::uint32_t length, std::uint8_t* prefix, LengthOrder order)
 std::string makeFrame(std::string_view payload, LengthOrder order, std::size_t maxSize);
 
 // How much a reader's buffer grows per read.
-inline constexpr std::size_t kReadChunk = 64U * 1024U;
+inline constexpr std::size_t kReadChunk = std::size_t{64} * 1024U;
 
 // Blocking read of one frame from fd. Returns nullopt on a clean end of stream
 // before the first prefix byte; throws FramingError on oversize, truncation or I/O error.

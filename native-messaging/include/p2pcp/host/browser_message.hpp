@@ -23,7 +23,7 @@ namespace p2pcp::host {
 // Browser to host: what a page needs (kMaxBrowserMessage, 4 MiB; docs/browser.md).
 // Host to browser: Chromium closes the port above 1 MiB.
 inline constexpr std::size_t kMaxFromBrowser = kMaxBrowserMessage;
-inline constexpr std::size_t kMaxToBrowser = 1024U * 1024U;
+inline constexpr std::size_t kMaxToBrowser = std::size_t{1024} * 1024U;
 
 struct AgentRequest {
   nlohmann::json message;  // the JSON-RPC request for the agent

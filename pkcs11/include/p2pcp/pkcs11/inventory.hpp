@@ -28,10 +28,11 @@ class Inventory {
 
   // Exactly one token matching the URI ("pkcs11:" alone matches any; fine when there is one).
   // Throws LayerError(NoSuchToken / AmbiguousKey / BadUri).
-  std::shared_ptr<Token> findToken(const std::string& uri) const;
+  [[nodiscard]] std::shared_ptr<Token> findToken(const std::string& uri) const;
   // Exactly one private key matching the URI across all tokens.
   // Throws LayerError(NoSuchKey / AmbiguousKey / BadUri).
-  std::pair<std::shared_ptr<Token>, KeyDescription> findKey(const std::string& uri) const;
+  [[nodiscard]] std::pair<std::shared_ptr<Token>, KeyDescription> findKey(
+      const std::string& uri) const;
 
  private:
   std::vector<std::shared_ptr<Module>> modules_;

@@ -30,6 +30,8 @@ class Module {
 
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
+  Module(Module&&) = delete;
+  Module& operator=(Module&&) = delete;
   ~Module();  // finalizes through p11-kit, which reference-counts initialisation
 
   [[nodiscard]] CK_FUNCTION_LIST* functions() const noexcept { return functions_; }

@@ -35,7 +35,7 @@ class Session {
   void logout() noexcept;
   [[nodiscard]] CK_STATE state() const;
 
-  std::vector<CK_OBJECT_HANDLE> findObjects(std::span<CK_ATTRIBUTE> attributes) const;
+  [[nodiscard]] std::vector<CK_OBJECT_HANDLE> findObjects(std::span<CK_ATTRIBUTE> attributes) const;
   // nullopt when the attribute is absent or not readable (CKR_ATTRIBUTE_TYPE_INVALID,
   // CKR_ATTRIBUTE_SENSITIVE); other failures throw.
   [[nodiscard]] std::optional<Bytes> attribute(CK_OBJECT_HANDLE object,
@@ -46,22 +46,25 @@ class Session {
                                                   CK_ATTRIBUTE_TYPE type) const;
 
   // C_SignInit + C_Sign (two-call size query).
-  Bytes sign(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const;
+  [[nodiscard]] Bytes sign(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key,
+                           ByteView data) const;
   // C_Sign alone, after C_SignInit and a context-specific login (CKA_ALWAYS_AUTHENTICATE).
-  Bytes signAfterInit(ByteView data) const;
+  [[nodiscard]] Bytes signAfterInit(ByteView data) const;
   // C_DecryptInit + C_Decrypt; the plaintext is a secret.
-  SecureBytes decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, ByteView data) const;
-  SecureBytes decryptAfterInit(ByteView data) const;
+  [[nodiscard]] SecureBytes decrypt(const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key,
+                                    ByteView data) const;
+  [[nodiscard]] SecureBytes decryptAfterInit(ByteView data) const;
   // C_DeriveKey with CKM_ECDH1_DERIVE (CKD_NULL) into a session-only generic secret of
   // `length` bytes, reads its CKA_VALUE, destroys the object, returns the value.
-  SecureBytes deriveEcdh(CK_OBJECT_HANDLE key, ByteView peerPoint, CK_ULONG length) const;
+  [[nodiscard]] SecureBytes deriveEcdh(CK_OBJECT_HANDLE key, ByteView peerPoint,
+                                       CK_ULONG length) const;
 
-  CK_OBJECT_HANDLE createObject(std::span<CK_ATTRIBUTE> attributes) const;
+  [[nodiscard]] CK_OBJECT_HANDLE createObject(std::span<CK_ATTRIBUTE> attributes) const;
   void destroyObject(CK_OBJECT_HANDLE object) const;
-  std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> generateKeyPair(
+  [[nodiscard]] std::pair<CK_OBJECT_HANDLE, CK_OBJECT_HANDLE> generateKeyPair(
       const CK_MECHANISM& mechanism, std::span<CK_ATTRIBUTE> publicTemplate,
       std::span<CK_ATTRIBUTE> privateTemplate) const;
-  Bytes generateRandom(std::size_t length) const;
+  [[nodiscard]] Bytes generateRandom(std::size_t length) const;
 
  private:
   void close() noexcept;

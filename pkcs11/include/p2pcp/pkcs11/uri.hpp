@@ -19,6 +19,8 @@ class UriFilter {
  public:
   // Throws LayerError(BadUri) unless `uri` is a well-formed "pkcs11:" URI.
   explicit UriFilter(const std::string& uri);
+  UriFilter(const UriFilter&) = delete;
+  UriFilter& operator=(const UriFilter&) = delete;
   UriFilter(UriFilter&&) noexcept;
   UriFilter& operator=(UriFilter&&) noexcept;
   ~UriFilter();

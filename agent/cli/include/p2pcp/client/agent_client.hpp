@@ -54,8 +54,8 @@ class AgentClient {
                       const nlohmann::json& meta = nlohmann::json::object());
 
   // Raw access for relays: send a whole message, read the next message (nullopt at EOF).
-  void send(const std::string& message);
-  std::optional<std::string> receive();
+  void send(const std::string& message) const;
+  [[nodiscard]] std::optional<std::string> receive() const;
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:

@@ -14,7 +14,7 @@
 namespace p2pcp::agent {
 
 // No settings or policy file needs more; anything larger is refused unread.
-inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxConfigFileBytes = std::size_t{1024} * 1024U;
 
 // The JSON object in `file`, parsed strictly (parseStrictJson: no duplicate key,
 // bounded depth, valid UTF-8); nullopt when lstat(2) finds nothing at the path.

@@ -49,8 +49,8 @@ class Dispatcher {
   // without the token's identity (no serial, no label), tagged with the
   // origin it is for; the extension's pages the same without an origin.
   // nullopt: nothing for this subscriber.
-  std::optional<nlohmann::json> eventFor(const Caller& subscriber,
-                                         const nlohmann::json& event) const noexcept;
+  [[nodiscard]] std::optional<nlohmann::json> eventFor(const Caller& subscriber,
+                                                       const nlohmann::json& event) const noexcept;
 
  private:
   // `handler` is the method's entry, or nullptr for an unknown method.

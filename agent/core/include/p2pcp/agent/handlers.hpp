@@ -39,24 +39,24 @@ struct Handler {
 const Handler* findHandler(std::string_view name) noexcept;
 
 // Handler functions, grouped by file.
-nlohmann::json handleHello(RequestContext&, const nlohmann::json&);
-nlohmann::json handleSubscribe(RequestContext&, const nlohmann::json&);
-nlohmann::json handleStatus(RequestContext&, const nlohmann::json&);
-nlohmann::json handleListTokens(RequestContext&, const nlohmann::json&);
-nlohmann::json handleListKeys(RequestContext&, const nlohmann::json&);
-nlohmann::json handleGetPublicKey(RequestContext&, const nlohmann::json&);
-nlohmann::json handleLogin(RequestContext&, const nlohmann::json&);
-nlohmann::json handleLock(RequestContext&, const nlohmann::json&);
-nlohmann::json handleGenerateKey(RequestContext&, const nlohmann::json&);
-nlohmann::json handleRequestAccess(RequestContext&, const nlohmann::json&);
-nlohmann::json handleListConsents(RequestContext&, const nlohmann::json&);
-nlohmann::json handleGrantConsent(RequestContext&, const nlohmann::json&);
-nlohmann::json handleRevokeConsent(RequestContext&, const nlohmann::json&);
-nlohmann::json handleDeriveStorageKey(RequestContext&, const nlohmann::json&);
-nlohmann::json handleSignBlock(RequestContext&, const nlohmann::json&);
-nlohmann::json handleSignLogin(RequestContext&, const nlohmann::json&);
-nlohmann::json handleSeal(RequestContext&, const nlohmann::json&);
-nlohmann::json handleOpen(RequestContext&, const nlohmann::json&);
-nlohmann::json handleSign(RequestContext&, const nlohmann::json&);
+nlohmann::json handleHello(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSubscribe(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleStatus(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleListTokens(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleListKeys(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleGetPublicKey(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleLogin(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleLock(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleGenerateKey(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleRequestAccess(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleListConsents(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleGrantConsent(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleRevokeConsent(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleDeriveStorageKey(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSignBlock(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSignLogin(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSeal(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleOpen(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSign(RequestContext& context, const nlohmann::json& params);
 
 }  // namespace p2pcp::agent

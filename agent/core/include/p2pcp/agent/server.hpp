@@ -33,23 +33,23 @@ class Connection;
 // Defaults are the production values (docs/protocol.md, "Framing").
 struct ServerLimits {
   // At the cap, a new connection evicts the stalest one (idle, or the one that
-  // has gone longest without completing a message; server.cpp), so a flood of
+  // has gone longest without completing a message; connection.hpp), so a flood of
   // idle connections never locks out the CLI.
   std::size_t maxConnections = 128;
   std::size_t maxInFlightPerConnection = 16;
-  std::size_t maxMessageBytes = 64U * 1024U * 1024U;
+  std::size_t maxMessageBytes = std::size_t{64} * 1024U * 1024U;
   // Messages up to this size are read without the budget and served on the I/O
   // thread's quick path; larger ones reserve their length from maxBufferedBytes
   // and are parsed, run and serialised on a worker.
-  std::size_t smallMessageBytes = 64U * 1024U;
+  std::size_t smallMessageBytes = std::size_t{64} * 1024U;
   // Bytes of large messages held agent-wide (at least maxMessageBytes).
-  std::size_t maxBufferedBytes = 256U * 1024U * 1024U;
+  std::size_t maxBufferedBytes = std::size_t{256} * 1024U * 1024U;
   // How much a body buffer grows per read.
-  std::size_t readChunkBytes = 64U * 1024U;
+  std::size_t readChunkBytes = std::size_t{64} * 1024U;
   // Queued replies of one connection: above the soft cap the agent reads no new
   // request from it until the queue drains; at the hard cap it closes it.
-  std::size_t writeQueueSoftBytes = 16U * 1024U * 1024U;
-  std::size_t writeQueueHardBytes = 64U * 1024U * 1024U;
+  std::size_t writeQueueSoftBytes = std::size_t{16} * 1024U * 1024U;
+  std::size_t writeQueueHardBytes = std::size_t{64} * 1024U * 1024U;
   // A frame must arrive whole within frameTimeout of its first byte.
   std::chrono::milliseconds frameTimeout{15000};
   // A connection with nothing in progress and no subscription is closed after this.

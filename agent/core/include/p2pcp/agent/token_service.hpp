@@ -35,7 +35,7 @@ class TokenService {
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   void setEventSink(EventSink sink);
 
-  nlohmann::json modules() const;
+  [[nodiscard]] nlohmann::json modules() const;
   nlohmann::json listTokens();
   nlohmann::json listKeys(const std::optional<std::string>& tokenUri);
   // The key a request names, or the configured default key, or the only key there is.

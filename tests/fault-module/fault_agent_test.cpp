@@ -1,0 +1,497 @@
+// The real agent on the fault module (over the harness's SoftHSM2 token): the
+// PIN states SoftHSM2 never reaches, and token failures at login, key lookup,
+// session opening and signing. Each fault must give its typed error
+// (docs/protocol.md), spend no PIN try of the agent's own (one C_Login at most
+// per request, never a retry) and leave the agent serving: the next request
+// succeeds, and other clients are answered.
+//
+// Tests of what the agent does not do yet (each module in a helper process of
+// its own, and the findings below; issue 8) are skipped unless
+// P2PCP_FAULT_PENDING=1 is set; each says what today's agent does instead.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_harness.hpp"
+#include "dos_kit.hpp"
+#include "fault_control.hpp"
+
+namespace p2pcp::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+json tryCall(client::AgentClient& agent, const std::string& method,
+             const json& params = json::object()) {
+  try {
+    return {{"result", agent.call(method, params)}};
+  } catch (const client::AgentCallError& e) {
+    return {{"error", e.error()}};
+  }
+}
+
+std::string codeOf(const json& outcome) {
+  return outcome.contains("error") ? outcome["error"]["data"]["error"].get<std::string>() : "OK";
+}
+
+json dataOf(const json& outcome) {
+  return outcome.contains("error") ? outcome["error"].value("data", json::object()) : json{};
+}
+
+// The tests of what today's agent does not do yet, each skipped with the reason.
+bool pendingTestsEnabled() {
+  const char* value = std::getenv("P2PCP_FAULT_PENDING");  // NOLINT(concurrency-mt-unsafe)
+  return value != nullptr && std::string(value) == "1";
+}
+
+// A public block signature: one C_Sign with the token key on every request
+// (nothing is cached), after login.
+json signBlock(client::AgentClient& agent, const std::string& key) {
+  return tryCall(
+      agent, "signBlock",
+      {{"key", key}, {"uri", "/profile"}, {"kind", "public"}, {"seq", 1}, {"payload", "YmxvY2s="}});
+}
+
+// An agent whose token is reached through the fault module.
+class FaultyAgent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto missing = AgentHarness::missingPrerequisite()) {
+      GTEST_SKIP() << *missing;
+    }
+  }
+
+  void TearDown() override {
+    if (!harness_) {
+      return;
+    }
+    // Stopped here (SIGTERM), so that a sanitizer build's reports are in the log.
+    faults_.clearRules();
+    harness_->stop();
+    const std::string log = harness_->agentLog();
+    for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+      EXPECT_EQ(log.find(report), std::string::npos) << report << " in the agent's log:\n" << log;
+    }
+  }
+
+  AgentHarness& start(AgentSetup setup = {}) {
+    setup.module = FaultControl::modulePath();
+    setup.extraEnv = faults_.environment();
+    setup_ = setup;
+    harness_ = std::make_unique<AgentHarness>(setup);
+    return *harness_;
+  }
+
+  // The agent answers `hello` on a new connection.
+  void expectServing() const {
+    auto other = harness_->connect();
+    EXPECT_EQ(codeOf(tryCall(other, "hello")), "OK");
+  }
+
+  // The PIN dialogs' warnings so far (SETERROR), in order.
+  [[nodiscard]] std::vector<std::string> pinWarnings() const {
+    std::vector<std::string> warnings;
+    for (const auto& line : harness_->pinentryLog()) {
+      if (line.value("cmd", "") == "SETERROR") {
+        warnings.push_back(line.value("arg", ""));
+      }
+    }
+    return warnings;
+  }
+
+  FaultControl faults_;
+  AgentSetup setup_;
+  std::unique_ptr<AgentHarness> harness_;
+};
+
+// --- The PIN states SoftHSM2 cannot reach -------------------------------------------------
+
+TEST_F(FaultyAgent, CountLowAndFinalTryAreShownInThePinDialog) {
+  AgentHarness& harness = start();
+  auto agent = harness.connect();
+  faults_.setRule({{"call", "C_GetTokenInfo"}, {"flags", {"CKF_USER_PIN_COUNT_LOW"}}});
+  EXPECT_EQ(codeOf(tryCall(agent, "login")), "OK");
+  EXPECT_EQ(agent.call("listTokens")[0].value("pinState", ""), "countLow");
+  ASSERT_EQ(pinWarnings().size(), 1U);
+  EXPECT_NE(pinWarnings()[0].find("few tries are left"), std::string::npos) << pinWarnings()[0];
+
+  agent.call("lock");
+  faults_.setRule({{"call", "C_GetTokenInfo"}, {"flags", {"CKF_USER_PIN_FINAL_TRY"}}});
+  EXPECT_EQ(codeOf(tryCall(agent, "login")), "OK");
+  ASSERT_EQ(pinWarnings().size(), 2U);
+  EXPECT_NE(pinWarnings()[1].find("FINAL TRY"), std::string::npos) << pinWarnings()[1];
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 2);
+  EXPECT_EQ(faults_.count("C_Login"), 2) << "one C_Login per login";
+}
+
+TEST_F(FaultyAgent, ALockedPinIsRefusedBeforeAnyPrompt) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  faults_.setRule({{"call", "C_GetTokenInfo"}, {"flags", {"CKF_USER_PIN_LOCKED"}}});
+  const json login = tryCall(agent, "login");
+  EXPECT_EQ(codeOf(login), "PIN_LOCKED") << login.dump();
+  EXPECT_EQ(dataOf(login).value("pinState", ""), "locked") << login.dump();
+  const json derive =
+      tryCall(agent, "deriveStorageKey", {{"key", key}, {"kind", "private"}, {"uri", "/notes"}});
+  EXPECT_EQ(codeOf(derive), "PIN_LOCKED") << derive.dump();
+  EXPECT_EQ(codeOf(signBlock(agent, key)), "PIN_LOCKED");
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 0) << "no dialog for a blocked PIN";
+  EXPECT_EQ(faults_.count("C_Login"), 0) << "nothing sent to the token";
+  expectServing();
+
+  faults_.clearRules();  // unblocked (by the administrator's PUK, say)
+  EXPECT_EQ(codeOf(signBlock(agent, key)), "OK");
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 1);
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+}
+
+TEST_F(FaultyAgent, AWrongPinIsReportedWithThePinStateAndNeverRetried) {
+  AgentHarness& harness = start();
+  auto agent = harness.connect();
+  // The token already counts a wrong PIN; this one leaves a single try.
+  faults_.setRules({{{"call", "C_GetTokenInfo"}, {"flags", {"CKF_USER_PIN_COUNT_LOW"}}},
+                    {{"call", "C_Login"},
+                     {"rv", "CKR_PIN_INCORRECT"},
+                     {"times", 1},
+                     {"flags", {"CKF_USER_PIN_FINAL_TRY"}}}});
+  const json wrong = tryCall(agent, "login");
+  EXPECT_EQ(codeOf(wrong), "PIN_INCORRECT") << wrong.dump();
+  EXPECT_EQ(dataOf(wrong).value("pinState", ""), "finalTry") << "the state after the attempt";
+  EXPECT_EQ(faults_.count("C_Login"), 1) << "never retried";
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 1);
+  ASSERT_EQ(pinWarnings().size(), 1U);
+  EXPECT_NE(pinWarnings()[0].find("few tries are left"), std::string::npos);
+  expectServing();
+
+  const json next = tryCall(agent, "login");
+  EXPECT_EQ(codeOf(next), "OK") << next.dump();
+  ASSERT_EQ(pinWarnings().size(), 2U);
+  EXPECT_NE(pinWarnings()[1].find("FINAL TRY"), std::string::npos) << pinWarnings()[1];
+  EXPECT_EQ(faults_.count("C_Login"), 2);
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 2);
+}
+
+TEST_F(FaultyAgent, APinTheTokenBlocksAtLoginIsPinLockedAndNotTriedAgain) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  faults_.setRule(
+      {{"call", "C_Login"}, {"rv", "CKR_PIN_LOCKED"}, {"flags", {"CKF_USER_PIN_LOCKED"}}});
+  const json locked = tryCall(agent, "login");
+  EXPECT_EQ(codeOf(locked), "PIN_LOCKED") << locked.dump();
+  EXPECT_EQ(dataOf(locked).value("pinState", ""), "locked");
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+  // Known blocked now: the next request asks nobody and sends nothing.
+  EXPECT_EQ(codeOf(signBlock(agent, key)), "PIN_LOCKED");
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 1);
+  expectServing();
+
+  // A card that answers CKR_PIN_LOCKED without setting the flag.
+  faults_.setRule({{"call", "C_Login"}, {"rv", "CKR_PIN_LOCKED"}, {"times", 1}});
+  faults_.clearLog();
+  EXPECT_EQ(codeOf(tryCall(agent, "login")), "PIN_LOCKED");
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+  EXPECT_EQ(codeOf(tryCall(agent, "login")), "OK");
+  EXPECT_EQ(faults_.count("C_Login"), 2);
+}
+
+// --- Token failures: the typed error, then the agent goes on ------------------------------
+
+struct Expected {
+  const char* ckr;
+  const char* code;  // nullptr: any typed error naming the ckr (see DeviceError... below)
+};
+
+// CKR_DEVICE_ERROR's code is left open here: see DeviceErrorIsATokenErrorNotARemoval.
+constexpr std::array kTokenFaults{
+    Expected{"CKR_DEVICE_REMOVED", "TOKEN_REMOVED"},
+    Expected{"CKR_TOKEN_NOT_PRESENT", "TOKEN_REMOVED"},
+    Expected{"CKR_SESSION_HANDLE_INVALID", "TOKEN_REMOVED"},
+    Expected{"CKR_GENERAL_ERROR", "TOKEN_ERROR"},
+    Expected{"CKR_DEVICE_ERROR", nullptr},
+};
+
+void expectTyped(const json& outcome, const Expected& expected) {
+  if (expected.code != nullptr) {
+    EXPECT_EQ(codeOf(outcome), expected.code) << outcome.dump();
+  } else {
+    EXPECT_TRUE(codeOf(outcome) == "TOKEN_ERROR" || codeOf(outcome) == "TOKEN_REMOVED")
+        << outcome.dump();
+  }
+  EXPECT_EQ(dataOf(outcome).value("ckr", ""), expected.ckr) << outcome.dump();
+}
+
+TEST_F(FaultyAgent, FaultsAtLoginGiveTheirTypedErrors) {
+  AgentHarness& harness = start();
+  auto agent = harness.connect();
+  for (const auto& expected : kTokenFaults) {
+    SCOPED_TRACE(expected.ckr);
+    faults_.setRule({{"call", "C_Login"}, {"rv", expected.ckr}, {"times", 1}});
+    faults_.clearLog();
+    const int prompts = harness.countPinentry("GETPIN");
+    expectTyped(tryCall(agent, "login"), expected);
+    EXPECT_EQ(faults_.count("C_Login"), 1) << "never retried";
+    EXPECT_EQ(harness.countPinentry("GETPIN"), prompts + 1);
+    expectServing();
+    EXPECT_EQ(codeOf(tryCall(agent, "login")), "OK");
+    EXPECT_EQ(faults_.count("C_Login"), 2);
+    agent.call("lock");
+  }
+}
+
+TEST_F(FaultyAgent, FaultsAtOpeningTheSessionGiveTheirTypedErrors) {
+  AgentHarness& harness = start();
+  for (const auto& expected : kTokenFaults) {
+    SCOPED_TRACE(expected.ckr);
+    // A new agent has no session yet: its first login opens one.
+    harness.restart(setup_);
+    faults_.setRule({{"call", "C_OpenSession"}, {"rv", expected.ckr}, {"times", 1}});
+    faults_.clearLog();
+    auto agent = harness.connect();
+    expectTyped(tryCall(agent, "login"), expected);
+    EXPECT_EQ(faults_.count("C_Login"), 0);
+    expectServing();
+    EXPECT_EQ(codeOf(tryCall(agent, "login")), "OK");
+    EXPECT_EQ(faults_.count("C_Login"), 1);
+  }
+}
+
+TEST_F(FaultyAgent, FaultsAtSigningGiveTheirTypedErrors) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  for (const auto& expected : kTokenFaults) {
+    SCOPED_TRACE(expected.ckr);
+    faults_.setRule({{"call", "C_Sign"}, {"rv", expected.ckr}, {"times", 1}});
+    faults_.clearLog();
+    expectTyped(signBlock(agent, key), expected);
+    EXPECT_EQ(faults_.count("C_Sign"), 1) << "an operation is not repeated on a failing token";
+    EXPECT_EQ(faults_.count("C_Login"), 0);
+    expectServing();
+    faults_.clearLog();
+    const json next = signBlock(agent, key);
+    EXPECT_EQ(codeOf(next), "OK") << next.dump();
+    EXPECT_LE(faults_.count("C_Login"), 1) << "at most one login for one request";
+  }
+}
+
+TEST_F(FaultyAgent, AUserLoggedOutUnderASignatureIsCheckedAndSignedOnce) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  faults_.setRule({{"call", "C_Sign"}, {"rv", "CKR_USER_NOT_LOGGED_IN"}, {"times", 1}});
+  faults_.clearLog();
+  // The session is still logged in (only this C_Sign said otherwise): the agent
+  // checks, finds it logged in, asks nobody and signs again.
+  const json signed_ = signBlock(agent, key);
+  EXPECT_EQ(codeOf(signed_), "OK") << signed_.dump();
+  EXPECT_EQ(faults_.count("C_Sign", "CKR_USER_NOT_LOGGED_IN"), 1);
+  EXPECT_EQ(faults_.count("C_Login"), 0);
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 1);
+
+  // A token that keeps saying so: one more try, then a typed error, no loop.
+  faults_.setRule({{"call", "C_Sign"}, {"rv", "CKR_USER_NOT_LOGGED_IN"}});
+  faults_.clearLog();
+  const json refused = signBlock(agent, key);
+  EXPECT_EQ(codeOf(refused), "TOKEN_ERROR") << refused.dump();
+  EXPECT_EQ(dataOf(refused).value("ckr", ""), "CKR_USER_NOT_LOGGED_IN");
+  EXPECT_EQ(faults_.count("C_Sign"), 2) << "the first try and one more";
+  EXPECT_LE(faults_.count("C_Login"), 1);
+  expectServing();
+  faults_.clearRules();
+  EXPECT_EQ(codeOf(signBlock(agent, key)), "OK");
+}
+
+TEST_F(FaultyAgent, FaultsAtFindingTheKeyGiveTheirTypedErrors) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  for (const auto& expected : kTokenFaults) {
+    SCOPED_TRACE(expected.ckr);
+    // A login drops the key lists (private keys become visible), so the next
+    // request looks its key up on the token again.
+    agent.call("lock");
+    ASSERT_EQ(codeOf(tryCall(agent, "login")), "OK");
+    faults_.setRule({{"call", "C_FindObjectsInit"}, {"rv", expected.ckr}, {"times", 1}});
+    faults_.clearLog();
+    const int prompts = harness.countPinentry("GETPIN");
+    expectTyped(signBlock(agent, key), expected);
+    EXPECT_EQ(faults_.count("C_Login"), 0);
+    EXPECT_EQ(harness.countPinentry("GETPIN"), prompts);
+    expectServing();
+    if (std::string(expected.ckr) == "CKR_GENERAL_ERROR") {
+      // The session survives: the next request signs with the same login.
+      // (After the codes that mean the token went away, see the next test.)
+      const json next = signBlock(agent, key);
+      EXPECT_EQ(codeOf(next), "OK") << next.dump();
+      EXPECT_EQ(harness.countPinentry("GETPIN"), prompts);
+    }
+  }
+}
+
+// Issue 8: an operation that finds the token gone drops that token's login and
+// the next request asks for the PIN again (once).
+TEST_F(FaultyAgent, AfterTheTokenWentAwayDuringAKeyLookupTheNextRequestLogsInAgain) {
+  if (!pendingTestsEnabled()) {
+    // Today a token-gone error while a request resolves its key
+    // (TokenService::resolveKey -> Inventory::findKey -> Token::keys, outside
+    // TokenService::withToken) makes Token::guarded close the session, which
+    // logs the token out, but the agent's own login state (logins_) is kept: no
+    // PIN is asked again, and every later request on that key fails with
+    // KEY_NOT_FOUND "the key ... is not (uniquely) on the token" until `lock`
+    // or the idle expiry. Enable when that is fixed (issue 8, item 3).
+    GTEST_SKIP() << "a lookup that finds the token gone leaves a stale login today (issue 8)";
+  }
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(tryCall(agent, "login")), "OK");
+  faults_.setRule({{"call", "C_FindObjectsInit"}, {"rv", "CKR_DEVICE_REMOVED"}, {"times", 1}});
+  EXPECT_EQ(codeOf(signBlock(agent, key)), "TOKEN_REMOVED");
+  faults_.clearLog();
+  const json next = signBlock(agent, key);
+  EXPECT_EQ(codeOf(next), "OK") << next.dump();
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 2);
+}
+
+TEST_F(FaultyAgent, ATokenPulledDuringASignatureIsReportedAndBackAfterAFreshLogin) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  faults_.setRule({{"call", "C_Sign"}, {"tokenPresent", false}});
+  const json pulled = signBlock(agent, key);
+  EXPECT_EQ(codeOf(pulled), "TOKEN_REMOVED") << pulled.dump();
+  EXPECT_EQ(dataOf(pulled).value("ckr", ""), "CKR_DEVICE_REMOVED");
+  const json absent = signBlock(agent, key);
+  EXPECT_NE(codeOf(absent), "OK") << absent.dump();
+  expectServing();
+
+  faults_.clearRules();  // put back: logged out, as a real card would be
+  faults_.clearLog();
+  const json back = signBlock(agent, key);
+  EXPECT_EQ(codeOf(back), "OK") << back.dump();
+  EXPECT_EQ(faults_.count("C_Login"), 1);
+  EXPECT_EQ(harness.countPinentry("GETPIN"), 2);
+}
+
+// docs/protocol.md: TOKEN_REMOVED is "the token went away", TOKEN_ERROR "any
+// other PKCS#11 failure". A device error is not a removal.
+TEST_F(FaultyAgent, DeviceErrorIsATokenErrorNotARemoval) {
+  if (!pendingTestsEnabled()) {
+    // Today Pkcs11Error::tokenGone() (pkcs11/src/error.cpp) counts
+    // CKR_DEVICE_ERROR as a removal: the person reads "the token was removed"
+    // (TOKEN_REMOVED, data.ckr CKR_DEVICE_ERROR) and the login is dropped.
+    // Enable when that is decided (issue 8).
+    GTEST_SKIP() << "CKR_DEVICE_ERROR is reported as TOKEN_REMOVED today (issue 8)";
+  }
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  faults_.setRule({{"call", "C_Sign"}, {"rv", "CKR_DEVICE_ERROR"}, {"times", 1}});
+  const json failed = signBlock(agent, key);
+  EXPECT_EQ(codeOf(failed), "TOKEN_ERROR") << failed.dump();
+  EXPECT_EQ(dataOf(failed).value("ckr", ""), "CKR_DEVICE_ERROR");
+}
+
+// --- What needs each module in a helper process (issue 8) ---------------------------------
+
+TEST_F(FaultyAgent, OtherClientsAreAnsweredWhileASlowSignatureRuns) {
+  if (!pendingTestsEnabled()) {
+    // Today a short token operation of a logged-in token runs on the agent's I/O
+    // thread (docs/architecture.md): every hello waits the whole 1.5 s.
+    GTEST_SKIP() << "enable when token work moves off the I/O thread (issue 8, helper processes)";
+  }
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  {
+    auto agent = harness.connect();
+    ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  }
+  faults_.setRule({{"call", "C_Sign"}, {"delayMs", 1500}, {"times", 1}});
+  const RawSocket signing(harness.socket());
+  const auto start = Clock::now();
+  signing.sendRequest(request(1, "signBlock",
+                              {{"key", key},
+                               {"uri", "/profile"},
+                               {"kind", "public"},
+                               {"seq", 1},
+                               {"payload", "YmxvY2s="}}));
+  std::this_thread::sleep_for(milliseconds(100));
+  const RawSocket other(harness.socket());
+  other.sendRequest(request(2, "hello"));
+  const auto hello = other.receive(std::chrono::seconds(10));
+  const auto helloTook = Clock::now() - start;
+  const auto signature = signing.receive(std::chrono::seconds(10));
+  ASSERT_TRUE(hello && signature);
+  EXPECT_TRUE(hello->contains("result"));
+  EXPECT_TRUE(signature->contains("result")) << signature->dump();
+  EXPECT_LT(helloTook, milliseconds(1000))
+      << "hello waited for the slow signature: " << toMs(helloTook) << " ms";
+}
+
+TEST_F(FaultyAgent, AModuleThatAbortsLeavesTheAgentServing) {
+  if (!pendingTestsEnabled()) {
+    // Today the module runs in the agent's process: the abort kills the agent
+    // (SIGABRT), the request's connection just closes, and every client loses it.
+    GTEST_SKIP() << "enable when each module runs in a helper process (issue 8)";
+  }
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  faults_.setRule({{"call", "C_Sign"}, {"abort", true}, {"times", 1}});
+  const json aborted = signBlock(agent, key);
+  EXPECT_EQ(codeOf(aborted), "TOKEN_UNAVAILABLE") << aborted.dump();
+  expectServing();
+  const json next = signBlock(agent, key);  // a new helper process
+  EXPECT_EQ(codeOf(next), "OK") << next.dump();
+}
+
+TEST_F(FaultyAgent, AModuleThatHangsLeavesTheAgentServing) {
+  if (!pendingTestsEnabled()) {
+    // Today the hang holds the agent's I/O thread (and the token mutex): no
+    // client, hello included, is ever answered again; only SIGKILL stops it.
+    GTEST_SKIP() << "enable when each module runs in a helper process (issue 8)";
+  }
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("ed25519");
+  {
+    auto agent = harness.connect();
+    ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  }
+  faults_.setRule({{"call", "C_Sign"}, {"hang", true}, {"times", 1}});
+  const RawSocket signing(harness.socket());
+  signing.sendRequest(request(1, "signBlock",
+                              {{"key", key},
+                               {"uri", "/profile"},
+                               {"kind", "public"},
+                               {"seq", 1},
+                               {"payload", "YmxvY2s="}}));
+  std::this_thread::sleep_for(milliseconds(100));
+  const RawSocket other(harness.socket());
+  other.sendRequest(request(2, "hello"));
+  const auto hello = other.receive(std::chrono::seconds(5));
+  ASSERT_TRUE(hello);
+  EXPECT_TRUE(hello->contains("result")) << "answered while the module hangs";
+  const auto signature = signing.receive(std::chrono::seconds(60));
+  ASSERT_TRUE(signature);
+  EXPECT_EQ((*signature)["error"]["data"].value("error", ""), "TOKEN_UNAVAILABLE")
+      << signature->dump();
+}
+
+}  // namespace
+}  // namespace p2pcp::testing
