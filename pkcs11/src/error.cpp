@@ -137,13 +137,18 @@ bool Pkcs11Error::tokenGone() const noexcept {
     case CKR_TOKEN_NOT_PRESENT:
     case CKR_SESSION_HANDLE_INVALID:
     case CKR_SESSION_CLOSED:
-    case CKR_DEVICE_ERROR:
     case CKR_TOKEN_NOT_RECOGNIZED:
     case CKR_SLOT_ID_INVALID:
       return true;
     default:
       return false;
   }
+}
+
+bool Pkcs11Error::sessionBroken() const noexcept {
+  // A device error is not a removal (the person reads TOKEN_ERROR, not
+  // "removed"), but the session it happened in cannot be trusted any more.
+  return tokenGone() || rv() == CKR_DEVICE_ERROR;
 }
 
 }  // namespace p2pcp::pkcs11

@@ -86,6 +86,13 @@ Session& Token::session() const {
 
 bool Token::loggedIn() const {
   return guarded([&] {
+    // C_GetSlotInfo is where modules such as OpenSC look at the reader: a card
+    // that was swapped there closes the sessions it had.
+    CK_SLOT_INFO slotInfo{};
+    check(module_->functions()->C_GetSlotInfo(slot_, &slotInfo), "C_GetSlotInfo");
+    if ((slotInfo.flags & CKF_TOKEN_PRESENT) == 0) {
+      throw Pkcs11Error(CKR_TOKEN_NOT_PRESENT, "C_GetSlotInfo");
+    }
     const CK_STATE state = session().state();
     return state == CKS_RO_USER_FUNCTIONS || state == CKS_RW_USER_FUNCTIONS;
   });
@@ -124,10 +131,21 @@ std::vector<KeyDescription> Token::listKeys() const {
       return k.id == key.id && (!key.id.empty() || k.label == key.label);
     });
   };
-  // Private keys are CKA_PRIVATE on most tokens: invisible until login. So list the
-  // private keys we can see, then every public key (or certificate) whose private
-  // half we cannot see yet, named by the URI its private half will match.
+  // Private keys are CKA_PRIVATE on most tokens: invisible until login (CAC and
+  // PIV cards show only their certificates). So before login on a token that
+  // needs one, list the private keys we can see, then every public key or
+  // certificate whose private half we cannot see yet, named by the URI its
+  // private half will match. Otherwise every private key is visible, and a
+  // public key or certificate without one (a trust store's CA certificates,
+  // someone else's certificate) is not a key of this person.
+  const CK_STATE state = s.state();
+  const bool privateKeysMayBeHidden = (info.flags & CKF_LOGIN_REQUIRED) != 0 &&
+                                      state != CKS_RO_USER_FUNCTIONS &&
+                                      state != CKS_RW_USER_FUNCTIONS;
   for (const CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE}) {
+    if (cls != CKO_PRIVATE_KEY && !privateKeysMayBeHidden) {
+      break;
+    }
     CK_OBJECT_CLASS queryClass = cls;
     std::array query{CK_ATTRIBUTE{CKA_CLASS, &queryClass, sizeof queryClass}};
     for (const CK_OBJECT_HANDLE handle : s.findObjects(query)) {

@@ -9,6 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "agent_harness.hpp"
@@ -362,6 +365,46 @@ TEST(AgentConcurrency, ABusyTokenDoesNotStopTheAgent) {
         << std::chrono::duration_cast<std::chrono::milliseconds>(helloTook).count() << " ms of "
         << std::chrono::duration_cast<std::chrono::milliseconds>(generationTook).count() << " ms";
   }
+}
+
+// The vendor module runs in a helper process: after real token work the
+// agent's own address space holds no PKCS#11 module, while its helper's does.
+TEST_F(AgentProtocol, TheAgentMapsNoVendorModule) {
+  auto agent = harness_->connect();
+  agent.call("signBlock", {{"key", harness_->keyUri("ed25519")},
+                           {"uri", "/profile"},
+                           {"kind", "public"},
+                           {"seq", 1},
+                           {"payload", "YmxvY2s="}});
+  const auto mapsOf = [](pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const std::string agentMaps = mapsOf(harness_->pid());
+  ASSERT_FALSE(agentMaps.empty());
+  EXPECT_EQ(agentMaps.find("softhsm"), std::string::npos) << agentMaps;
+  EXPECT_EQ(agentMaps.find("pkcs11"), std::string::npos) << "no module, p11-kit's proxy included";
+  // Its helper, a child of the agent, has the module.
+  bool helperHasIt = false;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid;
+    std::string comm;
+    std::string state;
+    pid_t parent = 0;
+    stat >> pid >> comm >> state >> parent;
+    if (parent == harness_->pid() &&
+        mapsOf(std::stoi(name)).find("libsofthsm2") != std::string::npos) {
+      helperHasIt = true;
+    }
+  }
+  EXPECT_TRUE(helperHasIt) << "no child of the agent runs SoftHSM2";
 }
 
 }  // namespace

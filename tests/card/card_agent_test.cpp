@@ -329,11 +329,6 @@ TEST_F(CardAgent, WrongPinOnACardThatAnswersGeneralErrorIsExplained) {
   ASSERT_TRUE(wrong.contains("error")) << wrong.dump();
   const json& error = wrong["error"];
   const std::string message = error.value("message", "");
-  if (codeOf(wrong) == "TOKEN_ERROR" && message.find("CKR_GENERAL_ERROR") != std::string::npos) {
-    // Issue 8, item 6 ("Login failures a person understands") will fix this:
-    // today a generic C_Login error reaches the person as a bare CKR_ name.
-    GTEST_SKIP() << "issue 8 item 6: today's answer is " << error.dump();
-  }
   EXPECT_EQ(message.find("CKR_"), std::string::npos) << "never a bare CKR_ name: " << message;
   EXPECT_NE(message.find("PIN"), std::string::npos) << "says the card may have refused the PIN";
   EXPECT_TRUE(error["data"].contains("pinState")) << error.dump();
@@ -424,14 +419,7 @@ TEST_F(CardAgent, SwapTheAgentDidNotSeeAsksForThePinAgain) {
   std::cout << "[ recorded ] after an unseen swap: deriveStorageKey " << codeOf(derived)
             << " (PIN prompts so far " << pinsAfterDerive << "), signLogin " << codeOf(login)
             << ", again " << codeOf(again) << " (PIN prompts " << pins << ")\n";
-  if (codeOf(derived) == "OK" && pinsAfterDerive == 1 && codeOf(login) != "OK") {
-    // Issue 8, item 3 ("Hot-plug without blind spots") will fix this: today the
-    // cached login and root outlive the swap; signing fails on every try.
-    GTEST_SKIP() << "issue 8 item 3: stale login after an unseen swap: deriveStorageKey answered "
-                    "from the cache without a PIN, signLogin: "
-                 << login.dump() << "; again: " << again.dump();
-  }
-  EXPECT_EQ(codeOf(derived), "OK") << derived.dump();
+  ASSERT_EQ(codeOf(derived), "OK") << derived.dump() << harness_->agentLog();
   EXPECT_EQ(derived["result"]["storageKey"], vectors::kPrivateNotes);
   EXPECT_EQ(pinsAfterDerive, 2) << "the swap dropped the login: the PIN is asked again, once";
   EXPECT_EQ(codeOf(login), "OK") << login.dump();
@@ -457,7 +445,7 @@ TEST_F(CardAgent, PcscdRestartAndTheAgentServesAgain) {
             << harness_->countPinentry("GETPIN") << "\n";
   EXPECT_TRUE(goneSeen) << "without pcscd OpenSC lists no card";
   EXPECT_TRUE(backSeen) << harness_->agentLog();
-  EXPECT_EQ(codeOf(derived), "OK") << derived.dump();
+  ASSERT_EQ(codeOf(derived), "OK") << derived.dump() << harness_->agentLog();
   EXPECT_EQ(derived["result"]["storageKey"], vectors::kPrivateNotes);
   EXPECT_EQ(codeOf(login), "OK") << login.dump();
   EXPECT_EQ(harness_->countPinentry("GETPIN"), 2) << "the card lost power: the PIN is asked again";

@@ -34,7 +34,7 @@ p2pcp::agent::Dispatcher& dispatcher() {
   static const Policy policy;
   static Dialogs dialogs(config);
   static AccessControl access(policy, consents, dialogs);
-  static TokenService service(config, policy, {}, dialogs);
+  static TokenService service(config, policy, {}, "/nonexistent", dialogs);
   static Dispatcher instance(service, access);
   setLogLevel(LogLevel::Error);
   return instance;

@@ -44,6 +44,8 @@ std::string_view errorCodeName(ErrorCode code) noexcept {
       return "EXTENSION_NOT_ALLOWED";
     case ErrorCode::RateLimited:
       return "RATE_LIMITED";
+    case ErrorCode::TokenUnavailable:
+      return "TOKEN_UNAVAILABLE";
     case ErrorCode::Internal:
       return "INTERNAL_ERROR";
   }

@@ -88,7 +88,7 @@ json handleGetPublicKey(RequestContext& context, const json& params) {
 
 json handleLogin(RequestContext& context, const json& params) {
   const Params p(params, {"token", "key"});
-  std::shared_ptr<pkcs11::Token> token;
+  std::shared_ptr<Token> token;
   if (p.has("key")) {
     token = context.tokens.resolveKey(p.optionalString("key")).first;
   } else {

@@ -68,7 +68,7 @@ Space spaceFor(RequestContext& context, const Params& p) {
 }
 
 // The secret every private derivation of the space starts from.
-SecureBytes spaceRoot(RequestContext& context, const std::shared_ptr<pkcs11::Token>& token,
+SecureBytes spaceRoot(RequestContext& context, const std::shared_ptr<Token>& token,
                       const pkcs11::KeyDescription& key, const Space& space) {
   SecureBytes root = context.tokens.root(context.caller, token, key);
   if (!space.site) {

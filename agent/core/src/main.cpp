@@ -23,10 +23,10 @@
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/listener.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/agent/module_discovery.hpp"
 #include "p2pcp/agent/server.hpp"
 #include "p2pcp/agent/token_service.hpp"
 #include "p2pcp/agent/version.hpp"
-#include "p2pcp/pkcs11/module.hpp"
 
 namespace asio = boost::asio;
 using namespace p2pcp::agent;
@@ -46,33 +46,6 @@ void hardenProcess() {
   ::setrlimit(RLIMIT_CORE, &noCore);
   ::umask(077);
   std::signal(SIGPIPE, SIG_IGN);  // NOLINT(cert-err33-c): a vanished client must not kill us
-}
-
-std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> loadModules(const Config& config,
-                                                                const Policy& policy) {
-  const auto allowed = [&](const std::string& path) {
-    return policy.allowedModules.empty() ||
-           std::find(policy.allowedModules.begin(), policy.allowedModules.end(), path) !=
-               policy.allowedModules.end();
-  };
-  if (config.module) {
-    const std::string path = resolveModulePath(*config.module);
-    if (!allowed(path)) {
-      throw std::runtime_error("policy does not allow the PKCS#11 module " + path);
-    }
-    logInfo("loading PKCS#11 module " + path);
-    return {p2pcp::pkcs11::Module::loadPath(path)};
-  }
-  std::vector<std::shared_ptr<p2pcp::pkcs11::Module>> modules;
-  for (auto& module : p2pcp::pkcs11::Module::loadRegistered()) {
-    if (allowed(module->path())) {
-      logInfo("using registered PKCS#11 module " + module->name() + " (" + module->path() + ")");
-      modules.push_back(std::move(module));
-    } else {
-      logInfo("policy skips registered PKCS#11 module " + module->path());
-    }
-  }
-  return modules;
 }
 
 // --daemon: the parent returns only once the child listens (or failed), so a
@@ -110,25 +83,39 @@ void reportReady(int& readyFd, char status) {
 // The server's limits: the defaults, except for timeouts the tests shorten
 // through P2PCP_TEST_*_TIMEOUT_MS (milliseconds; test-only, docs/testing.md),
 // as they cannot wait 15 s for a frame to time out.
+void overrideFromEnvironment(const char* name, std::chrono::milliseconds& value) {
+  const char* text = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): before any thread
+  if (text == nullptr || *text == '\0') {
+    return;
+  }
+  const std::string_view digits(text);
+  std::int64_t ms = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+  if (error != std::errc() || end != digits.data() + digits.size() || ms <= 0) {
+    throw std::runtime_error(std::string(name) + " must be a positive number of milliseconds");
+  }
+  value = std::chrono::milliseconds(ms);
+}
+
 ServerLimits serverLimits() {
   ServerLimits limits;
-  const auto override = [](const char* name, std::chrono::milliseconds& value) {
-    const char* text = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): before any thread
-    if (text == nullptr || *text == '\0') {
-      return;
-    }
-    const std::string_view digits(text);
-    std::int64_t ms = 0;
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    if (error != std::errc() || end != digits.data() + digits.size() || ms <= 0) {
-      throw std::runtime_error(std::string(name) + " must be a positive number of milliseconds");
-    }
-    value = std::chrono::milliseconds(ms);
-  };
+  const auto override = overrideFromEnvironment;
   override("P2PCP_TEST_FRAME_TIMEOUT_MS", limits.frameTimeout);
   override("P2PCP_TEST_IDLE_TIMEOUT_MS", limits.idleTimeout);
   override("P2PCP_TEST_WRITE_TIMEOUT_MS", limits.writeTimeout);
   return limits;
+}
+
+// How long a helper's call may take before its module counts as hung. Tests
+// shorten the bound for token operations through P2PCP_TEST_TOKEN_TIMEOUT_MS,
+// as they cannot wait a minute for a hanging module.
+p2pcp::tokens::HelperTimeouts helperTimeouts() {
+  p2pcp::tokens::HelperTimeouts timeouts;
+  std::chrono::milliseconds operation = timeouts.operation;
+  overrideFromEnvironment("P2PCP_TEST_TOKEN_TIMEOUT_MS", operation);
+  timeouts.operation = operation;
+  timeouts.quick = std::min(timeouts.quick, operation);
+  return timeouts;
 }
 
 }  // namespace
@@ -175,7 +162,10 @@ int main(int argc, char** argv) {
     ConsentStore consents(paths.consentFile());
     Dialogs dialogs(config);
     AccessControl access(policy, consents, dialogs);
-    TokenService service(config, policy, loadModules(config, policy), dialogs);
+    // Vendor modules run in helper processes; the agent maps none of them.
+    const auto helperProgram = pkcs11HelperProgram();
+    TokenService service(config, policy, discoverModules(config, policy, helperProgram),
+                         helperProgram, dialogs, helperTimeouts());
     Dispatcher dispatcher(service, access);
 
     asio::io_context io;

@@ -7,6 +7,7 @@
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/no_wait.hpp"
 #include "p2pcp/pkcs11/error.hpp"
+#include "p2pcp/pkcs11/text.hpp"
 #include "p2pcp/scheme/scheme.hpp"
 
 namespace p2pcp::agent {
@@ -15,7 +16,7 @@ using nlohmann::json;
 using pkcs11::KeyDescription;
 using pkcs11::KeyType;
 using pkcs11::Pkcs11Error;
-using pkcs11::Token;
+using tokens::HelperUnavailable;
 
 namespace {
 
@@ -28,11 +29,13 @@ AgentError pinError(ErrorCode code, const std::string& message,
 }  // namespace
 
 TokenService::TokenService(Config config, Policy policy,
-                           std::vector<std::shared_ptr<pkcs11::Module>> modules, Dialogs& dialogs)
+                           const std::vector<std::string>& modulePaths,
+                           const std::filesystem::path& helperProgram, Dialogs& dialogs,
+                           tokens::HelperTimeouts timeouts)
     : config_(std::move(config)),
       policy_(std::move(policy)),
       dialogs_(dialogs),
-      inventory_(std::move(modules)) {
+      inventory_(modulePaths, helperProgram, timeouts) {
   const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
 }
@@ -44,22 +47,47 @@ void TokenService::setEventSink(EventSink sink) {
 
 template <typename F>
 auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
+  requireMayWait();  // a helper's answer takes a round trip, or a slow card's time
   const auto lock = lockOrDefer(tokenMutex_);
   try {
     return f();
+  } catch (const HelperUnavailable& e) {
+    logWarning(std::string("PKCS#11 helper failed: ") + e.what());
+    forgetTokenLocked(token.get());
+    rescanAfterHelperFailureLocked();
+    throw AgentError(ErrorCode::TokenUnavailable,
+                     "the token's PKCS#11 module stopped working; it is started again on next use",
+                     {{"module", token->moduleName()}});
   } catch (const Pkcs11Error& e) {
     if (e.tokenGone()) {
+      logInfo(std::string("token gone: ") + e.what());
       forgetTokenLocked(token.get());
       throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
                        {{"ckr", pkcs11::ckrName(e.rv())}});
     }
-    if (e.rv() == CKR_USER_NOT_LOGGED_IN) {
+    if (e.sessionBroken() || e.rv() == CKR_USER_NOT_LOGGED_IN) {
       // Someone logged the token out behind our back (another application, a reset):
       // forget our state so the next request asks for the PIN again.
       forgetTokenLocked(token.get());
     }
     throw;
   }
+}
+
+void TokenService::rescanAfterHelperFailureLocked() noexcept {
+  // The failed helper was stopped; the scan starts a new one, so the next
+  // request finds its tokens again instead of the dead process's.
+  try {
+    refreshLocked();
+  } catch (const std::exception& e) {
+    logWarning(std::string("token scan failed: ") + e.what());
+  }
+}
+
+void TokenService::forgetEveryLoginLocked() {
+  logins_.clear();
+  roots_.clear();
+  resolved_.clear();
 }
 
 void TokenService::forgetTokenLocked(const Token* token) {
@@ -71,7 +99,7 @@ void TokenService::forgetTokenLocked(const Token* token) {
 json TokenService::modules() const {
   json out = json::array();
   for (const auto& module : inventory_.modules()) {
-    out.push_back({{"name", module->name()}, {"path", module->path()}});
+    out.push_back({{"name", module.name}, {"path", module.path}, {"available", module.available}});
   }
   return out;
 }
@@ -89,6 +117,10 @@ void TokenService::refreshLocked() {
   if (now != knownTokenUris_) {
     resolved_.clear();
   }
+  std::erase_if(resolved_, [this](const auto& entry) {
+    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
+                        [&](const auto& t) { return t == entry.second.first; });
+  });
   // Login state belongs to Token objects; those no longer listed are gone.
   std::erase_if(logins_, [this](const auto& entry) {
     return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
@@ -114,15 +146,25 @@ void TokenService::refreshLocked() {
 }
 
 json TokenService::listTokens() {
+  requireMayWait();
   const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   json out = json::array();
   for (const auto& token : inventory_.tokens()) {
     try {
       json entry = toJson(token->describe());
-      entry["loggedIn"] = token->loggedIn();
+      bool loggedIn = false;
+      try {
+        loggedIn = token->loggedIn();
+      } catch (const Pkcs11Error& e) {
+        if (!e.tokenGone()) {
+          throw;
+        }
+        forgetTokenLocked(token.get());  // swapped since: listed, logged out
+      }
+      entry["loggedIn"] = loggedIn;
       out.push_back(std::move(entry));
-    } catch (const Pkcs11Error& e) {
+    } catch (const std::exception& e) {  // Pkcs11Error, or HelperUnavailable
       logWarning("token in slot " + std::to_string(token->slot()) + " unreadable: " + e.what());
     }
   }
@@ -130,6 +172,7 @@ json TokenService::listTokens() {
 }
 
 json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
+  requireMayWait();
   const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   std::optional<pkcs11::UriFilter> filter;
@@ -145,8 +188,8 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
       for (const auto& key : token->keys()) {
         out.push_back(toJson(key));
       }
-    } catch (const Pkcs11Error& e) {
-      // One unreadable token must not hide the keys of the others.
+    } catch (const std::exception& e) {
+      // One unreadable token (or module) must not hide the keys of the others.
       logWarning("cannot list the keys of the token in slot " + std::to_string(token->slot()) +
                  ": " + e.what());
     }
@@ -155,6 +198,7 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
 }
 
 std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>& tokenUri) {
+  requireMayWait();
   const auto lock = lockOrDefer(tokenMutex_);
   refreshLocked();
   return inventory_.findToken(tokenUri.value_or("pkcs11:"));
@@ -171,16 +215,53 @@ std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
   if (const auto it = resolved_.find(uri); it != resolved_.end()) {
     return it->second;
   }
+  requireMayWait();  // the lookup asks the helpers
   std::pair<std::shared_ptr<Token>, KeyDescription> found;
-  try {
-    found = inventory_.findKey(uri);
-  } catch (const pkcs11::LayerError& e) {
-    if (e.kind() == pkcs11::LayerError::Kind::BadUri) {
-      throw;
+  const auto lookUp = [&] {
+    try {
+      return inventory_.findKey(uri);
+    } catch (const pkcs11::LayerError& e) {
+      if (e.kind() == pkcs11::LayerError::Kind::BadUri) {
+        throw;
+      }
+      // A token may have been inserted since the last scan: look once more.
+      refreshLocked();
+      return inventory_.findKey(uri);
     }
-    // A token may have been inserted since the last scan: look once more.
-    refreshLocked();
-    found = inventory_.findKey(uri);
+  };
+  try {
+    try {
+      found = lookUp();
+    } catch (const Pkcs11Error& e) {
+      if (e.rv() != CKR_SESSION_HANDLE_INVALID && e.rv() != CKR_SESSION_CLOSED) {
+        throw;  // a card that is gone now is reported as such
+      }
+      // A stale session: the card was pulled and put back since the last look,
+      // and its login went with the old session. Forget every login (the lookup
+      // does not say which token it was; the others are confirmed with their
+      // token on next use) and look once more in a new session.
+      logInfo(std::string("a token's session was lost during a key lookup: ") + e.what());
+      forgetEveryLoginLocked();
+      refreshLocked();
+      found = lookUp();
+    }
+  } catch (const HelperUnavailable& e) {
+    logWarning(std::string("PKCS#11 helper failed during a key lookup: ") + e.what());
+    forgetEveryLoginLocked();
+    rescanAfterHelperFailureLocked();
+    throw AgentError(ErrorCode::TokenUnavailable,
+                     "a PKCS#11 module stopped working while the key was looked up; it is "
+                     "started again on next use");
+  } catch (const Pkcs11Error& e) {
+    if (e.sessionBroken()) {
+      logInfo(std::string("token gone during a key lookup: ") + e.what());
+      forgetEveryLoginLocked();
+      if (e.tokenGone()) {
+        throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
+                         {{"ckr", pkcs11::ckrName(e.rv())}});
+      }
+    }
+    throw;
   }
   if (resolved_.size() > 256) {
     resolved_.clear();  // bounded: URIs come from clients
@@ -198,15 +279,37 @@ SecureString TokenService::askPin(Dialogs::Turn& turn, const pkcs11::TokenDescri
   return std::move(*pin);
 }
 
-void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& token) {
-  {
-    // Fast path: we logged in and nothing has logged us out since (expiry, lock,
-    // removal and CKR_USER_NOT_LOGGED_IN all clear logins_).
-    const auto lock = lockOrDefer(tokenMutex_);
-    if (auto it = logins_.find(token.get()); it != logins_.end()) {
-      it->second.lastUsed = Clock::now();
-      return;
+bool TokenService::stillLoggedIn(const std::shared_ptr<Token>& token) {
+  return withToken(token, [&] {
+    const auto it = logins_.find(token.get());
+    if (it == logins_.end()) {
+      return false;
     }
+    // Ask the token: a card pulled and put back while the agent was not looking
+    // (between two scans, or during a suspend) lost its login, and with it every
+    // secret the agent derived from it.
+    bool loggedIn = false;
+    try {
+      loggedIn = token->loggedIn();
+    } catch (const Pkcs11Error& e) {
+      if (!e.tokenGone() && e.rv() != CKR_USER_NOT_LOGGED_IN) {
+        throw;
+      }
+    }
+    if (!loggedIn) {
+      logInfo("token " + pkcs11::paddedText(token->lastTokenInfo().label) +
+              " lost its login (pulled, reset or logged out elsewhere)");
+      forgetTokenLocked(token.get());
+      return false;
+    }
+    it->second.lastUsed = Clock::now();
+    return true;
+  });
+}
+
+void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& token) {
+  if (stillLoggedIn(token)) {
+    return;  // we logged in, and the token says nothing has logged us out since
   }
   const auto needsLogin = [&] {
     return withToken(token, [&] {
@@ -267,6 +370,18 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
         throw pinError(ErrorCode::PinIncorrect, "the PIN has the wrong length or characters",
                        after);
       }
+      if (e.rv() == CKR_GENERAL_ERROR || e.rv() == CKR_FUNCTION_FAILED) {
+        // Some cards answer a wrong PIN this way (OpenSC maps their status
+        // words to a generic error): say what the person can act on.
+        logInfo(std::string("login refused without a reason: ") + e.what());
+        AgentError error = pinError(ErrorCode::TokenError,
+                                    "the card refused the login without saying why; the PIN may "
+                                    "have been wrong (the card counts the try)",
+                                    after);
+        nlohmann::json data = error.data();
+        data["ckr"] = pkcs11::ckrName(e.rv());
+        throw AgentError(error.code(), error.what(), data);
+      }
       throw;
     }
     logins_[token.get()] = {Clock::now(), Clock::now()};
@@ -276,6 +391,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
 }
 
 void TokenService::lockAll() {
+  requireMayWait();
   const auto lock = lockOrDefer(tokenMutex_);
   for (const auto& token : inventory_.tokens()) {
     token->logout();
@@ -319,13 +435,11 @@ auto TokenService::withLogin(const Caller& caller, const std::shared_ptr<Token>&
 
 SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token>& token,
                                const KeyDescription& key) {
-  {
+  // A cached root is only as good as the login it came from.
+  if (stillLoggedIn(token)) {
     const auto lock = lockOrDefer(tokenMutex_);
     if (const auto it = roots_.find(key.uri);
         it != roots_.end() && it->second.first == token.get()) {
-      if (auto login = logins_.find(token.get()); login != logins_.end()) {
-        login->second.lastUsed = Clock::now();
-      }
       return it->second.second;
     }
   }
@@ -393,7 +507,7 @@ void TokenService::tick() {
       ++it;
       continue;
     }
-    const pkcs11::Token* token = it->first;
+    const Token* token = it->first;
     for (const auto& t : inventory_.tokens()) {
       if (t.get() == token) {
         t->logout();

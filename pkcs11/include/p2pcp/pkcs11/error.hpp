@@ -22,6 +22,8 @@ class Pkcs11Error : public std::system_error {
   [[nodiscard]] const std::string& function() const noexcept { return function_; }
   // True for codes that mean the token or its session went away (removal, reset).
   [[nodiscard]] bool tokenGone() const noexcept;
+  // tokenGone(), or a device error: either way the session is not to be used again.
+  [[nodiscard]] bool sessionBroken() const noexcept;
 
  private:
   std::string function_;

@@ -28,6 +28,9 @@ class Token {
   // identity fields (label, serial, model) for URI matching without a C_GetTokenInfo.
   [[nodiscard]] const CK_TOKEN_INFO& lastTokenInfo() const noexcept { return info_; }
   void setLastTokenInfo(const CK_TOKEN_INFO& info) noexcept { info_ = info; }
+  // Whether the token's session is logged in. Asks the slot first, so a card
+  // pulled and put back since the last call (its session and login died with
+  // it) is noticed here rather than by the next operation.
   [[nodiscard]] bool loggedIn() const;
   [[nodiscard]] const std::shared_ptr<Module>& module() const noexcept { return module_; }
   [[nodiscard]] CK_SLOT_ID slot() const noexcept { return slot_; }
@@ -85,7 +88,7 @@ class Token {
     try {
       return f();
     } catch (const Pkcs11Error& e) {
-      if (e.tokenGone()) {
+      if (e.sessionBroken()) {
         session_.reset();
         handles_.clear();
         keys_.reset();

@@ -32,6 +32,7 @@ enum class ErrorCode {
   AgentUnavailable,     // the native host could not reach or start the agent
   ExtensionNotAllowed,  // the native host refused the calling extension
   RateLimited,          // too many dialogs for this site; data.retryAfter says when to try again
+  TokenUnavailable,     // the token's PKCS#11 module crashed or hung; started again on next use
   Internal,             // a bug; details are in the agent's log
 };
 

@@ -1,11 +1,15 @@
 #pragma once
 // Everything the agent does with tokens: the inventory, login through
 // pinentry, the login-state and root-secret caches, and the p2pcp
-// operations. Thread-safe: PKCS#11 access is serialised by one mutex, and
-// dialogs go through Dialogs (one at a time), so a person typing a PIN never
-// holds the token lock and never sees two dialogs at once.
+// operations. Every module runs in a helper process of its own
+// (agent/tokens/), so a module that crashes or hangs costs its tokens
+// (TOKEN_UNAVAILABLE), never the agent. Thread-safe: token access is
+// serialised by one mutex and never happens on the I/O thread; dialogs go
+// through Dialogs (one at a time), so a person typing a PIN never holds the
+// token lock and never sees two dialogs at once.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,18 +22,23 @@
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/dialogs.hpp"
 #include "p2pcp/common/bytes.hpp"
-#include "p2pcp/pkcs11/inventory.hpp"
 #include "p2pcp/pkcs11/uri.hpp"
+#include "p2pcp/tokens/remote_inventory.hpp"
+#include "p2pcp/tokens/remote_token.hpp"
 
 namespace p2pcp::agent {
+
+using Token = tokens::RemoteToken;
 
 class TokenService {
  public:
   using Clock = std::chrono::steady_clock;
   using EventSink = std::function<void(const nlohmann::json& notification)>;
 
-  TokenService(Config config, Policy policy, std::vector<std::shared_ptr<pkcs11::Module>> modules,
-               Dialogs& dialogs);
+  // `modulePaths`: canonical paths, already filtered by policy (module_discovery.hpp).
+  TokenService(Config config, Policy policy, const std::vector<std::string>& modulePaths,
+               const std::filesystem::path& helperProgram, Dialogs& dialogs,
+               tokens::HelperTimeouts timeouts = {});
 
   [[nodiscard]] const Policy& policy() const noexcept { return policy_; }
   [[nodiscard]] const Config& config() const noexcept { return config_; }
@@ -39,25 +48,24 @@ class TokenService {
   nlohmann::json listTokens();
   nlohmann::json listKeys(const std::optional<std::string>& tokenUri);
   // The key a request names, or the configured default key, or the only key there is.
-  std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription> resolveKey(
+  std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> resolveKey(
       const std::optional<std::string>& keyUri);
 
   // Logs in to the token (pinentry unless a PIN pad or already logged in).
-  void login(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token);
-  std::shared_ptr<pkcs11::Token> findToken(const std::optional<std::string>& tokenUri);
+  void login(const Caller& caller, const std::shared_ptr<Token>& token);
+  std::shared_ptr<Token> findToken(const std::optional<std::string>& tokenUri);
   // The token's current description, read under the token lock.
-  pkcs11::TokenDescription describe(const std::shared_ptr<pkcs11::Token>& token);
+  pkcs11::TokenDescription describe(const std::shared_ptr<Token>& token);
   // Logs out of every token and wipes every cached secret.
   void lockAll();
 
   // The person's root secret for this key (docs/scheme.md), from the cache or the token.
-  SecureBytes root(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+  SecureBytes root(const Caller& caller, const std::shared_ptr<Token>& token,
                    const pkcs11::KeyDescription& key);
   // Signs with the token key itself (block writes, logins, raw signing).
-  Bytes sign(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+  Bytes sign(const Caller& caller, const std::shared_ptr<Token>& token,
              const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm, ByteView message);
-  pkcs11::KeyDescription generateKey(const Caller& caller,
-                                     const std::shared_ptr<pkcs11::Token>& token,
+  pkcs11::KeyDescription generateKey(const Caller& caller, const std::shared_ptr<Token>& token,
                                      pkcs11::KeyType type, const std::string& label);
 
   // Called about once a second: expires idle logins and notices token insertion/removal.
@@ -73,12 +81,16 @@ class TokenService {
   // Runs f with the token lock held and turns PKCS#11 failures into AgentErrors;
   // a token that went away drops its login state and caches.
   template <typename F>
-  auto withToken(const std::shared_ptr<pkcs11::Token>& token, F&& f);
-  void forgetTokenLocked(const pkcs11::Token* token);
-  std::optional<SecureString> contextPin(const Caller& caller,
-                                         const std::shared_ptr<pkcs11::Token>& token,
+  auto withToken(const std::shared_ptr<Token>& token, F&& f);
+  void forgetTokenLocked(const Token* token);
+  void forgetEveryLoginLocked();
+  void rescanAfterHelperFailureLocked() noexcept;
+  // Whether the agent holds a login on the token that the token still has;
+  // forgets the login and the secrets derived under it when not.
+  bool stillLoggedIn(const std::shared_ptr<Token>& token);
+  std::optional<SecureString> contextPin(const Caller& caller, const std::shared_ptr<Token>& token,
                                          const pkcs11::KeyDescription& key);
-  SecureBytes computeRoot(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token,
+  SecureBytes computeRoot(const Caller& caller, const std::shared_ptr<Token>& token,
                           const pkcs11::KeyDescription& key);
   static SecureString askPin(Dialogs::Turn& turn, const pkcs11::TokenDescription& token,
                              const std::string& why);
@@ -86,20 +98,19 @@ class TokenService {
   // Runs op; if the token says nobody is logged in (another program logged it out),
   // logs in again once (asking the person) and repeats op.
   template <typename Op>
-  auto withLogin(const Caller& caller, const std::shared_ptr<pkcs11::Token>& token, Op&& op);
+  auto withLogin(const Caller& caller, const std::shared_ptr<Token>& token, Op&& op);
 
   Config config_;
   Policy policy_;
   Dialogs& dialogs_;
 
   std::mutex tokenMutex_;  // PKCS#11, inventory_, logins_, roots_
-  pkcs11::Inventory inventory_;
-  std::map<const pkcs11::Token*, LoginState> logins_;
-  std::map<std::string, std::pair<const pkcs11::Token*, SecureBytes>> roots_;  // by key URI
+  tokens::RemoteInventory inventory_;
+  std::map<const Token*, LoginState> logins_;
+  std::map<std::string, std::pair<const Token*, SecureBytes>> roots_;  // by key URI
   // Request URI -> resolved key: resolving parses the URI and walks every token's
   // key list, which costs more than a signature on a fast token.
-  std::map<std::string, std::pair<std::shared_ptr<pkcs11::Token>, pkcs11::KeyDescription>>
-      resolved_;
+  std::map<std::string, std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription>> resolved_;
   std::vector<std::string> knownTokenUris_;
   EventSink eventSink_;
 };
