@@ -147,6 +147,9 @@ std::map<std::string, std::string> AgentHarness::environment() const {
       {"P2PCP_TEST_PINENTRY_LOG", (home_ / "pinentry.log").string()},
       {"P2PCP_TEST_PINENTRY_DELAY_MS", std::to_string(setup_.pinentryDelayMs)},
       {"P2PCP_NO_AUTOSTART", "1"}};
+  if (setup_.registeredModules) {
+    env.erase("P2PCP_PKCS11_MODULE");
+  }
   for (const auto& [name, value] : setup_.extraEnv) {
     env[name] = value;
   }

@@ -33,6 +33,9 @@ struct AgentSetup {
   bool importFixtures = true;
   // The PKCS#11 module the agent loads; empty: SoftHSM2 with the harness's token.
   std::string module;
+  // No module named at all: the agent serves p11-kit's registered modules, as
+  // on a person's desktop (SoftHSM2's among them, with the harness's token).
+  bool registeredModules = false;
   // Added to (or overriding) the agent's environment, and so to environment().
   std::map<std::string, std::string> extraEnv;
   // Put before the agent's command line: e.g. nsenter into the mount namespace

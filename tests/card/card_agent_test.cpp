@@ -10,7 +10,11 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -96,10 +100,26 @@ class CardAgent : public ::testing::Test {
   }
 
   void start(const CardSetup& card = {}, const std::string& pinentryPins = "") {
+    startWith(card, [&](AgentSetup& setup) { setup.pinentryPins = pinentryPins; });
+  }
+
+  // The agent on p11-kit's registered modules, as on a person's desktop: no
+  // module configured; `adjust` may change the setup further.
+  void startWith(const CardSetup& card, const std::function<void(AgentSetup&)>& adjust) {
     stack_ = std::make_unique<CardStack>(card);
-    AgentSetup setup = stack_->agentSetup();
-    setup.pinentryPins = pinentryPins;
-    harness_ = std::make_unique<AgentHarness>(setup);
+    setup_ = stack_->agentSetup();
+    adjust(setup_);
+    harness_ = std::make_unique<AgentHarness>(setup_);
+  }
+
+  // The module paths the agent's status lists.
+  std::vector<std::string> modulePaths() {
+    std::vector<std::string> paths;
+    const json status = harness_->connect().call("status");  // kept: the loop reads into it
+    for (const auto& module : status["modules"]) {
+      paths.push_back(module["path"].get<std::string>());
+    }
+    return paths;
   }
 
   // The agent's URI for the card's key `index` (0: the fixture key), found by
@@ -133,6 +153,7 @@ class CardAgent : public ::testing::Test {
   }
 
   std::unique_ptr<CardStack> stack_;
+  AgentSetup setup_;
   std::unique_ptr<AgentHarness> harness_;
 };
 
@@ -449,6 +470,138 @@ TEST_F(CardAgent, PcscdRestartAndTheAgentServesAgain) {
   EXPECT_EQ(derived["result"]["storageKey"], vectors::kPrivateNotes);
   EXPECT_EQ(codeOf(login), "OK") << login.dump();
   EXPECT_EQ(harness_->countPinentry("GETPIN"), 2) << "the card lost power: the PIN is asked again";
+}
+
+// --- The machine's modules (issue 8, items 1 and 7) ----------------------------------------
+
+bool contains(const std::vector<std::string>& list, const std::string& part) {
+  return std::any_of(list.begin(), list.end(),
+                     [&](const std::string& item) { return item.find(part) != std::string::npos; });
+}
+
+// A person's desktop: nothing configured, so the agent serves p11-kit's
+// registry: p11-kit-trust (the system's CA certificates: a trust-policy
+// module, never loaded), OpenSC with the card, SoftHSM2 with an empty token.
+// The keys are exactly the card's, and a request that names no key uses it.
+TEST_F(CardAgent, OnTheRegisteredModulesTheKeysAreExactlyTheCards) {
+  CardSetup card;
+  card.secondKey = false;
+  startWith(card, [](AgentSetup& setup) { setup.registeredModules = true; });
+  auto agent = harness_->connect();
+  const auto modules = modulePaths();
+  EXPECT_TRUE(contains(modules, "opensc-pkcs11.so")) << agent.call("status").dump(1);
+  EXPECT_FALSE(contains(modules, "p11-kit-trust")) << "trust anchors are not keys";
+  const json keys = agent.call("listKeys");
+  ASSERT_EQ(keys.size(), 1U) << keys.dump(1);
+  EXPECT_EQ(keys[0]["fingerprint"], toHex(sha256(stack_->keys().at(0).spki)));
+  EXPECT_EQ(agent.call("deriveStorageKey", {{"kind", "private"}, {"uri", "/notes"}})["storageKey"],
+            vectors::kPrivateNotes);
+  expectVerifiedLogin(agent, keys[0]["uri"].get<std::string>(), 0);
+  EXPECT_EQ(harness_->countPinentry("GETPIN"), 1);
+}
+
+// p11-kit's per-module options name the program: a module the machine's
+// p11-kit configuration keeps out of p2pcp-agent is never started. (The
+// module files are replaced inside the test's private mount namespace only;
+// p11-kit reads no user configuration in a program running as root.)
+TEST_F(CardAgent, AModuleP11KitKeepsOutOfTheAgentIsNotLoaded) {
+  CardSetup card;
+  card.secondKey = false;
+  for (const char* option : {"disable-in: p2pcp-agent", "enable-in: firefox"}) {
+    SCOPED_TRACE(option);
+    startWith(card, [&](AgentSetup& setup) {
+      setup.registeredModules = true;
+      const std::filesystem::path dir =
+          std::filesystem::path(setup.extraEnv.at("HOME")) / "p11-kit-modules";
+      std::filesystem::create_directories(dir);
+      for (const auto& file : std::filesystem::directory_iterator("/usr/share/p11-kit/modules")) {
+        std::filesystem::copy_file(file.path(), dir / file.path().filename());
+      }
+      std::ofstream(dir / "opensc-pkcs11.module", std::ios::app) << option << "\n";
+      // setup.launcher: setpriv --pdeathsig KILL nsenter --mount=NS --
+      std::vector<std::string> mount(setup.launcher.begin() + 3, setup.launcher.end());
+      mount.insert(mount.end(),
+                   {"/usr/bin/mount", "--bind", dir.string(), "/usr/share/p11-kit/modules"});
+      ChildProcess mounting(mount, {});
+      ASSERT_EQ(mounting.wait(seconds(10)), 0);
+    });
+    const auto modules = modulePaths();
+    EXPECT_FALSE(contains(modules, "opensc")) << harness_->agentLog();
+    EXPECT_TRUE(contains(modules, "softhsm")) << "the other registered modules stay";
+    EXPECT_TRUE(harness_->connect().call("listKeys").empty());
+    harness_.reset();
+    stack_.reset();
+  }
+}
+
+// The administrator allows a module by the path p11-kit's registry names
+// (a symbolic link to the library): compared as canonical paths on both
+// sides, it is allowed, and the modules it excludes are never started.
+TEST_F(CardAgent, APolicyAllowsTheRegisteredModuleByAnyPathToIt) {
+  CardSetup card;
+  card.secondKey = false;
+  const std::string registered = "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so";
+  if (!std::filesystem::is_symlink(registered)) {
+    GTEST_SKIP() << registered << " is not the symbolic link Debian 12 ships";
+  }
+  startWith(card, [&](AgentSetup& setup) {
+    setup.registeredModules = true;
+    setup.policy = json{{"allowedModules", {registered}}};
+  });
+  const auto modules = modulePaths();
+  ASSERT_EQ(modules.size(), 1U) << harness_->agentLog();
+  EXPECT_EQ(modules[0], std::filesystem::canonical(registered).string());
+  auto agent = harness_->connect();
+  EXPECT_EQ(agent.call("listKeys").size(), 1U);
+  EXPECT_NE(harness_->agentLog().find("policy skips registered PKCS#11 module"), std::string::npos);
+}
+
+// Several tokens at once (the card and a SoftHSM2 token): keys are chosen by
+// URI, a request that names none is a clear KEY_AMBIGUOUS, and a default key
+// in the person's config settles it.
+TEST_F(CardAgent, SeveralTokensKeysByUriAClearAmbiguityAndADefaultKey) {
+  CardSetup card;
+  card.secondKey = false;
+  startWith(card, [](AgentSetup& setup) {
+    setup.registeredModules = true;
+    setup.importFixtures = true;  // SoftHSM2: rsa2048 (the card's key too), p256, p384, ed25519
+  });
+  auto agent = harness_->connect();
+  const json tokens = agent.call("listTokens");
+  ASSERT_EQ(tokens.size(), 2U) << tokens.dump(1);
+  const json keys = agent.call("listKeys");
+  ASSERT_EQ(keys.size(), 5U) << keys.dump(1);
+  std::string cardKey;
+  std::string softP256;
+  for (const auto& key : keys) {
+    const std::string uri = key["uri"];
+    if (uri.find("token=p2pcp-test") == std::string::npos) {
+      cardKey = uri;
+    } else if (key["type"] == "ec-p256") {
+      softP256 = uri;
+    }
+  }
+  ASSERT_FALSE(cardKey.empty());
+  ASSERT_FALSE(softP256.empty()) << keys.dump(1);
+
+  const json ambiguous =
+      tryCall(agent, "deriveStorageKey", {{"kind", "private"}, {"uri", "/notes"}});
+  EXPECT_EQ(codeOf(ambiguous), "KEY_AMBIGUOUS") << ambiguous.dump();
+  EXPECT_NE(ambiguous["error"].value("message", "").find("URI"), std::string::npos);
+  EXPECT_EQ(agent.call("deriveStorageKey", privateNotes(cardKey))["storageKey"],
+            vectors::kPrivateNotes);
+  const json other = agent.call("deriveStorageKey", privateNotes(softP256));
+  EXPECT_NE(other["storageKey"], vectors::kPrivateNotes) << "another key, another root";
+  expectVerifiedLogin(agent, cardKey, 0);
+
+  // The person names their default key once.
+  const std::filesystem::path config = harness_->home() / "config" / "p2pcp";
+  std::filesystem::create_directories(config);
+  std::ofstream(config / "agent.json") << json{{"defaultKey", cardKey}}.dump();
+  harness_->restart(setup_);
+  auto again = harness_->connect();
+  EXPECT_EQ(again.call("deriveStorageKey", {{"kind", "private"}, {"uri", "/notes"}})["storageKey"],
+            vectors::kPrivateNotes);
 }
 
 }  // namespace
