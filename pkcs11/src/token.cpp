@@ -59,15 +59,19 @@ CK_TOKEN_INFO Token::tokenInfo() const {
 }
 
 TokenDescription Token::describe() const {
-  const CK_TOKEN_INFO info = tokenInfo();
+  return describeTokenInfo(tokenInfo(), slot_, module_->name());
+}
+
+TokenDescription describeTokenInfo(const CK_TOKEN_INFO& info, CK_SLOT_ID slot,
+                                   const std::string& moduleName) {
   TokenDescription out;
   out.uri = formatTokenUri(info);
   out.label = paddedText(info.label);
   out.manufacturer = paddedText(info.manufacturerID);
   out.model = paddedText(info.model);
   out.serial = paddedText(info.serialNumber);
-  out.moduleName = module_->name();
-  out.slot = slot_;
+  out.moduleName = moduleName;
+  out.slot = slot;
   out.loginRequired = (info.flags & CKF_LOGIN_REQUIRED) != 0;
   out.protectedAuthenticationPath = (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
   out.writeProtected = (info.flags & CKF_WRITE_PROTECTED) != 0;

@@ -36,61 +36,61 @@ TokenService::TokenService(Config config, Policy policy,
       policy_(std::move(policy)),
       dialogs_(dialogs),
       inventory_(modulePaths, helperProgram, timeouts) {
-  const auto lock = lockOrDefer(tokenMutex_);
-  refreshLocked();
+  refresh();
 }
 
 void TokenService::setEventSink(EventSink sink) {
-  const auto lock = lockOrDefer(tokenMutex_);
+  const std::scoped_lock lock(stateMutex_);
   eventSink_ = std::move(sink);
 }
 
 template <typename F>
 auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
   requireMayWait();  // a helper's answer takes a round trip, or a slow card's time
-  const auto lock = lockOrDefer(tokenMutex_);
   try {
     return f();
   } catch (const HelperUnavailable& e) {
     logWarning(std::string("PKCS#11 helper failed: ") + e.what());
-    forgetTokenLocked(token.get());
-    rescanAfterHelperFailureLocked();
+    forgetToken(token.get());
+    rescanAfterHelperFailure();
     throw AgentError(ErrorCode::TokenUnavailable,
                      "the token's PKCS#11 module stopped working; it is started again on next use",
                      {{"module", token->moduleName()}});
   } catch (const Pkcs11Error& e) {
     if (e.tokenGone()) {
       logInfo(std::string("token gone: ") + e.what());
-      forgetTokenLocked(token.get());
+      forgetToken(token.get());
       throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
                        {{"ckr", pkcs11::ckrName(e.rv())}});
     }
     if (e.sessionBroken() || e.rv() == CKR_USER_NOT_LOGGED_IN) {
       // Someone logged the token out behind our back (another application, a reset):
       // forget our state so the next request asks for the PIN again.
-      forgetTokenLocked(token.get());
+      forgetToken(token.get());
     }
     throw;
   }
 }
 
-void TokenService::rescanAfterHelperFailureLocked() noexcept {
+void TokenService::rescanAfterHelperFailure() noexcept {
   // The failed helper was stopped; the scan starts a new one, so the next
   // request finds its tokens again instead of the dead process's.
   try {
-    refreshLocked();
+    refresh();
   } catch (const std::exception& e) {
     logWarning(std::string("token scan failed: ") + e.what());
   }
 }
 
-void TokenService::forgetEveryLoginLocked() {
+void TokenService::forgetEveryLogin() {
+  const std::scoped_lock lock(stateMutex_);
   logins_.clear();
   roots_.clear();
   resolved_.clear();
 }
 
-void TokenService::forgetTokenLocked(const Token* token) {
+void TokenService::forgetToken(const Token* token) {
+  const std::scoped_lock lock(stateMutex_);
   logins_.erase(token);
   resolved_.clear();
   std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
@@ -104,32 +104,26 @@ json TokenService::modules() const {
   return out;
 }
 
-void TokenService::refreshLocked() {
+void TokenService::refresh() {
   inventory_.refresh();
+  const auto tokens = inventory_.tokens();
   std::vector<std::string> now;
-  for (const auto& token : inventory_.tokens()) {
-    try {
-      now.push_back(token->describe().uri);
-    } catch (const std::exception&) {
-      // A token that vanished between the scan and the read is simply absent.
-    }
+  now.reserve(tokens.size());
+  for (const auto& token : tokens) {
+    now.push_back(pkcs11::formatTokenUri(token->lastTokenInfo()));
   }
+  const std::scoped_lock lock(stateMutex_);
   if (now != knownTokenUris_) {
     resolved_.clear();
   }
-  std::erase_if(resolved_, [this](const auto& entry) {
-    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
-                        [&](const auto& t) { return t == entry.second.first; });
-  });
+  const auto listed = [&tokens](const Token* token) {
+    return std::any_of(tokens.begin(), tokens.end(),
+                       [&](const auto& t) { return t.get() == token; });
+  };
   // Login state belongs to Token objects; those no longer listed are gone.
-  std::erase_if(logins_, [this](const auto& entry) {
-    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
-                        [&](const auto& t) { return t.get() == entry.first; });
-  });
-  std::erase_if(roots_, [this](const auto& entry) {
-    return std::none_of(inventory_.tokens().begin(), inventory_.tokens().end(),
-                        [&](const auto& t) { return t.get() == entry.second.first; });
-  });
+  std::erase_if(resolved_, [&](const auto& entry) { return !listed(entry.second.first.get()); });
+  std::erase_if(logins_, [&](const auto& entry) { return !listed(entry.first); });
+  std::erase_if(roots_, [&](const auto& entry) { return !listed(entry.second.first); });
   if (eventSink_) {
     for (const auto& uri : now) {
       if (std::find(knownTokenUris_.begin(), knownTokenUris_.end(), uri) == knownTokenUris_.end()) {
@@ -147,34 +141,40 @@ void TokenService::refreshLocked() {
 
 json TokenService::listTokens() {
   requireMayWait();
-  const auto lock = lockOrDefer(tokenMutex_);
-  refreshLocked();
+  refresh();  // the scan read every token's information, except a busy module's
   json out = json::array();
   for (const auto& token : inventory_.tokens()) {
+    json entry = toJson(token->lastDescription());
     try {
-      json entry = toJson(token->describe());
-      bool loggedIn = false;
-      try {
-        loggedIn = token->loggedIn();
-      } catch (const Pkcs11Error& e) {
-        if (!e.tokenGone()) {
-          throw;
-        }
-        forgetTokenLocked(token.get());  // swapped since: listed, logged out
+      // A module busy with a slow (or hanging) operation is not waited for:
+      // its token is listed as the agent last knew it.
+      const auto loggedIn = token->tryLoggedIn();
+      if (loggedIn) {
+        entry["loggedIn"] = *loggedIn;
+      } else {
+        const std::scoped_lock lock(stateMutex_);
+        entry["loggedIn"] = logins_.contains(token.get());
+        entry["busy"] = true;
       }
-      entry["loggedIn"] = loggedIn;
-      out.push_back(std::move(entry));
-    } catch (const std::exception& e) {  // Pkcs11Error, or HelperUnavailable
-      logWarning("token in slot " + std::to_string(token->slot()) + " unreadable: " + e.what());
+    } catch (const Pkcs11Error& e) {
+      if (!e.tokenGone()) {
+        logWarning("token " + entry.value("label", "") + " unreadable: " + e.what());
+        continue;
+      }
+      forgetToken(token.get());  // swapped since the scan: listed, logged out
+      entry["loggedIn"] = false;
+    } catch (const std::exception& e) {  // HelperUnavailable: gone until the next scan
+      logWarning("token " + entry.value("label", "") + " unavailable: " + e.what());
+      continue;
     }
+    out.push_back(std::move(entry));
   }
   return out;
 }
 
 json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
   requireMayWait();
-  const auto lock = lockOrDefer(tokenMutex_);
-  refreshLocked();
+  refresh();
   std::optional<pkcs11::UriFilter> filter;
   if (tokenUri) {
     filter.emplace(*tokenUri);
@@ -199,8 +199,7 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
 
 std::shared_ptr<Token> TokenService::findToken(const std::optional<std::string>& tokenUri) {
   requireMayWait();
-  const auto lock = lockOrDefer(tokenMutex_);
-  refreshLocked();
+  refresh();
   return inventory_.findToken(tokenUri.value_or("pkcs11:"));
 }
 
@@ -210,10 +209,12 @@ pkcs11::TokenDescription TokenService::describe(const std::shared_ptr<Token>& to
 
 std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
     const std::optional<std::string>& keyUri) {
-  const auto lock = lockOrDefer(tokenMutex_);
   const std::string uri = (keyUri ? keyUri : config_.defaultKey).value_or("pkcs11:");
-  if (const auto it = resolved_.find(uri); it != resolved_.end()) {
-    return it->second;
+  {
+    const std::scoped_lock lock(stateMutex_);
+    if (const auto it = resolved_.find(uri); it != resolved_.end()) {
+      return it->second;
+    }
   }
   requireMayWait();  // the lookup asks the helpers
   std::pair<std::shared_ptr<Token>, KeyDescription> found;
@@ -225,7 +226,7 @@ std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
         throw;
       }
       // A token may have been inserted since the last scan: look once more.
-      refreshLocked();
+      refresh();
       return inventory_.findKey(uri);
     }
   };
@@ -241,21 +242,21 @@ std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
       // does not say which token it was; the others are confirmed with their
       // token on next use) and look once more in a new session.
       logInfo(std::string("a token's session was lost during a key lookup: ") + e.what());
-      forgetEveryLoginLocked();
-      refreshLocked();
+      forgetEveryLogin();
+      refresh();
       found = lookUp();
     }
   } catch (const HelperUnavailable& e) {
     logWarning(std::string("PKCS#11 helper failed during a key lookup: ") + e.what());
-    forgetEveryLoginLocked();
-    rescanAfterHelperFailureLocked();
+    forgetEveryLogin();
+    rescanAfterHelperFailure();
     throw AgentError(ErrorCode::TokenUnavailable,
                      "a PKCS#11 module stopped working while the key was looked up; it is "
                      "started again on next use");
   } catch (const Pkcs11Error& e) {
     if (e.sessionBroken()) {
       logInfo(std::string("token gone during a key lookup: ") + e.what());
-      forgetEveryLoginLocked();
+      forgetEveryLogin();
       if (e.tokenGone()) {
         throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
                          {{"ckr", pkcs11::ckrName(e.rv())}});
@@ -263,6 +264,7 @@ std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
     }
     throw;
   }
+  const std::scoped_lock lock(stateMutex_);
   if (resolved_.size() > 256) {
     resolved_.clear();  // bounded: URIs come from clients
   }
@@ -280,11 +282,13 @@ SecureString TokenService::askPin(Dialogs::Turn& turn, const pkcs11::TokenDescri
 }
 
 bool TokenService::stillLoggedIn(const std::shared_ptr<Token>& token) {
-  return withToken(token, [&] {
-    const auto it = logins_.find(token.get());
-    if (it == logins_.end()) {
+  {
+    const std::scoped_lock lock(stateMutex_);
+    if (!logins_.contains(token.get())) {
       return false;
     }
+  }
+  return withToken(token, [&] {
     // Ask the token: a card pulled and put back while the agent was not looking
     // (between two scans, or during a suspend) lost its login, and with it every
     // secret the agent derived from it.
@@ -299,10 +303,10 @@ bool TokenService::stillLoggedIn(const std::shared_ptr<Token>& token) {
     if (!loggedIn) {
       logInfo("token " + pkcs11::paddedText(token->lastTokenInfo().label) +
               " lost its login (pulled, reset or logged out elsewhere)");
-      forgetTokenLocked(token.get());
+      forgetToken(token.get());
       return false;
     }
-    it->second.lastUsed = Clock::now();
+    noteUsed(token.get());
     return true;
   });
 }
@@ -315,10 +319,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
     return withToken(token, [&] {
       const auto description = token->describe();
       if (!description.loginRequired || token->loggedIn()) {
-        if (!logins_.contains(token.get())) {
-          logins_[token.get()] = {Clock::now(), Clock::now()};
-        }
-        logins_[token.get()].lastUsed = Clock::now();
+        noteUsed(token.get());
         return std::optional<pkcs11::TokenDescription>{};
       }
       if (description.pinState == pkcs11::PinState::Locked) {
@@ -342,7 +343,7 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
     turn.onPinPad([&] {
       withToken(token, [&] {
         token->login(std::nullopt);
-        logins_[token.get()] = {Clock::now(), Clock::now()};
+        noteLoggedIn(token.get());
       });
     });
     return;
@@ -384,21 +385,33 @@ void TokenService::login(const Caller& caller, const std::shared_ptr<Token>& tok
       }
       throw;
     }
-    logins_[token.get()] = {Clock::now(), Clock::now()};
-    resolved_.clear();  // keys listed before login are now read from the private objects
+    noteLoggedIn(token.get());
     logInfo("logged in to token " + description->label);
   });
 }
 
 void TokenService::lockAll() {
   requireMayWait();
-  const auto lock = lockOrDefer(tokenMutex_);
+  // The secrets first: a module busy with a slow (or hanging) operation must
+  // not delay wiping them.
+  forgetEveryLogin();  // SecureBytes wipe themselves
   for (const auto& token : inventory_.tokens()) {
     token->logout();
   }
-  logins_.clear();
-  roots_.clear();  // SecureBytes wipe themselves
   logInfo("locked: logged out of every token and wiped cached secrets");
+}
+
+void TokenService::noteUsed(const Token* token) {
+  const std::scoped_lock lock(stateMutex_);
+  const auto now = Clock::now();
+  auto [entry, added] = logins_.try_emplace(token, LoginState{now, now});
+  entry->second.lastUsed = now;
+}
+
+void TokenService::noteLoggedIn(const Token* token) {
+  const std::scoped_lock lock(stateMutex_);
+  logins_[token] = {Clock::now(), Clock::now()};
+  resolved_.clear();  // keys listed before login are now read from the private objects
 }
 
 std::optional<SecureString> TokenService::contextPin(const Caller& caller,
@@ -437,7 +450,7 @@ SecureBytes TokenService::root(const Caller& caller, const std::shared_ptr<Token
                                const KeyDescription& key) {
   // A cached root is only as good as the login it came from.
   if (stillLoggedIn(token)) {
-    const auto lock = lockOrDefer(tokenMutex_);
+    const std::scoped_lock lock(stateMutex_);
     if (const auto it = roots_.find(key.uri);
         it != roots_.end() && it->second.first == token.get()) {
       return it->second.second;
@@ -473,6 +486,7 @@ SecureBytes TokenService::computeRoot(const Caller& caller, const std::shared_pt
         break;
     }
     SecureBytes rootSecret = scheme::rootFromTokenResult(result);
+    const std::scoped_lock lock(stateMutex_);
     roots_[key.uri] = {token.get(), rootSecret};
     return rootSecret;
   });
@@ -491,34 +505,39 @@ KeyDescription TokenService::generateKey(const Caller& caller, const std::shared
                                          KeyType type, const std::string& label) {
   return withLogin(caller, token, [&] {
     auto key = withToken(token, [&] { return token->generateKeyPair(type, label); });
-    const auto lock = lockOrDefer(tokenMutex_);
+    const std::scoped_lock lock(stateMutex_);
     resolved_.clear();
     return key;
   });
 }
 
 void TokenService::tick() {
-  const auto lock = lockOrDefer(tokenMutex_);
-  const auto now = Clock::now();
-  for (auto it = logins_.begin(); it != logins_.end();) {
-    const bool idle = now - it->second.lastUsed >= policy_.pinCacheIdle;
-    const bool old = now - it->second.loggedInAt >= policy_.pinCacheMax;
-    if (!idle && !old) {
-      ++it;
-      continue;
-    }
-    const Token* token = it->first;
-    for (const auto& t : inventory_.tokens()) {
-      if (t.get() == token) {
-        t->logout();
+  std::vector<const Token*> expired;
+  {
+    const std::scoped_lock lock(stateMutex_);
+    const auto now = Clock::now();
+    for (auto it = logins_.begin(); it != logins_.end();) {
+      const bool idle = now - it->second.lastUsed >= policy_.pinCacheIdle;
+      const bool old = now - it->second.loggedInAt >= policy_.pinCacheMax;
+      if (!idle && !old) {
+        ++it;
+        continue;
       }
+      const Token* token = it->first;
+      std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
+      expired.push_back(token);
+      it = logins_.erase(it);
+      logInfo(idle ? "login expired after idle time"
+                   : "login expired after the maximum cache time");
     }
-    std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
-    it = logins_.erase(it);
-    logInfo(idle ? "login expired after idle time" : "login expired after the maximum cache time");
+  }
+  for (const auto& t : inventory_.tokens()) {
+    if (std::find(expired.begin(), expired.end(), t.get()) != expired.end()) {
+      t->logout();
+    }
   }
   try {
-    refreshLocked();
+    refresh();
   } catch (const std::exception& e) {
     logWarning(std::string("token scan failed: ") + e.what());
   }

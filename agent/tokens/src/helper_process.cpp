@@ -90,8 +90,7 @@ HelperProcess::~HelperProcess() {
 }
 
 std::uint64_t HelperProcess::generation() const {
-  const std::scoped_lock lock(mutex_);
-  return generation_;
+  return generation_.load();
 }
 
 pid_t HelperProcess::pid() const {
@@ -151,6 +150,18 @@ void HelperProcess::stopLocked(const std::string& why) {
 
 json HelperProcess::call(json request, std::chrono::milliseconds timeout) {
   const std::scoped_lock lock(mutex_);
+  return callLocked(std::move(request), timeout);
+}
+
+std::optional<json> HelperProcess::tryCall(json request, std::chrono::milliseconds timeout) {
+  const std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    return std::nullopt;
+  }
+  return callLocked(std::move(request), timeout);
+}
+
+json HelperProcess::callLocked(json request, std::chrono::milliseconds timeout) {
   if (pid_ < 0) {
     startLocked();
   }

@@ -21,6 +21,7 @@ RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
 }
 
 std::vector<ModuleInfo> RemoteInventory::modules() const {
+  const std::scoped_lock lock(listMutex_);
   std::vector<ModuleInfo> out;
   for (const auto& module : modules_) {
     out.push_back({module.name, module.helper->modulePath(), module.available});
@@ -28,13 +29,21 @@ std::vector<ModuleInfo> RemoteInventory::modules() const {
   return out;
 }
 
+std::vector<std::shared_ptr<RemoteToken>> RemoteInventory::tokens() const {
+  const std::scoped_lock lock(listMutex_);
+  return tokens_;
+}
+
 void RemoteInventory::refresh() {
+  const std::scoped_lock refreshing(refreshMutex_);
+  const auto previous = tokens();
   std::vector<std::shared_ptr<RemoteToken>> next;
-  for (auto& module : modules_) {
-    nlohmann::json scan;
+  for (auto& module : modules_) {  // the list of modules itself never changes
+    std::optional<nlohmann::json> scan;
     try {
-      scan = module.helper->call({{"op", "scan"}}, timeouts_.quick);
+      scan = module.helper->tryCall({{"op", "scan"}}, timeouts_.quick);
     } catch (const std::exception& e) {
+      const std::scoped_lock lock(listMutex_);
       if (module.available) {
         agent::logWarning("PKCS#11 module " + module.helper->modulePath() +
                           " is unavailable: " + e.what());
@@ -42,21 +51,35 @@ void RemoteInventory::refresh() {
       module.available = false;
       continue;  // its tokens are absent until it answers again
     }
-    module.available = true;
-    module.name = scan.at("module").value("name", module.name);
+    if (!scan) {
+      // The module is busy with an operation (a slow card, or one that hangs
+      // until its bound): its tokens stay as last seen, and the other modules'
+      // scans do not wait for it.
+      for (const auto& token : previous) {
+        if (token->helper() == module.helper) {
+          next.push_back(token);
+        }
+      }
+      continue;
+    }
     const std::uint64_t generation = module.helper->generation();
-    for (const auto& entry : scan.at("tokens")) {
+    {
+      const std::scoped_lock lock(listMutex_);
+      module.available = true;
+      module.name = scan->at("module").value("name", module.name);
+    }
+    for (const auto& entry : scan->at("tokens")) {
       const auto slot = entry.at("slot").get<CK_SLOT_ID>();
       const CK_TOKEN_INFO info = pkcs11::wire::decodeTokenInfo(entry.at("info"));
       // Keep the token object (its login) for the same token in the same slot of
       // the same helper process; a different token there (a card swap) is new.
       std::shared_ptr<RemoteToken> token;
-      for (const auto& known : tokens_) {
-        const CK_TOKEN_INFO& previous = known->lastTokenInfo();
+      for (const auto& known : previous) {
+        const CK_TOKEN_INFO seen = known->lastTokenInfo();
         if (known->helper() == module.helper && known->generation() == generation &&
             known->slot() == slot &&
-            pkcs11::paddedText(previous.serialNumber) == pkcs11::paddedText(info.serialNumber) &&
-            pkcs11::paddedText(previous.label) == pkcs11::paddedText(info.label)) {
+            pkcs11::paddedText(seen.serialNumber) == pkcs11::paddedText(info.serialNumber) &&
+            pkcs11::paddedText(seen.label) == pkcs11::paddedText(info.label)) {
           token = known;
         }
       }
@@ -68,13 +91,14 @@ void RemoteInventory::refresh() {
       next.push_back(std::move(token));
     }
   }
+  const std::scoped_lock lock(listMutex_);
   tokens_ = std::move(next);
 }
 
 std::shared_ptr<RemoteToken> RemoteInventory::findToken(const std::string& uri) const {
   const pkcs11::UriFilter filter(uri);
   std::shared_ptr<RemoteToken> match;
-  for (const auto& token : tokens_) {
+  for (const auto& token : tokens()) {
     if (!filter.matchesToken(token->lastTokenInfo())) {
       continue;
     }
@@ -94,7 +118,7 @@ std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription> RemoteInventory:
     const std::string& uri) const {
   const pkcs11::UriFilter filter(uri);
   std::optional<std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription>> match;
-  for (const auto& token : tokens_) {
+  for (const auto& token : tokens()) {
     if (!filter.matchesToken(token->lastTokenInfo())) {
       continue;
     }

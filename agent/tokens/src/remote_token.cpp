@@ -4,6 +4,7 @@
 
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/pkcs11/helper_wire.hpp"
+#include "p2pcp/pkcs11/token.hpp"
 
 namespace p2pcp::tokens {
 
@@ -28,12 +29,16 @@ RemoteToken::RemoteToken(std::shared_ptr<HelperProcess> helper, std::uint64_t ge
       moduleName_(std::move(moduleName)),
       timeouts_(timeouts) {}
 
-json RemoteToken::call(json request, std::chrono::milliseconds timeout) {
+void RemoteToken::checkGeneration() const {
   if (helper_->generation() != generation_) {
     // Its sessions and login died with the process this token was found in.
     throw HelperUnavailable("the PKCS#11 module " + helper_->modulePath() +
                             " was restarted; the token is looked up again");
   }
+}
+
+json RemoteToken::call(json request, std::chrono::milliseconds timeout) {
+  checkGeneration();
   request["slot"] = slot_;
   return helper_->call(std::move(request), timeout);
 }
@@ -48,6 +53,19 @@ bool RemoteToken::loggedIn() {
   return call({{"op", "loggedIn"}}, timeouts_.quick).get<bool>();
 }
 
+std::optional<bool> RemoteToken::tryLoggedIn() {
+  checkGeneration();
+  const auto answer = helper_->tryCall({{"op", "loggedIn"}, {"slot", slot_}}, timeouts_.quick);
+  if (!answer) {
+    return std::nullopt;
+  }
+  return answer->get<bool>();
+}
+
+pkcs11::TokenDescription RemoteToken::lastDescription() const {
+  return pkcs11::describeTokenInfo(lastTokenInfo(), slot_, moduleName_);
+}
+
 void RemoteToken::login(const std::optional<SecureString>& pin) {
   json request = {{"op", "login"}, {"pin", nullptr}};
   if (pin) {
@@ -55,7 +73,7 @@ void RemoteToken::login(const std::optional<SecureString>& pin) {
   }
   // A PIN pad waits for the person; a PIN is checked by the card.
   (void)call(std::move(request), pin ? timeouts_.operation : timeouts_.person);
-  keys_.reset();  // private objects become visible
+  invalidateKeys();  // private objects become visible
 }
 
 void RemoteToken::logout() noexcept {
@@ -64,18 +82,39 @@ void RemoteToken::logout() noexcept {
   } catch (...) {
     // A helper that is gone has logged out with its process.
   }
+  invalidateKeys();
+}
+
+void RemoteToken::invalidateKeys() noexcept {
+  const std::scoped_lock lock(mutex_);
   keys_.reset();
 }
 
+CK_TOKEN_INFO RemoteToken::lastTokenInfo() const {
+  const std::scoped_lock lock(mutex_);
+  return info_;
+}
+
+void RemoteToken::setLastTokenInfo(const CK_TOKEN_INFO& info) {
+  const std::scoped_lock lock(mutex_);
+  info_ = info;
+}
+
 std::vector<pkcs11::KeyDescription> RemoteToken::keys() {
-  if (!keys_) {
-    std::vector<pkcs11::KeyDescription> keys;
-    for (const auto& key : call({{"op", "keys"}}, timeouts_.quick)) {
-      keys.push_back(wire::decodeKey(key));
+  {
+    const std::scoped_lock lock(mutex_);
+    if (keys_) {
+      return *keys_;
     }
-    keys_ = std::move(keys);
   }
-  return *keys_;
+  // Not under the lock: the helper call may take the module's time.
+  std::vector<pkcs11::KeyDescription> keys;
+  for (const auto& key : call({{"op", "keys"}}, timeouts_.quick)) {
+    keys.push_back(wire::decodeKey(key));
+  }
+  const std::scoped_lock lock(mutex_);
+  keys_ = keys;
+  return keys;
 }
 
 Bytes RemoteToken::sign(const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm,
@@ -124,7 +163,7 @@ pkcs11::KeyDescription RemoteToken::generateKeyPair(pkcs11::KeyType type,
   const json key =
       call({{"op", "generateKeyPair"}, {"type", pkcs11::keyTypeName(type)}, {"label", label}},
            timeouts_.person);
-  keys_.reset();
+  invalidateKeys();
   return wire::decodeKey(key);
 }
 

@@ -113,6 +113,10 @@ class Token {
   mutable std::map<std::string, PrivateKeyHandle> handles_;  // by key URI
 };
 
+// What a token's CK_TOKEN_INFO says about it, as the agent describes tokens.
+TokenDescription describeTokenInfo(const CK_TOKEN_INFO& info, CK_SLOT_ID slot,
+                                   const std::string& moduleName);
+
 // DER SubjectPublicKeyInfo built from a public key's PKCS#11 attributes.
 Bytes spkiFromRsa(ByteView modulus, ByteView publicExponent);
 // ecParams: DER OID of the curve (or the PrintableString "edwards25519");

@@ -3,10 +3,11 @@
 // pinentry, the login-state and root-secret caches, and the p2pcp
 // operations. Every module runs in a helper process of its own
 // (agent/tokens/), so a module that crashes or hangs costs its tokens
-// (TOKEN_UNAVAILABLE), never the agent. Thread-safe: token access is
-// serialised by one mutex and never happens on the I/O thread; dialogs go
-// through Dialogs (one at a time), so a person typing a PIN never holds the
-// token lock and never sees two dialogs at once.
+// (TOKEN_UNAVAILABLE), never the agent. Thread-safe: calls to one module are
+// serialised by its helper, so a slow or hanging module holds up requests for
+// its own tokens only; the agent's own state (logins, cached roots) has a lock
+// of its own that is never held during token work; no token work happens on
+// the I/O thread. Dialogs go through Dialogs (one at a time).
 
 #include <chrono>
 #include <filesystem>
@@ -78,13 +79,16 @@ class TokenService {
     Clock::time_point lastUsed;
   };
 
-  // Runs f with the token lock held and turns PKCS#11 failures into AgentErrors;
-  // a token that went away drops its login state and caches.
+  // Runs f (token work) and turns a helper's failure into TOKEN_UNAVAILABLE and
+  // a token that went away into TOKEN_REMOVED, dropping its login and caches.
   template <typename F>
   auto withToken(const std::shared_ptr<Token>& token, F&& f);
-  void forgetTokenLocked(const Token* token);
-  void forgetEveryLoginLocked();
-  void rescanAfterHelperFailureLocked() noexcept;
+  void forgetToken(const Token* token);
+  void forgetEveryLogin();
+  void rescanAfterHelperFailure() noexcept;
+  // The agent logged in to the token just now / used its login just now.
+  void noteLoggedIn(const Token* token);
+  void noteUsed(const Token* token);
   // Whether the agent holds a login on the token that the token still has;
   // forgets the login and the secrets derived under it when not.
   bool stillLoggedIn(const std::shared_ptr<Token>& token);
@@ -94,7 +98,8 @@ class TokenService {
                           const pkcs11::KeyDescription& key);
   static SecureString askPin(Dialogs::Turn& turn, const pkcs11::TokenDescription& token,
                              const std::string& why);
-  void refreshLocked();
+  // Scans the modules, then drops state of tokens gone and sends token events.
+  void refresh();
   // Runs op; if the token says nobody is logged in (another program logged it out),
   // logs in again once (asking the person) and repeats op.
   template <typename Op>
@@ -104,7 +109,7 @@ class TokenService {
   Policy policy_;
   Dialogs& dialogs_;
 
-  std::mutex tokenMutex_;  // PKCS#11, inventory_, logins_, roots_
+  std::mutex stateMutex_;  // logins_, roots_, resolved_, knownTokenUris_, eventSink_
   tokens::RemoteInventory inventory_;
   std::map<const Token*, LoginState> logins_;
   std::map<std::string, std::pair<const Token*, SecureBytes>> roots_;  // by key URI

@@ -7,11 +7,13 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -40,6 +42,9 @@ class HelperProcess {
   // HelperUnavailable. Members "pin" and "contextPin" of the request are wiped
   // once sent.
   nlohmann::json call(nlohmann::json request, std::chrono::milliseconds timeout);
+  // The same, but only when no other call is in progress (nullopt otherwise):
+  // a scan does not wait behind a slow or hanging operation.
+  std::optional<nlohmann::json> tryCall(nlohmann::json request, std::chrono::milliseconds timeout);
 
   // Counts the helper's (re)starts: state learned from an earlier generation
   // (sessions, logins) died with its process.
@@ -49,6 +54,7 @@ class HelperProcess {
   [[nodiscard]] pid_t pid() const;
 
  private:
+  nlohmann::json callLocked(nlohmann::json request, std::chrono::milliseconds timeout);
   void startLocked();
   void stopLocked(const std::string& why);
 
@@ -57,7 +63,7 @@ class HelperProcess {
   mutable std::mutex mutex_;
   pid_t pid_ = -1;
   int fd_ = -1;
-  std::uint64_t generation_ = 0;
+  std::atomic<std::uint64_t> generation_ = 0;  // read without the lock
   std::int64_t nextId_ = 1;
 };
 

@@ -1,9 +1,11 @@
 #pragma once
 // Every token of every module, each module in its own helper process, and key
-// lookup by PKCS#11 URI. Not thread-safe: the agent serialises access.
+// lookup by PKCS#11 URI. Thread-safe: requests for one module's tokens never
+// wait for another module (scans skip a module busy with an operation).
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,9 +32,8 @@ class RemoteInventory {
   // helper, slot, serial and label are unchanged keeps its RemoteToken (and so
   // its login); a module whose helper fails is skipped, its tokens absent.
   void refresh();
-  [[nodiscard]] const std::vector<std::shared_ptr<RemoteToken>>& tokens() const noexcept {
-    return tokens_;
-  }
+  // The tokens of the last scan (a copy: another thread may scan meanwhile).
+  [[nodiscard]] std::vector<std::shared_ptr<RemoteToken>> tokens() const;
   [[nodiscard]] std::vector<ModuleInfo> modules() const;
 
   // Exactly one token matching the URI ("pkcs11:" alone matches any; fine when there is one).
@@ -49,7 +50,9 @@ class RemoteInventory {
     std::string name;
     bool available = true;
   };
-  std::vector<Module> modules_;
+  std::mutex refreshMutex_;       // one scan at a time
+  mutable std::mutex listMutex_;  // tokens_, and each module's name and availability
+  std::vector<Module> modules_;   // fixed at construction
   HelperTimeouts timeouts_;
   std::vector<std::shared_ptr<RemoteToken>> tokens_;
 };

@@ -3,11 +3,13 @@
 // operations as pkcs11::Token, each one a bounded call to the helper. A
 // RemoteToken belongs to one generation of its helper: once the helper was
 // restarted (the sessions and login state died with it), every call throws
-// HelperUnavailable until the inventory is scanned again.
+// HelperUnavailable until the inventory is scanned again. Thread-safe: calls
+// to one module are serialised by its HelperProcess.
 
 #include <p11-kit/pkcs11.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,15 +27,19 @@ class RemoteToken {
 
   [[nodiscard]] pkcs11::TokenDescription describe();
   // The token information of the last scan: identity fields for URI matching.
-  [[nodiscard]] const CK_TOKEN_INFO& lastTokenInfo() const noexcept { return info_; }
-  void setLastTokenInfo(const CK_TOKEN_INFO& info) noexcept { info_ = info; }
+  [[nodiscard]] CK_TOKEN_INFO lastTokenInfo() const;
+  void setLastTokenInfo(const CK_TOKEN_INFO& info);
   [[nodiscard]] bool loggedIn();
+  // The same, or nullopt at once when the module is busy with another call.
+  [[nodiscard]] std::optional<bool> tryLoggedIn();
+  // The description the last scan's token information gives (no call).
+  [[nodiscard]] pkcs11::TokenDescription lastDescription() const;
   // nullopt: the reader's PIN pad.
   void login(const std::optional<SecureString>& pin);
   void logout() noexcept;
   // Cached until invalidateKeys(), login or key generation.
   [[nodiscard]] std::vector<pkcs11::KeyDescription> keys();
-  void invalidateKeys() noexcept { keys_.reset(); }
+  void invalidateKeys() noexcept;
   Bytes sign(const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm, ByteView message,
              const std::optional<SecureString>& contextPin = std::nullopt);
   SecureBytes deriveEcdh(const pkcs11::KeyDescription& key, ByteView peerPoint,
@@ -49,6 +55,7 @@ class RemoteToken {
 
  private:
   nlohmann::json call(nlohmann::json request, std::chrono::milliseconds timeout);
+  void checkGeneration() const;
 
   std::shared_ptr<HelperProcess> helper_;
   std::uint64_t generation_;
@@ -56,6 +63,7 @@ class RemoteToken {
   CK_TOKEN_INFO info_;
   std::string moduleName_;
   HelperTimeouts timeouts_;
+  mutable std::mutex mutex_;  // info_ and keys_: requests on several threads read them
   std::optional<std::vector<pkcs11::KeyDescription>> keys_;
 };
 
