@@ -11,12 +11,16 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <thread>
 
 #include "card_checks.hpp"
 #include "card_stack.hpp"
@@ -392,6 +396,82 @@ TEST_F(CardAgent, RemovalAtRestThenInsertionAndTheAgentServesAgain) {
             vectors::kPrivateNotes);
   EXPECT_EQ(harness_->countPinentry("GETPIN"), 2) << "the PIN is asked again after re-insertion";
   expectVerifiedLogin(agent, key, 0);
+}
+
+// The card is pulled while the PIN dialog is open: the PIN the person then
+// types reaches no card; the request ends with a typed error, the agent keeps
+// serving, and with the card back the next request asks for the PIN again.
+TEST_F(CardAgent, RemovalDuringThePinDialog) {
+  CardSetup card;
+  card.secondKey = false;
+  startWith(card, [](AgentSetup& setup) { setup.pinentryDelayMs = 1500; });
+  const std::string key = keyUri(0);
+  auto pending = std::async(std::launch::async, [&] {
+    auto agent = harness_->connect();
+    return tryCall(agent, "deriveStorageKey", privateNotes(key));
+  });
+  ASSERT_TRUE(pollUntil([&] { return harness_->countPinentry("GETPIN") == 1; }, seconds(5)));
+  stack_->removeCard();
+  const json outcome = pending.get();
+  std::cout << "[ recorded ] card pulled during the PIN dialog: " << outcome.dump() << "\n";
+  EXPECT_TRUE(codeOf(outcome) == "TOKEN_REMOVED" || codeOf(outcome) == "TOKEN_NOT_FOUND")
+      << outcome.dump();
+  auto agent = harness_->connect();
+  EXPECT_EQ(codeOf(tryCall(agent, "hello")), "OK");
+
+  stack_->insertCard();
+  ASSERT_TRUE(waitForCardTokens(1)) << harness_->agentLog();
+  EXPECT_EQ(agent.call("deriveStorageKey", privateNotes(key))["storageKey"],
+            vectors::kPrivateNotes);
+  EXPECT_EQ(harness_->countPinentry("GETPIN"), 2);
+}
+
+// The card is pulled while requests are signing on it: every request ends
+// with the signature or a typed error (never a hang or a crash), and with the
+// card back signing works again after one new PIN.
+TEST_F(CardAgent, RemovalDuringOperations) {
+  CardSetup card;
+  card.secondKey = false;
+  start(card);
+  const std::string key = keyUri(0);
+  {
+    auto agent = harness_->connect();
+    expectVerifiedLogin(agent, key, 0);
+  }
+  std::atomic<bool> stop{false};
+  std::map<std::string, int> outcomes;
+  std::thread signer([&] {
+    auto agent = harness_->connect();
+    while (!stop) {
+      const json outcome = tryCall(agent, "signLogin", loginParams(key));
+      // OpenSC answers CKR_GENERAL_ERROR for a signature the card vanished
+      // under before pcscd reports the reader empty: a token error, typed.
+      const bool generalError = codeOf(outcome) == "TOKEN_ERROR" &&
+                                outcome["error"]["data"].value("ckr", "") == "CKR_GENERAL_ERROR";
+      ++outcomes[generalError ? "TOKEN_ERROR CKR_GENERAL_ERROR" : codeOf(outcome)];
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  stack_->removeCard();
+  std::this_thread::sleep_for(milliseconds(700));
+  stop = true;
+  signer.join();
+  std::cout << "[ recorded ] outcomes while the card was pulled:";
+  for (const auto& [code, count] : outcomes) {
+    std::cout << " " << code << "=" << count;
+    EXPECT_TRUE(code == "OK" || code == "TOKEN_REMOVED" || code == "KEY_NOT_FOUND" ||
+                code == "TOKEN_NOT_FOUND" || code == "TOKEN_ERROR CKR_GENERAL_ERROR")
+        << code;
+  }
+  std::cout << "\n";
+  EXPECT_GT(outcomes["OK"], 0);
+  EXPECT_GT(outcomes.size(), 1U) << "the removal was seen";
+
+  stack_->insertCard();
+  ASSERT_TRUE(waitForCardTokens(1)) << harness_->agentLog();
+  auto agent = harness_->connect();
+  expectVerifiedLogin(agent, key, 0);
+  EXPECT_EQ(harness_->countPinentry("GETPIN"), 2);
 }
 
 TEST_F(CardAgent, AgentStartedBeforeTheCard) {

@@ -26,6 +26,24 @@ AgentError pinError(ErrorCode code, const std::string& message,
                     {{"pinState", pkcs11::pinStateName(token.pinState)}, {"token", token.uri}});
 }
 
+// Codes some modules answer when the card was pulled in the middle of an
+// operation (OpenSC: CKR_GENERAL_ERROR from C_Sign), besides their other causes.
+bool failureMayMeanRemoval(CK_RV rv) {
+  return rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
+// Whether the token's slot says it is gone (asked after an ambiguous failure).
+bool tokenAbsent(Token& token) {
+  try {
+    (void)token.loggedIn();  // C_GetSlotInfo first
+    return false;
+  } catch (const Pkcs11Error& e) {
+    return e.tokenGone();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 TokenService::TokenService(Config config, Policy policy,
@@ -57,7 +75,7 @@ auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
                      "the token's PKCS#11 module stopped working; it is started again on next use",
                      {{"module", token->moduleName()}});
   } catch (const Pkcs11Error& e) {
-    if (e.tokenGone()) {
+    if (e.tokenGone() || (failureMayMeanRemoval(e.rv()) && tokenAbsent(*token))) {
       logInfo(std::string("token gone: ") + e.what());
       forgetToken(token.get());
       throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
