@@ -1,6 +1,10 @@
 #include "helper_server.hpp"
 
 #include <openssl/crypto.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
 
 #include "p2pcp/agent/json_parse.hpp"
 #include "p2pcp/common/encoding.hpp"
@@ -125,6 +129,33 @@ json HelperServer::handle(json& request) {
     return toBase64(secret);
   }
   throw LayerError(LayerError::Kind::BadInput, "unknown helper operation " + op.substr(0, 32));
+}
+
+bool HelperServer::watchSlotEvents(int eventFd) {
+  CK_FUNCTION_LIST* functions = module_->functions();
+  CK_SLOT_ID slot = 0;
+  // A module that cannot wait says CKR_FUNCTION_NOT_SUPPORTED here (SoftHSM2
+  // does); then the agent's one-second scan is all there is.
+  const CK_RV probe = functions->C_WaitForSlotEvent(CKF_DONT_BLOCK, &slot, nullptr);
+  if (probe != CKR_OK && probe != CKR_NO_EVENT) {
+    return false;
+  }
+  // The module was initialised with CKF_OS_LOCKING_OK (p11-kit), so this
+  // thread's blocking wait may run beside the request loop's calls.
+  std::thread([functions, eventFd, module = module_] {
+    for (;;) {
+      CK_SLOT_ID changed = 0;
+      const CK_RV rv = functions->C_WaitForSlotEvent(0, &changed, nullptr);
+      if (rv != CKR_OK) {
+        return;  // finalised, or the module gave up waiting: the poll remains
+      }
+      const char event = 1;
+      if (::write(eventFd, &event, 1) < 0 && errno != EAGAIN && errno != EINTR) {
+        return;  // the agent is gone
+      }
+    }
+  }).detach();
+  return true;
 }
 
 int HelperServer::run() {

@@ -20,6 +20,11 @@ class HelperServer {
   HelperServer(std::shared_ptr<Module> module, int fd);
   // Serves until the agent closes its end. Returns the process exit code.
   int run();
+  // Where the module supports C_WaitForSlotEvent, a thread waits for slot
+  // events (a card inserted or pulled) and writes a byte to eventFd for each,
+  // so the agent scans at once instead of at its next poll. Returns whether
+  // the module supports it. The thread ends with the process.
+  bool watchSlotEvents(int eventFd);
 
  private:
   nlohmann::json handle(nlohmann::json& request);

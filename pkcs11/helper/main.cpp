@@ -7,6 +7,7 @@
 //
 // Started only by the agent, which resolves and filters the module path
 // (policy, p11-kit's registry, the person's config) before anything is loaded.
+#include <fcntl.h>
 #include <p11-kit/p11-kit.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -23,6 +24,7 @@
 namespace {
 
 constexpr int kServeFd = 3;
+constexpr int kEventFd = 4;  // optional: one byte per slot event, to the agent
 
 std::string takeString(char* text) {
   std::string out = text != nullptr ? text : "";
@@ -67,7 +69,12 @@ int main(int argc, char** argv) {
     if (mode == "--module" && argc == 3) {
       auto module = p2pcp::pkcs11::Module::loadPath(argv[2]);
       p2pcp::pkcs11::helper::HelperServer server(std::move(module), kServeFd);
-      return server.run();
+      if (::fcntl(kEventFd, F_GETFD) >= 0) {
+        (void)server.watchSlotEvents(kEventFd);
+      }
+      // _exit: a thread may be blocked inside the module waiting for a slot
+      // event; nothing in this process needs a destructor to run any more.
+      std::_Exit(server.run());
     }
   } catch (const std::exception& e) {
     std::cerr << "p2pcp-pkcs11-helper: " << e.what() << '\n';

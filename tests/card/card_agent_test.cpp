@@ -398,6 +398,31 @@ TEST_F(CardAgent, RemovalAtRestThenInsertionAndTheAgentServesAgain) {
   expectVerifiedLogin(agent, key, 0);
 }
 
+// OpenSC reports slot events (C_WaitForSlotEvent, waited for in the helper):
+// subscribers hear of a removal and an insertion without anyone asking, and
+// without waiting for the agent's once-a-second scan.
+TEST_F(CardAgent, SlotEventsReachSubscribersWithoutPolling) {
+  start();
+  auto subscriber = harness_->connect();
+  subscriber.call("subscribe");
+  for (const bool insert : {false, true}) {
+    const auto before = Clock::now();
+    if (insert) {
+      stack_->insertCard();
+    } else {
+      stack_->removeCard();
+    }
+    const auto note = nextNotification(subscriber, seconds(5));
+    ASSERT_TRUE(note.has_value());
+    EXPECT_EQ((*note)["method"], insert ? "tokenInserted" : "tokenRemoved");
+    std::cout << "[ figures  ] " << (insert ? "insertion" : "removal")
+              << " reached a subscriber after "
+              << std::chrono::duration_cast<milliseconds>(Clock::now() - before).count() << " ms\n";
+  }
+  EXPECT_NE(harness_->agentLog().find("reported a slot event"), std::string::npos)
+      << harness_->agentLog();
+}
+
 // The card is pulled while the PIN dialog is open: the PIN the person then
 // types reaches no card; the request ends with a typed error, the agent keeps
 // serving, and with the card back the next request asks for the PIN again.

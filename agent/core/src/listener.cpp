@@ -9,15 +9,53 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace p2pcp::agent {
 
 namespace {
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// How long a new agent waits for one that holds the lock but does not answer
+// (it is stopping: logging out of tokens, stopping helpers).
+constexpr auto kStoppingAgentGrace = std::chrono::seconds(5);
+
+bool acceptsConnections(const std::filesystem::path& socketPath) {
+  const UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socketPath.string();
+  if (probe.get() < 0 || path.size() >= sizeof address.sun_path) {
+    return false;
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+// Takes the lock file. False when another agent holds it and serves (or is
+// still starting: it holds the lock before it listens). An agent that holds
+// it but no longer answers is stopping: wait for it, bounded, so that a
+// client that starts an agent right after stopping one gets a new one.
+bool takeLock(int lockFd, const std::filesystem::path& socketPath) {
+  const auto deadline = std::chrono::steady_clock::now() + kStoppingAgentGrace;
+  for (;;) {
+    if (::flock(lockFd, LOCK_EX | LOCK_NB) == 0) {
+      return true;
+    }
+    if (errno != EWOULDBLOCK) {
+      fail("cannot lock " + socketPath.string() + ".lock");
+    }
+    if (acceptsConnections(socketPath) || std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 }  // namespace
 
@@ -54,11 +92,8 @@ std::optional<Listener> openListener(const std::filesystem::path& socketPath) {
   if (listener.lock.get() < 0) {
     fail("cannot open " + lockPath);
   }
-  if (::flock(listener.lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return std::nullopt;  // another agent serves this socket
-    }
-    fail("cannot lock " + lockPath);
+  if (!takeLock(listener.lock.get(), socketPath)) {
+    return std::nullopt;  // another agent serves this socket
   }
 
   sockaddr_un address{};

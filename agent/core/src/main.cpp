@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/config.hpp"
@@ -226,6 +227,22 @@ int main(int argc, char** argv) {
       });
     };
     schedule();
+    // Modules that report slot events (OpenSC) are scanned at once when a card
+    // comes or goes, not at the next second.
+    std::jthread slotWatcher([&](const std::stop_token& stop) {
+      while (!stop.stop_requested()) {
+        if (service.waitForSlotEvent(std::chrono::milliseconds(250)) && !ticking.exchange(true)) {
+          asio::post(housekeeping, [&service, &ticking] {
+            try {
+              service.tick();
+            } catch (const std::exception& e) {
+              logWarning(std::string("housekeeping failed: ") + e.what());
+            }
+            ticking = false;
+          });
+        }
+      }
+    });
 
     logInfo(std::string("p2pcp-agent ") + kAgentVersion + " listening on " + paths.socket.string());
     reportReady(readyFd, kExitOk);
@@ -239,6 +256,8 @@ int main(int argc, char** argv) {
       }
     }
     io.run();
+    slotWatcher.request_stop();
+    slotWatcher.join();
     workers.stop();  // requests not started yet are dropped; running ones finish
     workers.join();
     housekeeping.join();

@@ -1,6 +1,9 @@
 #include "p2pcp/agent/token_service.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/json_codec.hpp"
@@ -559,6 +562,40 @@ void TokenService::tick() {
   } catch (const std::exception& e) {
     logWarning(std::string("token scan failed: ") + e.what());
   }
+}
+
+bool TokenService::waitForSlotEvent(std::chrono::milliseconds timeout) {
+  auto events = inventory_.slotEvents();
+  std::erase_if(hungUp_, [&](const auto& gone) {  // forget pipes of helpers replaced since
+    return std::find(events.begin(), events.end(), gone) == events.end();
+  });
+  std::erase_if(events, [&](const auto& pipe) {
+    return std::find(hungUp_.begin(), hungUp_.end(), pipe) != hungUp_.end();
+  });
+  if (events.empty()) {
+    std::this_thread::sleep_for(timeout);
+    return false;
+  }
+  std::vector<pollfd> fds;
+  fds.reserve(events.size());
+  for (const auto& pipe : events) {
+    fds.push_back({pipe->fd(), POLLIN, 0});
+  }
+  if (::poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) <= 0) {
+    return false;
+  }
+  bool scan = false;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if ((fds[i].revents & POLLIN) != 0 && events[i]->drain()) {
+      logInfo("a PKCS#11 module reported a slot event: scanning now");
+      scan = true;
+    }
+    if ((fds[i].revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) {
+      hungUp_.push_back(events[i]);  // the helper exited: the scan starts a new one
+      scan = true;
+    }
+  }
+  return scan;
 }
 
 }  // namespace p2pcp::agent

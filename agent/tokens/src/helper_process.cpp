@@ -28,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kHelperFd = 3;  // where the helper finds its end of the socketpair
+constexpr int kEventFd = 4;   // and the write end of its slot-event pipe
 
 // Waits until fd is readable or the deadline passes.
 bool readableBefore(int fd, Clock::time_point deadline) {
@@ -84,6 +85,31 @@ void wipeSecrets(json& request) {
 HelperProcess::HelperProcess(std::filesystem::path program, std::string modulePath)
     : program_(std::move(program)), modulePath_(std::move(modulePath)) {}
 
+SlotEvents::~SlotEvents() {
+  ::close(fd_);
+}
+
+bool SlotEvents::drain() const {
+  bool any = false;
+  std::array<char, 64> bytes{};
+  for (;;) {
+    const ssize_t got = ::read(fd_, bytes.data(), bytes.size());
+    if (got > 0) {
+      any = true;
+      continue;
+    }
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    return any;  // EAGAIN: nothing more; 0: the helper is gone
+  }
+}
+
+std::shared_ptr<const SlotEvents> HelperProcess::slotEvents() const {
+  const std::scoped_lock lock(eventsMutex_);
+  return events_;
+}
+
 HelperProcess::~HelperProcess() {
   const std::scoped_lock lock(mutex_);
   stopLocked("");
@@ -103,10 +129,19 @@ void HelperProcess::startLocked() {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
     throw HelperUnavailable(std::string("socketpair: ") + std::strerror(errno));
   }
+  // Slot events: the helper writes a byte per event (never blocking: a full
+  // pipe already says "scan"); the agent polls the read end.
+  std::array<int, 2> events{};
+  if (::pipe2(events.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
+    ::close(pair[0]);
+    ::close(pair[1]);
+    throw HelperUnavailable(std::string("pipe2: ") + std::strerror(errno));
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  // dup2 clears FD_CLOEXEC on the copy: the helper keeps exactly this end.
+  // dup2 clears FD_CLOEXEC on the copy: the helper keeps exactly these ends.
   posix_spawn_file_actions_adddup2(&actions, pair[1], kHelperFd);
+  posix_spawn_file_actions_adddup2(&actions, events[1], kEventFd);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   // stderr stays the agent's: a module's complaints land in the agent's log.
@@ -118,18 +153,28 @@ void HelperProcess::startLocked() {
   const int rc = ::posix_spawn(&pid, programArg.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(pair[1]);
+  ::close(events[1]);
   if (rc != 0) {
     ::close(pair[0]);
+    ::close(events[0]);
     throw HelperUnavailable("cannot start " + programArg + ": " + std::strerror(rc));
   }
   pid_ = pid;
   fd_ = pair[0];
+  {
+    const std::scoped_lock lock(eventsMutex_);
+    events_ = std::make_shared<const SlotEvents>(events[0]);
+  }
   ++generation_;
   agent::logInfo("started the PKCS#11 helper for " + modulePath_ + " (pid " + std::to_string(pid_) +
                  ")");
 }
 
 void HelperProcess::stopLocked(const std::string& why) {
+  {
+    const std::scoped_lock lock(eventsMutex_);
+    events_.reset();  // closed once the watcher lets go of it too
+  }
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

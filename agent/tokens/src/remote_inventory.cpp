@@ -29,6 +29,16 @@ std::vector<ModuleInfo> RemoteInventory::modules() const {
   return out;
 }
 
+std::vector<std::shared_ptr<const SlotEvents>> RemoteInventory::slotEvents() const {
+  std::vector<std::shared_ptr<const SlotEvents>> out;
+  for (const auto& module : modules_) {
+    if (auto events = module.helper->slotEvents()) {
+      out.push_back(std::move(events));
+    }
+  }
+  return out;
+}
+
 std::vector<std::shared_ptr<RemoteToken>> RemoteInventory::tokens() const {
   const std::scoped_lock lock(listMutex_);
   return tokens_;

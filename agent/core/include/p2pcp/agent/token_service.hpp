@@ -71,6 +71,10 @@ class TokenService {
 
   // Called about once a second: expires idle logins and notices token insertion/removal.
   void tick();
+  // Waits up to `timeout` for a slot event from a module that reports them
+  // (C_WaitForSlotEvent in its helper; OpenSC does, SoftHSM2 does not) or for
+  // a helper that exited. True: scan now (tick) rather than at the next second.
+  bool waitForSlotEvent(std::chrono::milliseconds timeout);
 
  private:
   // The "PIN cache" is the token's own login state: the PIN itself is never kept.
@@ -118,6 +122,9 @@ class TokenService {
   std::map<std::string, std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription>> resolved_;
   std::vector<std::string> knownTokenUris_;
   EventSink eventSink_;
+  // Event pipes of helpers that exited (hung up): not polled again, or poll
+  // would return at once until the helper is restarted. Only the watcher uses it.
+  std::vector<std::shared_ptr<const tokens::SlotEvents>> hungUp_;
 };
 
 // Converts an exception from a lower layer into the protocol's AgentError.

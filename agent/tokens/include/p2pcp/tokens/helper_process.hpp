@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,6 +25,25 @@ namespace p2pcp::tokens {
 class HelperUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// The read end of a helper's slot-event pipe (one byte per event). Shared
+// with the watcher that polls it, so a helper restarted meanwhile cannot close
+// a descriptor the watcher is about to read (and whose number may be reused).
+class SlotEvents {
+ public:
+  explicit SlotEvents(int fd) noexcept : fd_(fd) {}
+  SlotEvents(const SlotEvents&) = delete;
+  SlotEvents& operator=(const SlotEvents&) = delete;
+  SlotEvents(SlotEvents&&) = delete;
+  SlotEvents& operator=(SlotEvents&&) = delete;
+  ~SlotEvents();
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  // Reads every byte waiting (non-blocking); whether there was any.
+  bool drain() const;
+
+ private:
+  int fd_;
 };
 
 class HelperProcess {
@@ -52,6 +72,9 @@ class HelperProcess {
   [[nodiscard]] const std::string& modulePath() const noexcept { return modulePath_; }
   // The process id, or -1 when none runs (for tests and the status view).
   [[nodiscard]] pid_t pid() const;
+  // The running helper's slot events; null when none runs. Never waits for a
+  // call in progress.
+  [[nodiscard]] std::shared_ptr<const SlotEvents> slotEvents() const;
 
  private:
   nlohmann::json callLocked(nlohmann::json request, std::chrono::milliseconds timeout);
@@ -65,6 +88,8 @@ class HelperProcess {
   int fd_ = -1;
   std::atomic<std::uint64_t> generation_ = 0;  // read without the lock
   std::int64_t nextId_ = 1;
+  mutable std::mutex eventsMutex_;  // events_ only: never held during a call
+  std::shared_ptr<const SlotEvents> events_;
 };
 
 // How long each kind of helper call may take before the helper counts as hung.

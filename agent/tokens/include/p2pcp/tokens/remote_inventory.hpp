@@ -35,6 +35,8 @@ class RemoteInventory {
   // The tokens of the last scan (a copy: another thread may scan meanwhile).
   [[nodiscard]] std::vector<std::shared_ptr<RemoteToken>> tokens() const;
   [[nodiscard]] std::vector<ModuleInfo> modules() const;
+  // The slot-event pipes of the helpers that run now (see HelperProcess).
+  [[nodiscard]] std::vector<std::shared_ptr<const SlotEvents>> slotEvents() const;
 
   // Exactly one token matching the URI ("pkcs11:" alone matches any; fine when there is one).
   // Throws LayerError(NoSuchToken / AmbiguousKey / BadUri).
