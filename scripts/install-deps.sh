@@ -13,6 +13,8 @@ packages=(
   pcscd libpcsclite-dev vsmartcard-vpcd libcacard-dev libnss3-tools
   libassuan-dev libgpg-error-dev pinentry-tty
   libsystemd-dev
+  # p2pcp-bench compares the agent with ssh-agent and its ssh-pkcs11-helper
+  openssh-client
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format clang-tidy
 )
 # Node.js runs the independent cross-checks; the machine image may ship its own build.
