@@ -1,5 +1,6 @@
 #include "p2pcp/common/framing.hpp"
 
+#include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,8 +147,16 @@ std::optional<std::string> readFrame(int fd, LengthOrder order, std::size_t maxS
 }
 
 void writeFrame(int fd, std::string_view payload, LengthOrder order, std::size_t maxSize) {
-  const std::string frame = makeFrame(payload, order, maxSize);
-  writeFully(fd, frame.data(), frame.size());
+  std::string frame = makeFrame(payload, order, maxSize);
+  // The copy may carry a PIN (to a helper) or a secret result (from one): it
+  // is wiped like the payload its caller wipes.
+  try {
+    writeFully(fd, frame.data(), frame.size());
+  } catch (...) {
+    OPENSSL_cleanse(frame.data(), frame.size());
+    throw;
+  }
+  OPENSSL_cleanse(frame.data(), frame.size());
 }
 
 }  // namespace p2pcp

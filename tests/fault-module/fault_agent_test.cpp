@@ -11,6 +11,8 @@
 
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -49,6 +51,27 @@ json signBlock(client::AgentClient& agent, const std::string& key) {
   return tryCall(
       agent, "signBlock",
       {{"key", key}, {"uri", "/profile"}, {"kind", "public"}, {"seq", 1}, {"payload", "YmxvY2s="}});
+}
+
+// The processes whose parent is `parent` (the agent's helpers).
+std::vector<pid_t> childrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid;
+    std::string comm;
+    std::string state;
+    pid_t ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == parent) {
+      children.push_back(std::stoi(name));
+    }
+  }
+  return children;
 }
 
 // An agent whose token is reached through the fault module.
@@ -268,6 +291,17 @@ TEST_F(FaultyAgent, FaultsAtSigningGiveTheirTypedErrors) {
     SCOPED_TRACE(expected.ckr);
     faults_.setRule({{"call", "C_Sign"}, {"rv", expected.ckr}, {"times", 1}});
     faults_.clearLog();
+    if (std::string(expected.ckr) == "CKR_SESSION_HANDLE_INVALID") {
+      // A stale session (a card pulled and put back): the login went with it;
+      // the request asks for the PIN once and signs again.
+      const int prompts = harness.countPinentry("GETPIN");
+      const json resigned = signBlock(agent, key);
+      EXPECT_EQ(codeOf(resigned), "OK") << resigned.dump();
+      EXPECT_EQ(faults_.count("C_SignInit"), 2) << "the failed try and one more";
+      EXPECT_EQ(faults_.count("C_Login"), 1);
+      EXPECT_EQ(harness.countPinentry("GETPIN"), prompts + 1);
+      continue;
+    }
     expectTyped(signBlock(agent, key), expected);
     EXPECT_EQ(faults_.count("C_Sign"), 1) << "an operation is not repeated on a failing token";
     EXPECT_EQ(faults_.count("C_Login"), 0);
@@ -432,6 +466,8 @@ TEST_F(FaultyAgent, AModuleThatAbortsLeavesTheAgentServing) {
   auto agent = harness.connect();
   ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
   faults_.setRule({{"call", "C_Sign"}, {"abort", true}, {"times", 1}});
+  auto subscriber = harness.connect();  // a client connected while the new helper starts
+  subscriber.call("subscribe");
   const json aborted = signBlock(agent, key);
   EXPECT_EQ(codeOf(aborted), "TOKEN_UNAVAILABLE") << aborted.dump();
   expectServing();
@@ -440,6 +476,16 @@ TEST_F(FaultyAgent, AModuleThatAbortsLeavesTheAgentServing) {
   faults_.clearRules();
   const json next = signBlock(agent, key);  // a new helper process
   EXPECT_EQ(codeOf(next), "OK") << next.dump() << harness.agentLog();
+  // The new helper holds its socketpair end (3) and event pipe (4), nothing
+  // of the agent's: no client connection reaches vendor code.
+  const auto helpers = childrenOf(harness.pid());
+  ASSERT_EQ(helpers.size(), 1U);
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(helpers[0]) + "/fd")) {
+    const int number = std::stoi(fd.path().filename().string());
+    EXPECT_LE(number, 4) << "the helper inherited "
+                         << std::filesystem::read_symlink(fd.path()).string();
+  }
 }
 
 TEST_F(FaultyAgent, AModuleThatHangsLeavesTheAgentServing) {

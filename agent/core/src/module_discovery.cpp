@@ -40,6 +40,9 @@ std::string runRegisteredListing(const fs::path& helper) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
+  // Nothing else of the agent's: a client's connection accepted on another
+  // thread meanwhile must never reach vendor code.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::string programName = "p2pcp-agent";
   std::string mode = "--registered";
   std::array<char*, 3> argv{programName.data(), mode.data(), nullptr};

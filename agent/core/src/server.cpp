@@ -1,11 +1,14 @@
 #include "p2pcp/agent/server.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <string>
 #include <utility>
@@ -70,6 +73,13 @@ void Server::accept() {
 }
 
 void Server::admit(Socket socket) {
+  // Asio accepts without SOCK_CLOEXEC: a helper process started later must
+  // not inherit this client's connection (the spawn closes stray descriptors
+  // too; this covers every other exec).
+  if (::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC) != 0) {
+    logWarning(std::string("cannot mark a connection close-on-exec: ") + std::strerror(errno));
+    return;
+  }
   ucred peer{};
   socklen_t length = sizeof peer;
   const bool credentialsRead =

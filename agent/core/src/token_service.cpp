@@ -35,6 +35,12 @@ bool failureMayMeanRemoval(CK_RV rv) {
   return rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED;
 }
 
+// The session is gone but the token may be back (a card pulled and put back
+// since): an operation under withLogin logs in again once and repeats.
+bool staleSession(CK_RV rv) {
+  return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
 // Whether the token's slot says it is gone (asked after an ambiguous failure).
 bool tokenAbsent(Token& token) {
   try {
@@ -78,7 +84,8 @@ auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
                      "the token's PKCS#11 module stopped working; it is started again on next use",
                      {{"module", token->moduleName()}});
   } catch (const Pkcs11Error& e) {
-    if (e.tokenGone() || (failureMayMeanRemoval(e.rv()) && tokenAbsent(*token))) {
+    if ((e.tokenGone() && !staleSession(e.rv())) ||
+        (failureMayMeanRemoval(e.rv()) && tokenAbsent(*token))) {
       logInfo(std::string("token gone: ") + e.what());
       forgetToken(token.get());
       throw AgentError(ErrorCode::TokenRemoved, "the token was removed",
@@ -89,7 +96,7 @@ auto TokenService::withToken(const std::shared_ptr<Token>& token, F&& f) {
       // forget our state so the next request asks for the PIN again.
       forgetToken(token.get());
     }
-    throw;
+    throw;  // withLogin may log in again once; else error mapping types it
   }
 }
 
@@ -454,11 +461,23 @@ std::optional<SecureString> TokenService::contextPin(const Caller& caller,
 
 template <typename Op>
 auto TokenService::withLogin(const Caller& caller, const std::shared_ptr<Token>& token, Op&& op) {
-  login(caller, token);
+  // The agent's own record of the login is trusted here, not confirmed with the
+  // token first (a round trip per signature): if the token lost it meanwhile,
+  // the operation itself says so.
+  bool known = false;
+  {
+    const std::scoped_lock lock(stateMutex_);
+    known = logins_.contains(token.get());
+  }
+  if (known) {
+    noteUsed(token.get());
+  } else {
+    login(caller, token);
+  }
   try {
     return op();
   } catch (const Pkcs11Error& e) {
-    if (e.rv() != CKR_USER_NOT_LOGGED_IN) {
+    if (e.rv() != CKR_USER_NOT_LOGGED_IN && !staleSession(e.rv())) {
       throw;
     }
     // withToken has forgotten the stale login; this asks for the PIN once more.

@@ -142,6 +142,9 @@ void HelperProcess::startLocked() {
   // dup2 clears FD_CLOEXEC on the copy: the helper keeps exactly these ends.
   posix_spawn_file_actions_adddup2(&actions, pair[1], kHelperFd);
   posix_spawn_file_actions_adddup2(&actions, events[1], kEventFd);
+  // Nothing else of the agent's: a client's connection accepted on another
+  // thread meanwhile must never reach vendor code.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 5);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   // stderr stays the agent's: a module's complaints land in the agent's log.

@@ -88,6 +88,7 @@ void RemoteToken::logout() noexcept {
 void RemoteToken::invalidateKeys() noexcept {
   const std::scoped_lock lock(mutex_);
   keys_.reset();
+  contextLogin_.clear();
 }
 
 CK_TOKEN_INFO RemoteToken::lastTokenInfo() const {
@@ -126,8 +127,12 @@ Bytes RemoteToken::sign(const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm
   if (contextPin) {
     request["contextPin"] = secretText(*contextPin);
   }
-  const json signature = call(std::move(request), timeouts_.operation);
-  auto bytes = fromBase64(signature.get<std::string>());
+  json signature = call(std::move(request), timeouts_.operation);
+  // A signature over the scheme's root message is the root itself (RSA and
+  // Ed25519 keys): its text is wiped like any secret.
+  auto& text = signature.get_ref<std::string&>();
+  auto bytes = fromBase64(text);
+  OPENSSL_cleanse(text.data(), text.size());
   if (!bytes) {
     throw HelperUnavailable("the PKCS#11 helper sent a malformed signature");
   }
@@ -154,8 +159,20 @@ SecureBytes RemoteToken::deriveEcdh(const pkcs11::KeyDescription& key, ByteView 
 }
 
 bool RemoteToken::needsContextLogin(const pkcs11::KeyDescription& key) {
-  return call({{"op", "needsContextLogin"}, {"key", wire::encode(key, false)}}, timeouts_.quick)
-      .get<bool>();
+  {
+    const std::scoped_lock lock(mutex_);
+    if (const auto it = contextLogin_.find(key.uri); it != contextLogin_.end()) {
+      return it->second;
+    }
+  }
+  // A property of the key object: asked once per login, not before every
+  // signature (each question is a round trip to the helper).
+  const bool needed =
+      call({{"op", "needsContextLogin"}, {"key", wire::encode(key, false)}}, timeouts_.quick)
+          .get<bool>();
+  const std::scoped_lock lock(mutex_);
+  contextLogin_[key.uri] = needed;
+  return needed;
 }
 
 pkcs11::KeyDescription RemoteToken::generateKeyPair(pkcs11::KeyType type,

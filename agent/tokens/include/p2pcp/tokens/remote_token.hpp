@@ -8,6 +8,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,7 +38,7 @@ class RemoteToken {
   // nullopt: the reader's PIN pad.
   void login(const std::optional<SecureString>& pin);
   void logout() noexcept;
-  // Cached until invalidateKeys(), login or key generation.
+  // Cached until invalidateKeys(), login, logout or key generation.
   [[nodiscard]] std::vector<pkcs11::KeyDescription> keys();
   void invalidateKeys() noexcept;
   Bytes sign(const pkcs11::KeyDescription& key, pkcs11::SignAlgorithm algorithm, ByteView message,
@@ -65,6 +66,7 @@ class RemoteToken {
   HelperTimeouts timeouts_;
   mutable std::mutex mutex_;  // info_ and keys_: requests on several threads read them
   std::optional<std::vector<pkcs11::KeyDescription>> keys_;
+  std::map<std::string, bool> contextLogin_;  // needsContextLogin by key URI
 };
 
 }  // namespace p2pcp::tokens
