@@ -14,9 +14,13 @@
 
 namespace p2pcp::agent {
 
-// How long a method may hold the token. The agent serves short ones on its I/O
-// thread; long ones (key generation: seconds on a card) go to a worker so they do
-// not hold up every other client.
+// Where a method runs. Token work never runs on the I/O thread (it is a round
+// trip to a helper process, or a slow card's time). Short: tried on the I/O
+// thread first, and moved to a worker the moment it would touch a token or
+// wait (MustNotWait), so that answers from the agent's own state (hello,
+// consents, a public storage key) cost no thread hand-off. Long: the method
+// always works with a token (signatures, login, listings, key generation), so
+// it goes to a worker at once instead of being tried and moved.
 enum class Duration { Short, Long };
 
 // What a handler works with: the services, who asks, and the grade the caller
