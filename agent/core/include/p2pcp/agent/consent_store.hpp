@@ -36,8 +36,11 @@ struct Denial {
 
 class ConsentStore {
  public:
-  // Remembered denials kept at most (they come from pages).
-  static constexpr std::size_t kMaxDenials = 1000;
+  // Remembered denials kept at most (they come from pages). Pages get at most
+  // 30 dialogs in 10 minutes, so this holds about 70 minutes of nothing but
+  // denials; each one rewrites (and syncs) the whole file, so the bound also
+  // keeps that cheap.
+  static constexpr std::size_t kMaxDenials = 200;
 
   // Loads the file if present (layout version 1 or 2; version 1 consents become
   // site access). A file that cannot be parsed is moved aside to "<file>.corrupt"
