@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Throughput of the agent against the raw token and against OpenSSH's
 // ssh-agent, measured in one run on one SoftHSM2 token with the same keys:
 //   raw C_SignInit+C_Sign on SoftHSM2 (RSA-2048 PKCS#1 v1.5, ECDSA P-256),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Latency of the browser path, measured in one run (docs/performance.md):
 //   - signBlock with a P-256 key from a page to the token and back (p50, p99),
 //   - the same page -> extension -> native host round trip with a trivial

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A well-behaved client's latency while one client attacks the agent: its
 // `hello` round trips (its own connection, a 2 ms pause between them) with no
 // attack (the baseline, measured in the same run) and during each attack of

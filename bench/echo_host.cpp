@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The baseline for bench/browser_bench.mjs: the most trivial native-messaging
 // host, which sends every message straight back. Whatever the browser path
 // itself costs (extension, Chromium's pipes, process start-up), this pays too.

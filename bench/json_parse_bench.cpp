@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-json-bench: what strict JSON parsing costs, against plain
 // nlohmann::json::parse measured in the same run, for the two ways nlohmann
 // offers to check depth and duplicate keys while parsing:

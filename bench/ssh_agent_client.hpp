@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A minimal client of OpenSSH's agent protocol (draft-miller-ssh-agent), for
 // comparing p2pcp-agent with ssh-agent on the same token: list the identities

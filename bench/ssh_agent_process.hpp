@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // OpenSSH's ssh-agent as a child of the benchmark, serving a PKCS#11 token
 // through its ssh-pkcs11-helper: the setup people use today, measured in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // OpenSSH's wire format for the two key types ssh-agent serves from PKCS#11
 // (RSA and ECDSA P-256): the key blob of a public key, so the benchmark picks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The extension's privileged side: the only place that talks to the native
 // host. Every message it sends names its sender's origin, taken from the
 // browser's own sender data (never from anything a page says): a web page's

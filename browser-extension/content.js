@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bridge between a page's window.p2pcp and the extension's background.
 // It takes from the page only the method name and its params; the page's
 // origin is attached by the background from the browser's own sender data.

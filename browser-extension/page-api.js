@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // window.p2pcp: the page's view of the person's p2pcp identity on their token.
 // Runs in the page's own world, so it holds nothing secret and can be forged
 // or replaced by the page; everything that matters (the origin, the consent,

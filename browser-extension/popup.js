@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The popup: agent and token status, keys, the sites with consent (revocable),
 // and a lock button. Everything goes through the background to the host.
 'use strict';

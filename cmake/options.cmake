@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Every project target links p2pcp_options (language level, sanitizers) and
 # p2pcp_warnings (warnings, as errors by default), so one switch changes all.
 add_library(p2pcp_options INTERFACE)

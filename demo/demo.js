@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The p2pcp flow, as a p2pcp web app would run it: identity, storage keys,
 // a signed public block (verified here with WebCrypto), a sealed private
 // block, and an index-server login. window.demoResult holds the outcome for

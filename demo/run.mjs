@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The browser half of the demo: serves demo/ on 127.0.0.1, starts Debian's
 // Chromium with the p2pcp extension and the native host on a fresh SoftHSM2
 // token (the fixture P-256 key), runs the page's p2pcp flow and prints each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The p2pcp key agent end to end on a SoftHSM2 virtual token; no card needed.
 # Sets up a fresh Debian 12 machine, builds, makes a token in .demo/, starts
 # the agent and walks through every p2pcp operation, checking each result

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets with clang-14 (preset "fuzz", ASan + UBSan) and
 # runs each on its committed seed corpus for a short, fixed time.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)

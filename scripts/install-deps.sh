@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages that building, testing and the demo need.
 # Idempotent: when every package is present it changes nothing and takes a second.
 set -euo pipefail

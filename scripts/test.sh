@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Sets up a fresh Debian 12 machine, builds, and runs every test.
 #   scripts/test.sh            dev build: unit, softhsm, cross-check and browser tests
 #   scripts/test.sh --asan     the same under AddressSanitizer + UBSan

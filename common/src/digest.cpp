@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/common/digest.hpp"
 
 #include "p2pcp/common/ossl.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-native-host: the program the browser starts for the p2pcp extension.
 // stdout carries only native-messaging frames; diagnostics go to stderr,
 // which the browser keeps in its own log.

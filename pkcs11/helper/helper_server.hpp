@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The PKCS#11 helper's request loop: one vendor module, its tokens, and the
 // operations the agent asks for, one frame at a time on a socket the agent

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-pkcs11-helper: runs one PKCS#11 module for the p2pcp agent, in a
 // process of its own, as OpenSSH's ssh-pkcs11-helper does for ssh-agent: a
 // module that crashes or hangs takes this process down, never the agent.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/pkcs11/module.hpp"
 
 #include <p11-kit/p11-kit.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Public keys from PKCS#11 attributes, as DER SubjectPublicKeyInfo.
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/pkcs11/session.hpp"
 
 #include <openssl/crypto.h>

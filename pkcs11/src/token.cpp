@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/pkcs11/token.hpp"
 
 #include <openssl/x509.h>

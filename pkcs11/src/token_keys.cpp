@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Making keys on the token: generation, and import of fixed test keys.
 // Private keys are always CKA_SENSITIVE and never CKA_EXTRACTABLE.
 #include <openssl/core_names.h>

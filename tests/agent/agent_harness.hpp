@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A real p2pcp-agent process on a fresh SoftHSM2 token that holds the fixed
 // test keys, with the scripted pinentry. Stopped by its pid when the harness

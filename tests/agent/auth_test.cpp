@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PINs, login state, consent and policy, through pinentry, on a real token.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dos_kit.hpp"
 
 #include <poll.h>

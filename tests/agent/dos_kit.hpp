@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Attacks on the agent's socket, and a well-behaved client to watch while they
 // run: shared by tests/agent/dos_test.cpp (which asserts) and

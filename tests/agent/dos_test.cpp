@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One message or one client cannot take the agent down or stall everyone: each
 // attack runs against a real agent while a well-behaved client (its own
 // connection, `hello` round trips) keeps being served. The worst latency it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Consent grades and key spaces on a real token: a page with site access works
 // in a space of its own and cannot reach the person's other data; full access
 // is granted only on an explicit request (or by policy or the person); pages

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What another local user would plant where our agent's socket should be: a
 // listening Unix socket served by a process of theirs, which counts every byte

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The administrator's policy fails closed at start-up: an entry that would
 // never match, or a policy path that exists but cannot be read, stops the agent
 // with a log line naming the entry or the path (exit code 2), instead of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's protocol on a real SoftHSM2 token: typed errors for every kind
 // of bad input, and the agent keeps serving everyone else.
 #include <gtest/gtest.h>

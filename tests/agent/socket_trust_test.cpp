@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Clients trust only their own user's agent. Without $XDG_RUNTIME_DIR the
 // socket lives in /tmp/p2pcp-<uid>/, which another local user can create
 // first with a socket of theirs in it. The client library (and so the CLI and

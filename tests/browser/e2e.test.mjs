@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // End to end in Debian's Chromium: a page on 127.0.0.1 or localhost uses
 // window.p2pcp through the real extension, the real native host (started by
 // Chromium from the manifest `p2pcp install-browser-hosts` wrote) and the real

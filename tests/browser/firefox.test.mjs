@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The page checks in Debian's Firefox ESR, headless: web-ext (npm) loads the
 // extension as a temporary add-on in a fresh profile, Firefox finds the host
 // through the per-user manifest `p2pcp install-browser-hosts` wrote (it passes

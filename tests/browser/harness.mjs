@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real browser session for the end-to-end tests and the headless demo:
 // a fresh SoftHSM2 token with the P-256 fixture key, host manifests written by
 // `p2pcp install-browser-hosts` into a private Chromium profile, Debian's

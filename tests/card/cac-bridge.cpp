@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-cac-bridge: an emulated smartcard for the tests. libcacard emulates a
 // CAC card over the keys and certificates of an NSS database; this program
 // carries its APDUs to vsmartcard's vpcd reader driver inside pcscd, so OpenSC

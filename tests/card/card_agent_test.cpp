@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent on the real card stack: OpenSC's module, a private pcscd with vpcd
 // and the emulated CAC card (tests/card/card_stack.hpp). Key 1 on the card is
 // tests/fixtures/rsa2048.pem, so the results must equal docs/scheme.md's test

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the card tests check results with, independently of the agent: OpenSSL
 // signature verification and AES-GCM opening, and polling with a deadline.

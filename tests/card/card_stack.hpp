@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The real smartcard stack for a test, as root: an NSS database with RSA keys
 // and certificates (the card's contents), a private pcscd with vsmartcard's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The card stack itself, before any agent: OpenSC finds the emulated CAC card
 // behind the private pcscd, signs with its keys after a real PIN check, and
 // sees it pulled, put back and found again after a pcscd restart.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Two modules at once, as p11-kit's registry offers them: OpenSC with the
 // emulated card, and a SoftHSM2 token behind the fault module. Each module runs
 // in a helper process of its own, so a module that hangs holds up requests for

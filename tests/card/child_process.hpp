@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Processes of the card stack: a private mount namespace, and child processes
 // started in it, each stopped by its pid. Every child gets SIGKILL when the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checks every p2pcp operation of the CLI + agent + SoftHSM2 stack against the
 // independent Node implementation of the scheme (tests/independent), using the
 // fixed test keys whose private halves the test can read from tests/fixtures.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs a command against a real agent on a fresh SoftHSM2 token that holds the
 # fixed test keys (tests/fixtures), then stops that agent by its pid.
 #   with-token-agent.sh BUILD_DIR COMMAND...

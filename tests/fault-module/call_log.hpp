@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The fault module's counters: one JSON line per PKCS#11 call appended to a
 // file, so a test can count calls across the processes that load the module:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real agent on the fault module (over the harness's SoftHSM2 token): the
 // PIN states SoftHSM2 never reaches, and token failures at login, key lookup,
 // session opening and signing. Each fault must give its typed error

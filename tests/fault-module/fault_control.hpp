@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The test side of the fault module: a private directory with the rules file
 // and the call log, the environment that points a process at them, and

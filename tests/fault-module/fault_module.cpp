@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libp2pcp-fault-pkcs11.so: a PKCS#11 2.40 module for tests. It loads a real
 // module (SoftHSM2) and forwards every call to it unchanged, return codes
 // included, except where a rule of the rules file says otherwise: then the

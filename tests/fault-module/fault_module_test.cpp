@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fault module on its own, loaded into this process over a fresh SoftHSM2
 // token: calls and return codes pass through unchanged, and each rule does
 // what fault_rules.hpp says, also while the rules change and from several threads.

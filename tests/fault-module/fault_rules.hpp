@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The fault module's rule language (the module's header comment in
 // fault_module.cpp and docs/testing.md describe it for test writers).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // PKCS#11 says a call that fails during a cryptographic operation (other than
 // with CKR_BUFFER_TOO_SMALL) ends that operation: after a failed C_Sign the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The 68 functions of a PKCS#11 2.40 CK_FUNCTION_LIST, in the list's order, and
 // what each one names: the module as a whole, a slot, or a session. The kind

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Names of PKCS#11 return codes and token flags, both ways, for the rules file
 // and the call log. Self-contained: the fault module links nothing of the

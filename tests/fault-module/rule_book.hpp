@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The rules in force in this process: read from the rules file, read again
 // whenever that file changes (so a test can change faults while the agent

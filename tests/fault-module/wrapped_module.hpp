@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The real PKCS#11 module the fault module stands in front of, loaded with
 // dlopen and unloaded when the fault module itself is unloaded.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: a byte stream as a peer might send it, cut into frames
 // with both length orders and a small limit. Must end in frames, a clean EOF
 // or a FramingError, never a crash or an allocation past the limit.

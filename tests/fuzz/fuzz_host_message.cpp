@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: what a browser extension sends the native host. Must end
 // in a JSON-RPC request that holds only id, method, params, the extension's
 // id and (for a page) a web origin, for a method that kind of caller may use,

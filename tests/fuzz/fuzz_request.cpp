@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: one message as the agent socket delivers it, through the
 // request parser and the dispatcher (every method's parameter checks) of an
 // agent that has no token. Any crash, leak or sanitizer report is a bug; every

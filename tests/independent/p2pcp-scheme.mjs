@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An independent implementation of the p2pcp v1 key scheme (docs/scheme.md),
 // written from the specification with nothing but node:crypto, to check what
 // the agent and the token compute. It reads the private key from a file, which

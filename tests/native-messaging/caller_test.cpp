@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who may use the host, and what a browser message may carry to the agent.
 #include "p2pcp/host/caller.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The native host's limits, on the real host process: a browser message over
 // what a page needs (4 MiB) is skipped without buffering it and the host goes
 // on; deeply nested JSON is refused; a length the agent announces costs the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The real p2pcp-native-host process between pipes (as a browser runs it) and
 // a real agent on a SoftHSM2 token.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The real p2pcp-native-host process between pipes, as a browser runs it:
 // native-endian frames in on its stdin, out on its stdout.

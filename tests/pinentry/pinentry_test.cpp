@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Assuan pinentry client against the project's scripted pinentry and,
 // where installed, the real pinentry-tty on a pseudo-terminal.
 #include "p2pcp/pinentry/pinentry.hpp"

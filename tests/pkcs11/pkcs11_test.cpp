@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PKCS#11 layer on a real SoftHSM2 token. Every signature, shared secret
 // and decryption is checked with OpenSSL against the public key the layer
 // reported, never with the layer's own code.

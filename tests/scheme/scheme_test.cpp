@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C++ scheme against the independent Node implementation
 // (tests/independent/p2pcp-scheme.mjs), run live on the fixed test keys, plus
 // the properties the scheme promises: deterministic roots, sealed boxes that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // docs/scheme.md must carry the test vectors the independent implementation
 // computes from tests/fixtures today: a changed scheme or fixture fails here
 // until the documentation is regenerated.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A fresh SoftHSM2 token directory for one test: its own softhsm2.conf (set as
 // SOFTHSM2_CONF for this process), one initialised token, removed afterwards.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The PKCS#11 helper process (p2pcp-pkcs11-helper) and the agent's client of
 // it on a real SoftHSM2 token: operations give the same results and the same
 // typed errors as in process; a helper that dies or stops answering is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-scripted-pinentry: a pinentry for tests and the headless demo. It
 // speaks the real Assuan pinentry protocol on stdin/stdout, and its answers
 // come from the environment:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-token-import: loads a PEM private key into a token as a sensitive,
 // non-extractable key pair. A TEST TOOL: it takes the PIN on the command line,
 // which real software must never do (other users can read argv).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The agent's request parsing, parameter checks, error codes, config and consent
 // store, without a token.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Encodings and framing: the bytes every other part relies on.
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // parseStrictJson: depth and duplicate keys refused while parsing, only valid
 // UTF-8 JSON text, big strings intact.
 #include "p2pcp/agent/json_parse.hpp"

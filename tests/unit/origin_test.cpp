@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Origins as browsers report them, the administrator's origin patterns and
 // extension ids.
 #include "p2pcp/agent/origin.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy::load and Config::load: the administrator's policy fails closed. Every
 // malformed entry, a file that exists but cannot be read as one, and a
 // duplicate key stop loading with an error naming the file and the entry.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp install-browser-hosts: writes (or removes) the native-messaging host
 // manifests through which Chrome, Chromium, Edge, Brave and Firefox find
 // p2pcp-native-host. Chromium-family browsers want "allowed_origins",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The native-messaging host manifests (p2pcp install-browser-hosts).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The p2pcp CLI's commands. Each one makes its request, prints a human
 // form or (with --json) the agent's JSON result, and returns an exit code.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp: the command line of the p2pcp key agent.
 #include <CLI/CLI.hpp>
 #include <iostream>

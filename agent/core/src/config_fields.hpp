@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Reading the fields of one JSON object of a settings or policy file strictly.
 // Every error names the file and the field's path ("origins.allow[1]"). Internal

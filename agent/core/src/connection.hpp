@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One client connection of the agent's Unix-socket server (server.hpp): reads
 // length-prefixed frames within the connection's budgets and deadlines, serves

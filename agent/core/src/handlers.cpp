@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/agent/handlers.hpp"
 
 #include <array>

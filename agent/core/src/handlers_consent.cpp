@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Access grades: a page's explicit request, and the person's own list, grants and revocations.
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/handlers.hpp"

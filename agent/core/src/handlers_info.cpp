@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hello, subscribe, status, tokens, keys, login, lock, key generation.
 #include <unistd.h>
 

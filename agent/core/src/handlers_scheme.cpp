@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The p2pcp operations: storage keys, block and login signatures, seal/open, raw sign.
 // Each works in a space (docs/scheme.md, "Spaces"): a page with site access in
 // its origin's site space, a page with full access and local programs in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // p2pcp-agent: the per-user key agent daemon.
 #include <sys/prctl.h>
 #include <sys/resource.h>

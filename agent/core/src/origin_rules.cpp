@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy's "origins" object: every entry must be written exactly as a
 // browser reports the origin (or in the one wildcard form), because an entry
 // written any other way would never match and the administrator would not know.

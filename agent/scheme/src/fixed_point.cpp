@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fixed ECDH peer point Q of the scheme: a point nobody knows the discrete
 // logarithm of, found by hashing ("nothing up my sleeve"). A point d·G with a
 // published d would let anyone compute d·PublicKey, i.e. the root, without the token.

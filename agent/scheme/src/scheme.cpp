@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/scheme/scheme.hpp"
 
 #include <openssl/core_names.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/tokens/remote_inventory.hpp"
 
 #include <optional>

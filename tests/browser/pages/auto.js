@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs the page-side checks by itself and POSTs the outcome to /report, so a
 // test can run it in a browser it cannot script (Firefox through web-ext).
 'use strict';

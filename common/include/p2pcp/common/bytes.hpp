@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Byte containers. Anything that may hold a PIN, a root secret or a key
 // derived from it uses SecureBytes, whose memory is wiped before it is freed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Hex and base64 (RFC 4648, with padding) over OpenSSL's codecs.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Length-prefixed message framing, shared by the agent socket (big-endian
 // length) and the browser's native-messaging pipe (native-endian length).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // unique_ptr aliases for the OpenSSL objects the project uses, and one place
 // that turns the OpenSSL error queue into an exception.

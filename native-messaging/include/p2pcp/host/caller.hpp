@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Who started the host. Browsers pass the calling extension on the command
 // line: Chromium-family browsers the extension origin

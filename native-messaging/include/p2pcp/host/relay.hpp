@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The host's relay between the browser (stdin/stdout, native-endian frames)
 // and the agent (its Unix socket, big-endian frames).

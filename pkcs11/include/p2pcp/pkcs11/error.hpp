@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // PKCS#11 return codes as typed errors. Every C_* call goes through check(),
 // so a failure carries both the function name and the CKR_ name.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What crosses the socket between the agent and a PKCS#11 helper process
 // (pkcs11/helper/): token and key descriptions, token identities, and errors,

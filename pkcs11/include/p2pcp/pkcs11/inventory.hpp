@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // All tokens across the loaded modules, and key lookup by PKCS#11 URI.
 // Not thread-safe: the agent serialises access.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A loaded, initialised PKCS#11 module. Modules are found through p11-kit
 // (the platform's registered modules) or loaded from an explicit path that

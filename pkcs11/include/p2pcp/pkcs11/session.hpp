@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A move-only PKCS#11 session. The destructor closes it and never throws.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // PKCS#11 pads its fixed-size text fields with spaces and does not terminate them.
 

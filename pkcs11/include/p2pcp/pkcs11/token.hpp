@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One token in one slot, with the session the agent keeps open on it.
 // Not thread-safe: the agent serialises all access to a token.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Plain descriptions of tokens and keys, as the agent reports them.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // PKCS#11 URIs (RFC 7512), parsed and formatted by p11-kit.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A blocking client of the agent's socket, used by the CLI and the
 // native-messaging host. Starts the agent when it is not running, as gpg's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one table of who may call which method (docs/protocol.md, "Who may
 // call what"). The agent enforces it on every request; the native host checks

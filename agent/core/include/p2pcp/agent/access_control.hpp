@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Which grade a web page's origin holds (docs/security.md, "Consent grades"):
 // the administrator's policy first (block, full access, allow, only allowed),

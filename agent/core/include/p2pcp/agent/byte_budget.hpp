@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The agent-wide budget for bytes of large requests held in memory, used on
 // the I/O thread only. A connection that starts a large message reserves the

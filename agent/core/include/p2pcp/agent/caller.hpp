@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Who is asking. Every request the native host relays is a browser request:
 // it carries the calling extension's id, and either the origin of the web

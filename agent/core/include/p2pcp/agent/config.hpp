@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Where the agent keeps things, the person's own settings (agent.json) and
 // the administrator's policy (/etc/p2pcp-agent/policy.json).

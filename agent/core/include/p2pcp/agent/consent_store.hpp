@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the person decided for each web origin, kept in consents.json (mode
 // 0600, replaced atomically so a crash never leaves half a file): the grade

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The person's attention, guarded: one pinentry dialog at a time, and web
 // pages cannot make dialogs reappear in a loop or tie up the agent waiting

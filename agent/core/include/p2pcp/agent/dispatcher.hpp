@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // JSON-RPC 2.0 request parsing and method dispatch. The method is looked up
 // once, in the caller table (access.hpp) and the handler table; the caller's

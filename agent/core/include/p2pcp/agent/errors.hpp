@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The protocol's typed errors. Inside the agent, failures are exceptions of
 // many kinds (Pkcs11Error, LayerError, SchemeError, PinentryError); they are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Browser extension ids, as the browsers themselves form them. Shared by the
 // policy check (allowedExtensions) and the native host's caller check, so both

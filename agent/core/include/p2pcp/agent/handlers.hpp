@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The protocol's methods (docs/protocol.md). Who may call each one is in the
 // caller table (access.hpp), which the dispatcher applies before a handler

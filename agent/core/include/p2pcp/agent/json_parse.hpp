@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one JSON parser for everything that reads untrusted or administrator
 // JSON (requests, browser messages, policy, settings, consents).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // JSON-RPC 2.0 response objects, shared by the agent and the native host.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The listening socket: inherited from systemd (socket activation) or made
 // here in a private 0700 directory, guarded by a lock file so that two agents

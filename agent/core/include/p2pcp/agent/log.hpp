@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The agent's log: one line per event on stderr (journald picks it up under
 // systemd). Never pass a PIN, a secret or a payload here.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Which PKCS#11 modules the agent serves, each later run by a helper process
 // of its own: the module the person's settings name, or else the ones

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Whether the current thread may wait: for the person (a PIN or consent
 // dialog, a PIN pad) or for a token another thread is using. The agent's I/O

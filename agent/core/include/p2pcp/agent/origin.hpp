@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Web origins as browsers report them, and the administrator's origin patterns.
 

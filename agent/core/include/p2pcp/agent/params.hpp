@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Strict reading of a request's params: unknown names, wrong types and
 // malformed encodings are BAD_REQUEST errors that name the parameter.

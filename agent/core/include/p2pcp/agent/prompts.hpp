@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The words the person sees in pinentry: which token, which site, and how
 // many PIN tries are left, before they type anything.

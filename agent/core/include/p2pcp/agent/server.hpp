@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The agent's Unix-socket front: accepts same-user connections, reads
 // length-prefixed JSON-RPC messages and writes replies and notifications back,

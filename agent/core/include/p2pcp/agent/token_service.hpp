@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Everything the agent does with tokens: the inventory, login through
 // pinentry, the login-state and root-secret caches, and the p2pcp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Asking the person through pinentry, over the Assuan protocol, as gpg-agent
 // does: the PIN goes from pinentry into a wiped buffer here and on to the

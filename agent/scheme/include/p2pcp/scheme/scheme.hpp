@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The p2pcp v1 key-derivation scheme (docs/scheme.md). Pure software: the one
 // token operation (the root signature or ECDH) is done by the caller, which

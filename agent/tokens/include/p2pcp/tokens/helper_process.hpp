@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One PKCS#11 helper process (p2pcp-pkcs11-helper) as the agent sees it: a
 // socket to a process that runs one vendor module. Calls are serialised, each

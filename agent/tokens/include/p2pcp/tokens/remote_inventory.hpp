@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Every token of every module, each module in its own helper process, and key
 // lookup by PKCS#11 URI. Thread-safe: requests for one module's tokens never

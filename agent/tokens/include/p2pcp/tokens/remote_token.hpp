@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A token in a slot of a module that runs in a helper process. The same
 // operations as pkcs11::Token, each one a bounded call to the helper. A
