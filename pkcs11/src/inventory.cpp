@@ -2,6 +2,7 @@
 #include "p2pcp/pkcs11/inventory.hpp"
 
 #include "p2pcp/pkcs11/error.hpp"
+#include "p2pcp/pkcs11/lookup.hpp"
 #include "p2pcp/pkcs11/text.hpp"
 #include "p2pcp/pkcs11/uri.hpp"
 
@@ -49,46 +50,11 @@ void Inventory::refresh() {
 }
 
 std::shared_ptr<Token> Inventory::findToken(const std::string& uri) const {
-  const UriFilter filter(uri);
-  std::shared_ptr<Token> match;
-  for (const auto& token : tokens_) {
-    if (!filter.matchesToken(token->lastTokenInfo())) {
-      continue;
-    }
-    if (match) {
-      throw LayerError(LayerError::Kind::AmbiguousKey,
-                       "several tokens match " + uri + "; name one by its URI");
-    }
-    match = token;
-  }
-  if (!match) {
-    throw LayerError(LayerError::Kind::NoSuchToken, "no token matches " + uri);
-  }
-  return match;
+  return findUniqueToken(tokens_, uri);
 }
 
 std::pair<std::shared_ptr<Token>, KeyDescription> Inventory::findKey(const std::string& uri) const {
-  const UriFilter filter(uri);
-  std::optional<std::pair<std::shared_ptr<Token>, KeyDescription>> match;
-  for (const auto& token : tokens_) {
-    if (!filter.matchesToken(token->lastTokenInfo())) {
-      continue;
-    }
-    for (auto& key : token->keys()) {
-      if (!filter.matchesObject(key.id, key.label, CKO_PRIVATE_KEY)) {
-        continue;
-      }
-      if (match) {
-        throw LayerError(LayerError::Kind::AmbiguousKey,
-                         "several keys match " + uri + "; name one by its URI");
-      }
-      match.emplace(token, std::move(key));
-    }
-  }
-  if (!match) {
-    throw LayerError(LayerError::Kind::NoSuchKey, "no key matches " + uri);
-  }
-  return std::move(*match);
+  return findUniqueKey(tokens_, uri);
 }
 
 }  // namespace p2pcp::pkcs11

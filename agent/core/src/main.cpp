@@ -207,22 +207,26 @@ int main(int argc, char** argv) {
 
     // Expire idle logins and watch for token insertion and removal once a second
     // (one at a time: a tick that waits for a busy token is not queued again).
-    asio::steady_timer timer(io);
     std::atomic<bool> ticking{false};
+    const auto requestTick = [&service, &ticking, &housekeeping] {
+      if (ticking.exchange(true)) {
+        return;  // one is queued or running: it scans soon enough
+      }
+      asio::post(housekeeping, [&service, &ticking] {
+        try {
+          service.tick();
+        } catch (const std::exception& e) {
+          logWarning(std::string("housekeeping failed: ") + e.what());
+        }
+        ticking = false;
+      });
+    };
+    asio::steady_timer timer(io);
     std::function<void()> schedule = [&] {
       timer.expires_after(std::chrono::seconds(1));
       timer.async_wait([&](const boost::system::error_code& ec) {
         if (!ec) {
-          if (!ticking.exchange(true)) {
-            asio::post(housekeeping, [&service, &ticking] {
-              try {
-                service.tick();
-              } catch (const std::exception& e) {
-                logWarning(std::string("housekeeping failed: ") + e.what());
-              }
-              ticking = false;
-            });
-          }
+          requestTick();
           schedule();
         }
       });
@@ -232,15 +236,8 @@ int main(int argc, char** argv) {
     // comes or goes, not at the next second.
     std::jthread slotWatcher([&](const std::stop_token& stop) {
       while (!stop.stop_requested()) {
-        if (service.waitForSlotEvent(std::chrono::milliseconds(250)) && !ticking.exchange(true)) {
-          asio::post(housekeeping, [&service, &ticking] {
-            try {
-              service.tick();
-            } catch (const std::exception& e) {
-              logWarning(std::string("housekeeping failed: ") + e.what());
-            }
-            ticking = false;
-          });
+        if (service.waitForSlotEvent(std::chrono::milliseconds(250))) {
+          requestTick();
         }
       }
     });

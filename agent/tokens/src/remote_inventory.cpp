@@ -6,12 +6,12 @@
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/pkcs11/error.hpp"
 #include "p2pcp/pkcs11/helper_wire.hpp"
+#include "p2pcp/pkcs11/lookup.hpp"
 #include "p2pcp/pkcs11/text.hpp"
 #include "p2pcp/pkcs11/uri.hpp"
 
 namespace p2pcp::tokens {
 
-using pkcs11::LayerError;
 
 RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
                                  std::filesystem::path helperProgram, HelperTimeouts timeouts)
@@ -107,47 +107,12 @@ void RemoteInventory::refresh() {
 }
 
 std::shared_ptr<RemoteToken> RemoteInventory::findToken(const std::string& uri) const {
-  const pkcs11::UriFilter filter(uri);
-  std::shared_ptr<RemoteToken> match;
-  for (const auto& token : tokens()) {
-    if (!filter.matchesToken(token->lastTokenInfo())) {
-      continue;
-    }
-    if (match) {
-      throw LayerError(LayerError::Kind::AmbiguousKey,
-                       "several tokens match " + uri + "; name one by its URI");
-    }
-    match = token;
-  }
-  if (!match) {
-    throw LayerError(LayerError::Kind::NoSuchToken, "no token matches " + uri);
-  }
-  return match;
+  return pkcs11::findUniqueToken(tokens(), uri);
 }
 
 std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription> RemoteInventory::findKey(
     const std::string& uri) const {
-  const pkcs11::UriFilter filter(uri);
-  std::optional<std::pair<std::shared_ptr<RemoteToken>, pkcs11::KeyDescription>> match;
-  for (const auto& token : tokens()) {
-    if (!filter.matchesToken(token->lastTokenInfo())) {
-      continue;
-    }
-    for (auto& key : token->keys()) {
-      if (!filter.matchesObject(key.id, key.label, CKO_PRIVATE_KEY)) {
-        continue;
-      }
-      if (match) {
-        throw LayerError(LayerError::Kind::AmbiguousKey,
-                         "several keys match " + uri + "; name one by its URI");
-      }
-      match.emplace(token, std::move(key));
-    }
-  }
-  if (!match) {
-    throw LayerError(LayerError::Kind::NoSuchKey, "no key matches " + uri);
-  }
-  return std::move(*match);
+  return pkcs11::findUniqueKey(tokens(), uri);
 }
 
 }  // namespace p2pcp::tokens
