@@ -12,7 +12,6 @@
 
 namespace p2pcp::tokens {
 
-
 RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
                                  std::filesystem::path helperProgram, HelperTimeouts timeouts)
     : timeouts_(timeouts) {
