@@ -11,11 +11,12 @@
 // with access the agent's policy grants. The browser policy and the system
 // manifests are written in a private mount namespace (private-mounts.mjs), so
 // the machine's /etc and /usr/lib/mozilla stay as they were, which the test checks.
+// The XPI is loaded the same way into a Firefox ESR profile.
 //   node --test tests/browser/managed.test.mjs   with P2PCP_BUILD=<build dir>
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import * as scheme from '../independent/p2pcp-scheme.mjs';
 import { BrowserSession, missingPrerequisite, serveStatic, sourceDir, DEV_EXTENSION_ID } from './harness.mjs';
 import { missingNamespacePrerequisite, PRIVATE_ROOTS } from './private-mounts.mjs';
 
+const FIREFOX = '/usr/bin/firefox-esr';
 const build = process.env.P2PCP_BUILD ?? path.join(sourceDir, 'out/build/dev');
 const skip = missingPrerequisite() ?? missingNamespacePrerequisite() ?? false;
 const HOST = 'dev.p2pcp.agent';
@@ -194,6 +196,39 @@ test('a system manifest that does not list the extension: the page gets HOST_FOR
     assert.match(report.hello.error.message, /allowed_origins/);
     assert.equal(session.agentPid(), null, 'no host ran, so no agent was started');
   } finally {
+    await session.close();
+  }
+});
+
+test('the XPI loads in Firefox ESR from a profile and serves the page', { skip: skip || (!existsSync(FIREFOX) && `${FIREFOX} is not installed`) }, async () => {
+  // Per-user host manifests (the session's HOME); the add-on from the XPI itself, as an
+  // administrator's sideload: unsigned, which Firefox ESR allows with xpinstall.signatures.required.
+  const session = await managedSession(null, { browser: 'none', managed: null });
+  const profile = path.join(session.home, 'firefox');
+  mkdirSync(path.join(profile, 'extensions'), { recursive: true });
+  writeFileSync(path.join(profile, 'extensions', `${built.firefoxId}.xpi`), readFileSync(path.join(out, 'p2pcp.xpi')));
+  writeFileSync(path.join(profile, 'user.js'), [
+    ['xpinstall.signatures.required', false], ['extensions.autoDisableScopes', 0], ['extensions.enabledScopes', 15],
+    ['browser.shell.checkDefaultBrowser', false], ['datareporting.policy.dataSubmissionEnabled', false],
+    ['browser.aboutwelcome.enabled', false], ['app.update.enabled', false],
+  ].map(([name, value]) => `user_pref(${JSON.stringify(name)}, ${JSON.stringify(value)});\n`).join(''));
+  const firefox = spawn(FIREFOX, ['--headless', '--no-remote', '--profile', profile, `${session.origin('a')}/managed.html`],
+    { env: session.env, stdio: 'ignore', detached: true });
+  try {
+    for (let i = 0; i < 1200 && session.reports.length === 0 && firefox.exitCode === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(session.reports.length, 1, 'the page reported');
+    const report = session.reports[0];
+    assert.equal(report.hello.result?.access, 'full', JSON.stringify(report));
+    assert.equal(report.publicStorageKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
+    assert.deepEqual(report.checks, { storageKey: true, fingerprint: true });
+    const addons = JSON.parse(readFileSync(path.join(profile, 'extensions.json'), 'utf8')).addons;
+    const addon = addons.find((a) => a.id === built.firefoxId);
+    assert.equal(addon?.version, projectVersion, 'the add-on Firefox runs is the XPI\'s');
+  } finally {
+    try { process.kill(-firefox.pid, 'SIGTERM'); } catch { /* already gone */ }
+    await new Promise((resolve) => (firefox.exitCode !== null ? resolve() : firefox.once('exit', resolve)));
     await session.close();
   }
 });
