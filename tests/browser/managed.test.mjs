@@ -11,7 +11,7 @@
 // with access the agent's policy grants. The browser policy and the system
 // manifests are written in a private mount namespace (private-mounts.mjs), so
 // the machine's /etc and /usr/lib/mozilla stay as they were, which the test checks.
-// The XPI is loaded the same way into a Firefox ESR profile.
+// Last, the XPI runs the same page in Firefox ESR, from a profile.
 //   node --test tests/browser/managed.test.mjs   with P2PCP_BUILD=<build dir>
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
