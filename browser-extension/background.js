@@ -42,9 +42,19 @@ const errorOf = (error) => ({
 // not found.", "Access to the specified native messaging host is forbidden."
 // (the manifest's allowed_origins), "Access to the native messaging host was
 // disabled by the system administrator." (NativeMessagingBlocklist and
-// NativeMessagingAllowlist), "Native host has exited.".
+// NativeMessagingAllowlist), "Native host has exited."; Firefox says "No such
+// native application NAME" both for a missing manifest and for one whose
+// allowed_extensions does not list the add-on.
 function hostError(reason) {
   const said = ` (the browser said: ${reason})`;
+  if (/no such native application/i.test(reason)) {
+    return {
+      code: 'HOST_NOT_FOUND',
+      message: `no host manifest ${HOST}.json that lists this add-on in allowed_extensions: ` +
+        `run p2pcp install-browser-hosts${said}`,
+      data: {},
+    };
+  }
   if (/disabled by the system administrator/i.test(reason)) {
     return {
       code: 'HOST_BLOCKED_BY_POLICY',

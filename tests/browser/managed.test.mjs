@@ -201,10 +201,10 @@ test('a system manifest that does not list the extension: the page gets HOST_FOR
   }
 });
 
-test('the XPI loads in Firefox ESR from a profile and serves the page', { skip: skip || (!existsSync(FIREFOX) && `${FIREFOX} is not installed`) }, async () => {
-  // Per-user host manifests (the session's HOME); the add-on from the XPI itself, as an
-  // administrator's sideload: unsigned, which Firefox ESR allows with xpinstall.signatures.required.
-  const session = await managedSession(null, { browser: 'none', managed: null });
+// Runs pages/managed.html in headless Firefox ESR with the XPI in a fresh profile, as an
+// administrator's sideload (unsigned, which Firefox ESR allows with xpinstall.signatures.required
+// false); returns the page's report and what Firefox recorded about the add-on.
+async function runInFirefox(session) {
   const profile = path.join(session.home, 'firefox');
   mkdirSync(path.join(profile, 'extensions'), { recursive: true });
   writeFileSync(path.join(profile, 'extensions', `${built.firefoxId}.xpi`), readFileSync(path.join(out, 'p2pcp.xpi')));
@@ -220,16 +220,38 @@ test('the XPI loads in Firefox ESR from a profile and serves the page', { skip: 
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(session.reports.length, 1, 'the page reported');
-    const report = session.reports[0];
-    assert.equal(report.hello.result?.access, 'full', JSON.stringify(report));
-    assert.equal(report.publicStorageKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
-    assert.deepEqual(report.checks, { storageKey: true, fingerprint: true });
     const addons = JSON.parse(readFileSync(path.join(profile, 'extensions.json'), 'utf8')).addons;
-    const addon = addons.find((a) => a.id === built.firefoxId);
-    assert.equal(addon?.version, projectVersion, 'the add-on Firefox runs is the XPI\'s');
+    return { report: session.reports[0], addon: addons.find((a) => a.id === built.firefoxId) };
   } finally {
     try { process.kill(-firefox.pid, 'SIGTERM'); } catch { /* already gone */ }
     await new Promise((resolve) => (firefox.exitCode !== null ? resolve() : firefox.once('exit', resolve)));
+  }
+}
+
+const skipFirefox = skip || (!existsSync(FIREFOX) && `${FIREFOX} is not installed`);
+
+test('the XPI loads in Firefox ESR from a profile and serves the page', { skip: skipFirefox }, async () => {
+  // Per-user host manifests, in the session's HOME.
+  const session = await managedSession(null, { browser: 'none', managed: null });
+  try {
+    const { report, addon } = await runInFirefox(session);
+    assert.equal(report.hello.result?.access, 'full', JSON.stringify(report));
+    assert.equal(report.publicStorageKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
+    assert.deepEqual(report.checks, { storageKey: true, fingerprint: true });
+    assert.equal(addon?.version, projectVersion, 'the add-on Firefox runs is the XPI\'s');
+  } finally {
+    await session.close();
+  }
+});
+
+test('Firefox: a host manifest that does not list the add-on gives HOST_NOT_FOUND, naming both causes', { skip: skipFirefox }, async () => {
+  const session = await managedSession(null, { browser: 'none', managed: null, manifestIds: ['other@example.org'] });
+  try {
+    const { report } = await runInFirefox(session);
+    assert.equal(report.hello.error?.code, 'HOST_NOT_FOUND', JSON.stringify(report));
+    assert.match(report.hello.error.message, /lists this add-on in allowed_extensions/);
+    assert.equal(session.agentPid(), null, 'no host ran, so no agent was started');
+  } finally {
     await session.close();
   }
 });
