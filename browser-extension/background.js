@@ -37,6 +37,46 @@ const errorOf = (error) => ({
   data: error?.data ?? {},
 });
 
+// The browser's reason for closing the host port, as a typed code a page can
+// act on (docs/page-api.md). Chromium's words: "Specified native messaging host
+// not found.", "Access to the specified native messaging host is forbidden."
+// (the manifest's allowed_origins), "Access to the native messaging host was
+// disabled by the system administrator." (NativeMessagingBlocklist and
+// NativeMessagingAllowlist), "Native host has exited."; Firefox says "No such
+// native application NAME" both for a missing manifest and for one whose
+// allowed_extensions does not list the add-on.
+function hostError(reason) {
+  const said = ` (the browser said: ${reason})`;
+  if (/no such native application/i.test(reason)) {
+    return {
+      code: 'HOST_NOT_FOUND',
+      message: `no host manifest ${HOST}.json that lists this add-on in allowed_extensions: ` +
+        `run p2pcp install-browser-hosts${said}`,
+      data: {},
+    };
+  }
+  if (/disabled by the system administrator/i.test(reason)) {
+    return {
+      code: 'HOST_BLOCKED_BY_POLICY',
+      message: `the browser's policy does not let extensions start the native messaging host ${HOST}: ` +
+        `the administrator lists it in NativeMessagingAllowlist (or removes the NativeMessagingBlocklist entry)${said}`,
+      data: {},
+    };
+  }
+  if (/forbidden/i.test(reason)) {
+    return {
+      code: 'HOST_FORBIDDEN',
+      message: `the host manifest ${HOST}.json does not list this extension in allowed_origins, ` +
+        `or the browser's policy blocks the host: run p2pcp install-browser-hosts with this extension's id${said}`,
+      data: {},
+    };
+  }
+  if (/not found/i.test(reason)) {
+    return { code: 'HOST_NOT_FOUND', message: `no host manifest ${HOST}.json where the browser looks: run p2pcp install-browser-hosts${said}`, data: {} };
+  }
+  return { code: 'AGENT_UNAVAILABLE', message: reason, data: {} };
+}
+
 function nativePort() {
   if (native) {
     return native;
@@ -54,11 +94,7 @@ function nativePort() {
   native.onDisconnect.addListener((port) => {
     const reason = api.runtime.lastError?.message ?? port.error?.message ?? 'the native host exited';
     native = null;
-    const error = lastHostError ?? {
-      code: /not found/i.test(reason) ? 'HOST_NOT_FOUND' : (/forbidden/i.test(reason) ? 'HOST_FORBIDDEN' : 'AGENT_UNAVAILABLE'),
-      message: reason,
-      data: {},
-    };
+    const error = lastHostError ?? hostError(reason);
     const waiting = [...inFlight.values()];
     inFlight.clear();
     for (const reply of waiting) {

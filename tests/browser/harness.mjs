@@ -5,7 +5,10 @@
 // Chromium with the real extension loaded, and a small HTTP server on
 // 127.0.0.1 for the pages. The agent is not started here: the native host
 // starts it, as it would on a person's desktop. Everything started is stopped
-// by its pid in close().
+// by its pid in close(). A managed session (`managed`, as root) is what an
+// administrator deploys instead: no unpacked extension, Chromium with a managed
+// policy and the system host manifests, both written in a private mount
+// namespace (private-mounts.mjs) so the machine's /etc is untouched.
 import { chromium } from 'playwright-core';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PrivateMounts } from './private-mounts.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const sourceDir = path.resolve(here, '../..');
@@ -27,7 +31,10 @@ export function missingPrerequisite() {
   return null;
 }
 
-const CONTENT_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const CONTENT_TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.xml': 'text/xml; charset=utf-8', '.crx': 'application/x-chrome-extension',
+};
 
 // Serves files from `roots` (first match wins) on 127.0.0.1; `localhost` on the
 // same port is a second origin for the tests. A POST to /report hands its JSON
@@ -66,14 +73,21 @@ export class BrowserSession {
   // options: build (build dir), policy (object), pageRoots (dirs to serve), keys (fixture names)
   static async start(options) {
     const session = new BrowserSession(options);
-    await session.#start();
+    try {
+      await session.#start();
+    } catch (e) {
+      await session.close(); // what was started so far, by pid
+      throw e;
+    }
     return session;
   }
 
   // manifestIds: extension ids for the host manifest (default: what the policy or build allows)
   // show: a visible browser window (needs a display) instead of headless
   // browser: 'chromium', or 'none' (token, agent environment, manifests and pages only)
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium' }) {
+  // policy: the agent's policy, or a function of the session that gives it once the pages' server listens
+  // managed: {chromiumPolicy} for a managed Chromium (see above); beforeLaunch(session): runs just before the browser starts
+  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
     this.show = show;
     this.browser = browser;
     this.reports = [];
@@ -81,6 +95,8 @@ export class BrowserSession {
     this.bin = path.resolve(build, 'bin');
     this.manifestIds = manifestIds;
     this.policy = policy;
+    this.managed = managed;
+    this.beforeLaunch = beforeLaunch;
     this.pageRoots = pageRoots;
     this.keys = keys;
     this.home = mkdtempSync(path.join(tmpdir(), 'p2pcp-browser-'));
@@ -89,7 +105,10 @@ export class BrowserSession {
 
   async #start() {
     const h = this.home;
-    for (const dir of ['tokens', 'config/p2pcp', 'run', 'profile']) mkdirSync(path.join(h, dir), { recursive: true });
+    this.server = await serveStatic(this.pageRoots, (report) => this.reports.push(report));
+    this.port = this.server.address().port;
+    if (typeof this.policy === 'function') this.policy = this.policy(this);
+    for (const dir of ['tokens', 'config/p2pcp', 'run', 'profile', 'namespace']) mkdirSync(path.join(h, dir), { recursive: true });
     chmodSync(path.join(h, 'run'), 0o700);
     writeFileSync(path.join(h, 'softhsm2.conf'),
       `directories.tokendir = ${h}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
@@ -125,21 +144,30 @@ export class BrowserSession {
         '--label', `fixture-${name}`, '--id', `0${i + 1}`, path.join(sourceDir, 'tests/fixtures', `${name}.pem`)],
       { env: this.env, stdio: 'ignore' });
     });
-    const hostScope = this.browser === 'chromium' ? ['--user-data-dir', path.join(h, 'profile')] : [];
-    execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', ...hostScope,
-      ...this.manifestIds.flatMap((id) => ['--extension-id', id])],
-      { env: this.env, stdio: 'ignore' });
-    this.server = await serveStatic(this.pageRoots, (report) => this.reports.push(report));
-    this.port = this.server.address().port;
+    const ids = this.manifestIds.flatMap((id) => ['--extension-id', id]);
+    if (this.managed) {
+      this.mounts = await PrivateMounts.create(path.join(h, 'namespace'));
+      this.hostInstall = this.mounts.run(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', '--system', '--json', ...ids],
+        { env: this.env });
+      this.mounts.writeFile('/etc/chromium/policies/managed/p2pcp.json', JSON.stringify(this.managed.chromiumPolicy, null, 2));
+    } else {
+      const hostScope = this.browser === 'chromium' ? ['--user-data-dir', path.join(h, 'profile')] : [];
+      execFileSync(path.join(this.bin, 'p2pcp'), ['install-browser-hosts', ...hostScope, ...ids],
+        { env: this.env, stdio: 'ignore' });
+    }
     if (this.browser !== 'chromium') return;
+    await this.beforeLaunch(this);
     const extension = path.join(sourceDir, 'browser-extension');
+    // A managed browser installs the extension from the policy's update URL:
+    // no unpacked extension, and background networking (the extension updater) on.
+    const extensionArgs = this.managed ? [] : ['--disable-background-networking',
+      `--disable-extensions-except=${extension}`, `--load-extension=${extension}`];
     this.context = await chromium.launchPersistentContext(path.join(h, 'profile'), {
-      executablePath: CHROMIUM,
+      executablePath: this.managed ? this.mounts.wrapper(CHROMIUM) : CHROMIUM,
       headless: false, // --headless=new below: the old headless mode has no extensions
-      ignoreDefaultArgs: ['--disable-extensions'],
+      ignoreDefaultArgs: ['--disable-extensions', '--disable-background-networking'],
       args: [...(this.show ? [] : ['--headless=new']), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--disable-extensions-except=${extension}`, `--load-extension=${extension}`],
+        '--disable-component-update', '--disable-sync', ...extensionArgs],
       env: { ...this.env, ...(this.show ? { DISPLAY: process.env.DISPLAY, WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY ?? '' } : {}) },
     });
   }
@@ -205,6 +233,7 @@ export class BrowserSession {
   async close() {
     this.agentPid();
     await this.context?.close().catch(() => {});
+    this.mounts?.close();
     await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve()));
     for (const pid of this.agentPids) {
       try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }

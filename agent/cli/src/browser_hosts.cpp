@@ -116,8 +116,14 @@ int installBrowserHosts(const Options& o, const HostInstallOptions& options) {
   }
   std::vector<std::string> ids = options.extensionIds;
   if (ids.empty()) {
-    const auto policy = agent::Policy::load(agent::Paths::fromEnvironment().policyFile);
-    ids = host::allowedExtensionIds(policy.allowedExtensions);
+    const auto policyFile = agent::Paths::fromEnvironment().policyFile;
+    ids = host::allowedExtensionIds(agent::Policy::load(policyFile).allowedExtensions);
+    // A release built without ids (native-messaging/CMakeLists.txt) has none
+    // to fall back on: manifests that allow nobody would only hide the mistake.
+    if (ids.empty() && !options.uninstall) {
+      throw std::runtime_error("no extension ids: name them in allowedExtensions in " +
+                               policyFile.string() + " or give --extension-id");
+    }
   }
   if (!options.uninstall && ::access(program.c_str(), X_OK) != 0) {
     throw std::runtime_error(program.string() + " is not an executable program; give --host");
