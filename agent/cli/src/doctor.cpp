@@ -112,9 +112,10 @@ int run(bool asJson) {
     }
     std::cout << checks.size() << " checks: " << counts["ok"].get<int>() << " ok, "
               << counts["warn"].get<int>() << " warnings, " << counts["fail"].get<int>()
-              << " failed" << (counts["skip"].get<int>() > 0
-                                   ? ", " + std::to_string(counts["skip"].get<int>()) + " skipped"
-                                   : std::string())
+              << " failed"
+              << (counts["skip"].get<int>() > 0
+                      ? ", " + std::to_string(counts["skip"].get<int>()) + " skipped"
+                      : std::string())
               << '\n';
   }
   return healthy ? 0 : 1;

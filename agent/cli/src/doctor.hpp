@@ -21,7 +21,7 @@ enum class Status { Ok, Warn, Fail, Skip };
 const char* statusName(Status status);
 
 struct Check {
-  std::string id;       // stable, e.g. "agent.socket-directory" (docs/cli.md lists them)
+  std::string id;  // stable, e.g. "agent.socket-directory" (docs/cli.md lists them)
   Status status = Status::Ok;
   std::string finding;  // one line: what was found
   std::string fix;      // the command that fixes it; empty when there is nothing to fix
@@ -52,8 +52,8 @@ std::string editSystemFileCommand(const std::filesystem::path& file);
 std::optional<std::string> environment(const char* name);
 
 // Each group appends its checks in the order a person reads them.
-void checkSettings(Context& context, Checks& out);  // policy.json, agent.json
-void checkAgent(Context& context, Checks& out);     // socket, running, start, version
+void checkSettings(Context& context, Checks& out);        // policy.json, agent.json
+void checkAgent(Context& context, Checks& out);           // socket, running, start, version
 void checkTokens(const Context& context, Checks& out);    // modules and tokens
 void checkPinentry(const Context& context, Checks& out);  // pinentry
 void checkBrowsers(const Context& context, Checks& out);  // manifests and browser policies

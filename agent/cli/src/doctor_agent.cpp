@@ -102,7 +102,15 @@ Check socketDirectoryCheck(const fs::path& dir, bool& trusted) {
       check.fix = "chmod 700 " + dir.string();
     }
   } catch (const std::system_error& e) {
-    if (e.code() == std::errc::no_such_file_or_directory) {
+    std::error_code ignored;
+    if (e.code() == std::errc::no_such_file_or_directory && dir.has_parent_path() &&
+        !fs::is_directory(dir.parent_path(), ignored)) {
+      // E.g. XDG_RUNTIME_DIR naming a directory that is not there: nothing can start.
+      check.status = Status::Fail;
+      check.finding = dir.parent_path().string() + ", where the socket directory " + dir.string() +
+                      " belongs, does not exist";
+      check.fix = "mkdir -m 700 -p " + dir.parent_path().string();
+    } else if (e.code() == std::errc::no_such_file_or_directory) {
       trusted = true;
       check.finding = dir.string() + " does not exist yet; the agent makes it when it starts";
     } else {
@@ -151,6 +159,11 @@ std::string startFix(const Context& context, const fs::path& log) {
   if (!agentProgram()) {
     return reinstallCommand();
   }
+  std::error_code ignored;
+  if (!fs::exists(log, ignored)) {
+    // Run in the foreground, it says on the terminal why it stops.
+    return "p2pcp-agent --socket " + context.paths.socket.string();
+  }
   return "tail -n 20 " + log.string();
 }
 
@@ -185,8 +198,8 @@ Check runningCheck(Context& context, bool directoryTrusted, const std::string& d
   } catch (const client::AgentUnavailable& e) {
     notRunning = e.what();
   } catch (const std::exception& e) {  // AgentCallError, FramingError: it answers, but wrongly
-    check.finding = std::string("the agent at ") + socket.string() + " does not answer status: " +
-                    e.what();
+    check.finding =
+        std::string("the agent at ") + socket.string() + " does not answer status: " + e.what();
     check.fix = "tail -n 20 " + log.string();
     return check;
   }
@@ -272,11 +285,13 @@ Check startCheck() {
       check.finding += ", else p2pcp starts " + program->string();
     }
   } else if (autostart) {
-    check.finding = "p2pcp and the native host start " + program->string() + " when it is not running";
+    check.finding =
+        "p2pcp and the native host start " + program->string() + " when it is not running";
   } else {
     check.status = Status::Warn;
-    check.finding = "P2PCP_NO_AUTOSTART is set and p2pcp-agent.socket is not enabled: nothing "
-                    "starts the agent on demand";
+    check.finding =
+        "P2PCP_NO_AUTOSTART is set and p2pcp-agent.socket is not enabled: nothing "
+        "starts the agent on demand";
     check.fix = "unset P2PCP_NO_AUTOSTART";
   }
   return check;

@@ -71,7 +71,8 @@ ChromiumPolicy readChromiumPolicy(const fs::path& dir) {
     }
     if (doc->contains("NativeMessagingAllowlist")) {
       policy.allowlistFile = policy.allowlistFile.value_or(file);
-      policy.allowlisted = policy.allowlisted || listNames(*doc, "NativeMessagingAllowlist", kHostName);
+      policy.allowlisted =
+          policy.allowlisted || listNames(*doc, "NativeMessagingAllowlist", kHostName);
     }
     if (doc->contains("NativeMessagingUserLevelHosts") &&
         (*doc)["NativeMessagingUserLevelHosts"] == false) {
@@ -83,22 +84,28 @@ ChromiumPolicy readChromiumPolicy(const fs::path& dir) {
 
 Check chromiumPolicyCheck(const BrowserInfo& browser, const ChromiumPolicy& policy, bool userOnly,
                           const std::string& userManifest) {
-  Check check{"browser-policy." + browser.id, Status::Ok, "", "",
+  Check check{"browser-policy." + browser.id,
+              Status::Ok,
+              "",
+              "",
               {{"directory", browser.policyDir.string()}, {"files", policy.files}}};
   if (policy.blockedBy && !policy.allowlisted) {
     check.status = Status::Fail;
-    check.finding = policy.blockedBy->string() + " blocks native messaging (NativeMessagingBlocklist) "
-                    "and no NativeMessagingAllowlist names " + kHostName + ": " + browser.name +
+    check.finding = policy.blockedBy->string() +
+                    " blocks native messaging (NativeMessagingBlocklist) "
+                    "and no NativeMessagingAllowlist names " +
+                    kHostName + ": " + browser.name +
                     " refuses to start the host, and pages get HOST_FORBIDDEN";
     if (policy.allowlistFile) {
-      check.finding += "; add \"" + std::string(kHostName) + "\" to the NativeMessagingAllowlist in " +
-                       policy.allowlistFile->string();
+      check.finding += "; add \"" + std::string(kHostName) +
+                       "\" to the NativeMessagingAllowlist in " + policy.allowlistFile->string();
       check.fix = editSystemFileCommand(*policy.allowlistFile);
     } else {
       const fs::path file = browser.policyDir / "p2pcp-native-messaging.json";
-      check.fix = "echo " + shellQuoted(R"({"NativeMessagingAllowlist": [")" +
-                                        std::string(kHostName) + R"("]})") +
-                  " | " + asRoot("tee " + file.string());
+      check.fix =
+          "echo " +
+          shellQuoted(R"({"NativeMessagingAllowlist": [")" + std::string(kHostName) + R"("]})") +
+          " | " + asRoot("tee " + file.string());
     }
     return check;
   }
@@ -106,15 +113,16 @@ Check chromiumPolicyCheck(const BrowserInfo& browser, const ChromiumPolicy& poli
     check.status = Status::Fail;
     check.finding = policy.userLevelOffBy->string() +
                     " sets NativeMessagingUserLevelHosts to false, and the host is installed only "
-                    "for this user (" + userManifest + "): " + browser.name + " ignores it";
+                    "for this user (" +
+                    userManifest + "): " + browser.name + " ignores it";
     check.fix = asRoot("p2pcp install-browser-hosts --system");
     return check;
   }
   if (policy.files.empty()) {
     check.finding = "no managed policy in " + browser.policyDir.string();
   } else {
-    check.finding = "the managed policies leave native messaging to " + std::string(kHostName) +
-                    " allowed";
+    check.finding =
+        "the managed policies leave native messaging to " + std::string(kHostName) + " allowed";
     if (policy.blockedBy) {
       check.finding += " (blocked for others, allowlisted for it)";
     }
@@ -124,8 +132,8 @@ Check chromiumPolicyCheck(const BrowserInfo& browser, const ChromiumPolicy& poli
   }
   if (!policy.unreadable.empty()) {
     check.status = Status::Warn;
-    check.finding += "; not valid JSON, so " + browser.name + " ignores it: " +
-                     json(policy.unreadable).dump();
+    check.finding +=
+        "; not valid JSON, so " + browser.name + " ignores it: " + json(policy.unreadable).dump();
     check.fix = editSystemFileCommand(policy.unreadable.front());
   }
   return check;
@@ -148,8 +156,9 @@ Check firefoxPolicyCheck(const std::vector<std::string>& firefoxIds) {
     const auto doc = readJsonFile(file);
     if (!doc || !doc->contains("policies") || !(*doc)["policies"].is_object()) {
       check.status = Status::Warn;
-      check.finding = file.string() + " is not a valid policies.json ({\"policies\": {...}}): "
-                                      "Firefox ignores it";
+      check.finding = file.string() +
+                      " is not a valid policies.json ({\"policies\": {...}}): "
+                      "Firefox ignores it";
       check.fix = editSystemFileCommand(file);
       continue;
     }
@@ -170,9 +179,9 @@ Check firefoxPolicyCheck(const std::vector<std::string>& firefoxIds) {
       if (own == "blocked" || byWildcard || uninstalled) {
         blocked.push_back(id);
         check.finding = file.string() + " blocks the add-on " + id +
-                        (uninstalled ? " (Extensions.Uninstall)"
-                                     : byWildcard ? " (ExtensionSettings \"*\" is blocked)"
-                                                  : " (ExtensionSettings installation_mode blocked)") +
+                        (uninstalled  ? " (Extensions.Uninstall)"
+                         : byWildcard ? " (ExtensionSettings \"*\" is blocked)"
+                                      : " (ExtensionSettings installation_mode blocked)") +
                         "; set ExtensionSettings[\"" + id +
                         "\"].installation_mode to \"force_installed\" or \"allowed\"";
         check.fix = editSystemFileCommand(file);

@@ -3,6 +3,8 @@
 // the browser reads them (valid JSON, our name, an absolute executable path,
 // stdio, the extension ids the host serves), and each installed browser that
 // finds no manifest.
+#include "doctor_browsers.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include <system_error>
 
 #include "browser_hosts.hpp"
-#include "doctor_browsers.hpp"
 #include "p2pcp/agent/extension_id.hpp"
 #include "p2pcp/host/caller.hpp"
 
@@ -58,7 +59,8 @@ std::vector<BrowserInfo> browsers() {
        "Edge",
        false,
        {"user.edge", "system.edge"},
-       {"/opt/microsoft/msedge/msedge", "/usr/bin/microsoft-edge", "/usr/bin/microsoft-edge-stable"},
+       {"/opt/microsoft/msedge/msedge", "/usr/bin/microsoft-edge",
+        "/usr/bin/microsoft-edge-stable"},
        "/etc/opt/edge/policies/managed"},
       {"brave",
        "Brave",
@@ -144,7 +146,8 @@ void compareIds(Check& check, const std::vector<std::string>& listed,
     check.finding += "; the host serves no " + family + " (allowedExtensions)";
   } else if (missing.size() == served->size()) {
     check.status = Status::Fail;
-    check.finding += "; it allows " + (listed.empty() ? std::string("no extension") : joined(listed)) +
+    check.finding += "; it allows " +
+                     (listed.empty() ? std::string("no extension") : joined(listed)) +
                      " but the host serves " + joined(*served) + ": pages get HOST_FORBIDDEN";
   } else if (!missing.empty()) {
     check.status = Status::Warn;
@@ -152,8 +155,8 @@ void compareIds(Check& check, const std::vector<std::string>& listed,
                      ", which the host serves: that extension gets HOST_FORBIDDEN";
   } else if (!extra.empty()) {
     check.status = Status::Warn;
-    check.finding += "; it allows " + joined(extra) +
-                     ", which the host does not serve (EXTENSION_NOT_ALLOWED)";
+    check.finding +=
+        "; it allows " + joined(extra) + ", which the host does not serve (EXTENSION_NOT_ALLOWED)";
   }
 }
 
@@ -190,14 +193,15 @@ ManifestState checkManifest(const ManifestLocation& location,
     return state;
   }
   if (manifest.value("type", json()) != "stdio") {
-    check.finding = file + ": \"type\" is " + manifest.value("type", json()).dump() +
-                    ", not \"stdio\"";
+    check.finding =
+        file + ": \"type\" is " + manifest.value("type", json()).dump() + ", not \"stdio\"";
     return state;
   }
   const json path = manifest.value("path", json());
   check.details["path"] = path;
   if (!path.is_string() || !fs::path(path.get<std::string>()).is_absolute()) {
-    check.finding = file + ": \"path\" " + path.dump() + " is not an absolute path: "
+    check.finding = file + ": \"path\" " + path.dump() +
+                    " is not an absolute path: "
                     "the browser says \"native messaging host not found\"";
     return state;
   }
@@ -213,12 +217,12 @@ ManifestState checkManifest(const ManifestLocation& location,
   const char* key = location.firefox ? "allowed_extensions" : "allowed_origins";
   const char* otherKey = location.firefox ? "allowed_origins" : "allowed_extensions";
   if (!manifest.contains(key) || !manifest[key].is_array()) {
-    check.finding = file + " has no \"" + key + "\" list" +
-                    (manifest.contains(otherKey)
-                         ? std::string(" (it has \"") + otherKey + "\", which is for " +
-                               (location.firefox ? "Chromium" : "Firefox") + ")"
-                         : std::string()) +
-                    ": the browser refuses every extension";
+    check.finding =
+        file + " has no \"" + key + "\" list" +
+        (manifest.contains(otherKey) ? std::string(" (it has \"") + otherKey + "\", which is for " +
+                                           (location.firefox ? "Chromium" : "Firefox") + ")"
+                                     : std::string()) +
+        ": the browser refuses every extension";
     return state;
   }
   std::string problem;
@@ -255,8 +259,8 @@ std::optional<fs::path> installedProgram(const BrowserInfo& browser) {
   return std::nullopt;
 }
 
-Check browserCheck(const BrowserInfo& browser, const std::map<std::string, ManifestState>& manifests,
-                   bool userLevelHosts) {
+Check browserCheck(const BrowserInfo& browser,
+                   const std::map<std::string, ManifestState>& manifests, bool userLevelHosts) {
   Check check{"browser." + browser.id, Status::Ok, "", "", json::object()};
   const auto program = installedProgram(browser);
   check.details["installed"] = program ? json(program->string()) : json(nullptr);
@@ -339,8 +343,8 @@ void checkBrowsers(const Context& context, Checks& out) {
     for (const auto& id : browser.locations) {
       systemUsable = systemUsable || (id.starts_with("system.") && manifests.at(id).usable);
     }
-    policyChecks.push_back(chromiumPolicyCheck(browser, policy, user.present && !systemUsable,
-                                               user.file.string()));
+    policyChecks.push_back(
+        chromiumPolicyCheck(browser, policy, user.present && !systemUsable, user.file.string()));
   }
   out.insert(out.end(), policyChecks.begin(), policyChecks.end());
 }

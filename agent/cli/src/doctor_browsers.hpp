@@ -37,7 +37,7 @@ std::vector<BrowserInfo> browsers();
 struct ChromiumPolicy {
   std::optional<std::filesystem::path> blockedBy;  // NativeMessagingBlocklist with * or our host
   bool allowlisted = false;                        // NativeMessagingAllowlist names our host
-  std::optional<std::filesystem::path> allowlistFile;  // a file that sets NativeMessagingAllowlist
+  std::optional<std::filesystem::path> allowlistFile;   // a file that sets NativeMessagingAllowlist
   std::optional<std::filesystem::path> userLevelOffBy;  // NativeMessagingUserLevelHosts: false
   std::vector<std::string> unreadable;                  // files the browser cannot use either
   std::vector<std::string> files;

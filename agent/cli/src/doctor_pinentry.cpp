@@ -53,8 +53,8 @@ std::string configureFix(const Context& context, const std::string& better) {
 void checkPinentry(const Context& context, Checks& out) {
   const std::string program = context.config ? context.config->pinentry : agent::Config{}.pinentry;
   Check check{"pinentry", Status::Ok, "", "", {{"program", program}}};
-  const auto display = environment("WAYLAND_DISPLAY") ? environment("WAYLAND_DISPLAY")
-                                                      : environment("DISPLAY");
+  const auto display =
+      environment("WAYLAND_DISPLAY") ? environment("WAYLAND_DISPLAY") : environment("DISPLAY");
   json graphical = json::array();
   for (const char* name : kGraphical) {
     if (const auto found = locate(name)) {
@@ -96,10 +96,10 @@ void checkPinentry(const Context& context, Checks& out) {
       check.finding += "; there is a display (" + *display + ") and " +
                        graphical[0].get<std::string>() +
                        " is installed: use it so that pages can ask for the PIN";
-      check.fix = program == "pinentry" && !environment("P2PCP_PINENTRY")
-                      ? asRoot("update-alternatives --set pinentry " +
-                               graphical[0].get<std::string>())
-                      : configureFix(context, graphical[0].get<std::string>());
+      check.fix =
+          program == "pinentry" && !environment("P2PCP_PINENTRY")
+              ? asRoot("update-alternatives --set pinentry " + graphical[0].get<std::string>())
+              : configureFix(context, graphical[0].get<std::string>());
     }
   }
   out.push_back(std::move(check));

@@ -35,8 +35,9 @@ Check policyCheck(Context& context) {
   } catch (const std::exception& e) {
     check.status = Status::Fail;
     // The parser's message names the file, the field and the entry.
-    check.finding = std::string(e.what()) + "; the agent will not start and the native host "
-                                            "serves no extension";
+    check.finding = std::string(e.what()) +
+                    "; the agent will not start and the native host "
+                    "serves no extension";
     check.fix = editSystemFileCommand(file);
     context.policyFailure = check;
   }
@@ -46,8 +47,8 @@ Check policyCheck(Context& context) {
 // The module the settings name: P2PCP_PKCS11_MODULE wins over agent.json.
 Check moduleProblem(const Context& context, const std::string& module, Check check) {
   const bool fromEnvironment = environment("P2PCP_PKCS11_MODULE").has_value();
-  const std::string source = fromEnvironment ? "P2PCP_PKCS11_MODULE" : "module in " +
-                                                                           context.paths.configFile().string();
+  const std::string source =
+      fromEnvironment ? "P2PCP_PKCS11_MODULE" : "module in " + context.paths.configFile().string();
   const std::string fix =
       fromEnvironment ? "unset P2PCP_PKCS11_MODULE" : editCommand(context.paths.configFile());
   std::string resolved;
@@ -55,7 +56,8 @@ Check moduleProblem(const Context& context, const std::string& module, Check che
     resolved = agent::resolveModulePath(module);
   } catch (const std::exception& e) {
     check.status = Status::Fail;
-    check.finding = source + " names " + module + ", which does not exist: the agent will not start";
+    check.finding =
+        source + " names " + module + ", which does not exist: the agent will not start";
     check.fix = fix;
     return check;
   }

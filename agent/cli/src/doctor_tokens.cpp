@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // p2pcp doctor: the PKCS#11 modules the agent serves, why one failed, and the
 // tokens present, from the agent's own status.
+#include <fstream>
 #include <system_error>
 
 #include "doctor.hpp"
@@ -26,6 +27,19 @@ std::optional<fs::path> moduleFile(const std::string& name) {
     }
   }
   return std::nullopt;
+}
+
+// The helper says why it could not load a module on its stderr, which is the
+// agent's log when p2pcp started the agent: its last word on this module.
+std::string helperComplaint(const Context& context, const std::string& modulePath) {
+  std::ifstream log(context.paths.socket.parent_path() / "agent.log");
+  std::string last;
+  for (std::string line; std::getline(log, line);) {
+    if (line.starts_with("p2pcp-pkcs11-helper: ") && line.find(modulePath) != std::string::npos) {
+      last = line.substr(std::string_view("p2pcp-pkcs11-helper: ").size());
+    }
+  }
+  return last;
 }
 
 // How to stop serving a module that does not work.
@@ -59,13 +73,17 @@ Check modulesCheck(const Context& context) {
     } else {
       failed += (failed.empty() ? "" : "; ") + name + ": " +
                 module.value("error", std::string("its helper cannot start"));
+      if (const auto why = helperComplaint(context, module.value("path", "")); !why.empty()) {
+        failed += " (the helper said: " + why + ")";
+      }
       firstFailed = firstFailed != nullptr ? firstFailed : &module;
     }
   }
   if (modules.empty()) {
     check.status = Status::Fail;
-    check.finding = "the agent serves no PKCS#11 module: p11-kit registers none for p2pcp-agent, "
-                    "or the policy's allowedModules lists none of them";
+    check.finding =
+        "the agent serves no PKCS#11 module: p11-kit registers none for p2pcp-agent, "
+        "or the policy's allowedModules lists none of them";
     check.fix = asRoot("apt-get install opensc-pkcs11");
   } else if (firstFailed != nullptr) {
     // One broken module among working ones is a warning; no working module at all fails.
@@ -85,16 +103,17 @@ Check tokensCheck(const Context& context) {
   check.details["tokens"] = tokens;
   if (tokens.empty()) {
     check.status = Status::Warn;
-    check.finding = "no token present: insert the card or token (docs/smartcard.md works up "
-                    "from the reader)";
+    check.finding =
+        "no token present: insert the card or token (docs/smartcard.md works up "
+        "from the reader)";
     return check;
   }
   std::string labels;
   for (const auto& token : tokens) {
     labels += (labels.empty() ? "\"" : ", \"") + token.value("label", "") + "\"";
   }
-  check.finding = std::to_string(tokens.size()) + (tokens.size() == 1 ? " token: " : " tokens: ") +
-                  labels;
+  check.finding =
+      std::to_string(tokens.size()) + (tokens.size() == 1 ? " token: " : " tokens: ") + labels;
   return check;
 }
 
