@@ -97,11 +97,12 @@ int run(bool asJson) {
     for (const auto& check : checks) {
       list.push_back(toJson(check));
     }
+    // Findings quote files and logs: bytes that are not UTF-8 are replaced, never fatal.
     std::cout << json{{"version", agent::kAgentVersion},
                       {"ok", healthy},
                       {"counts", counts},
                       {"checks", list}}
-                     .dump(2)
+                     .dump(2, ' ', false, json::error_handler_t::replace)
               << '\n';
   } else {
     for (const auto& check : checks) {
@@ -111,8 +112,9 @@ int run(bool asJson) {
       }
     }
     std::cout << checks.size() << " checks: " << counts["ok"].get<int>() << " ok, "
-              << counts["warn"].get<int>() << " warnings, " << counts["fail"].get<int>()
-              << " failed"
+              << counts["warn"].get<int>()
+              << (counts["warn"].get<int>() == 1 ? " warning, " : " warnings, ")
+              << counts["fail"].get<int>() << " failed"
               << (counts["skip"].get<int>() > 0
                       ? ", " + std::to_string(counts["skip"].get<int>()) + " skipped"
                       : std::string())

@@ -178,12 +178,12 @@ Check firefoxPolicyCheck(const std::vector<std::string>& firefoxIds) {
                                listNames(policies["Extensions"], "Uninstall", id);
       if (own == "blocked" || byWildcard || uninstalled) {
         blocked.push_back(id);
-        check.finding = file.string() + " blocks the add-on " + id +
-                        (uninstalled  ? " (Extensions.Uninstall)"
-                         : byWildcard ? " (ExtensionSettings \"*\" is blocked)"
-                                      : " (ExtensionSettings installation_mode blocked)") +
-                        "; set ExtensionSettings[\"" + id +
-                        "\"].installation_mode to \"force_installed\" or \"allowed\"";
+        check.finding = file.string() + " blocks the add-on " + id;
+        check.finding += uninstalled  ? " (Extensions.Uninstall)"
+                         : byWildcard ? R"( (ExtensionSettings "*" is blocked))"
+                                      : " (ExtensionSettings installation_mode blocked)";
+        check.finding += R"(; set ExtensionSettings[")" + id +
+                         R"("].installation_mode to "force_installed" or "allowed")";
         check.fix = editSystemFileCommand(file);
       }
     }

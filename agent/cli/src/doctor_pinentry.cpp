@@ -2,6 +2,7 @@
 // p2pcp doctor: the pinentry the agent would run, found the way the agent
 // finds it (agent/pinentry), and whether a graphical one exists when there is
 // a display: requests from a browser have no terminal to ask on.
+#include <algorithm>
 #include <array>
 #include <string_view>
 #include <system_error>
@@ -24,12 +25,8 @@ constexpr std::array<const char*, 6> kGraphical = {"pinentry-gnome3", "pinentry-
 
 bool isGraphical(const fs::path& program) {
   const std::string name = program.filename().string();
-  for (const std::string_view graphical : kGraphical) {
-    if (name == graphical) {
-      return true;
-    }
-  }
-  return false;
+  return std::ranges::any_of(kGraphical,
+                             [&](const std::string_view graphical) { return name == graphical; });
 }
 
 std::optional<std::string> locate(const std::string& program) {
