@@ -385,6 +385,27 @@ TEST_F(Doctor, ModuleThatFailsToLoadIsNamedWithTheReason) {
   EXPECT_EQ(run.status("tokens"), "warn");
 }
 
+TEST_F(Doctor, RegisteredModuleThatFailsNamesItsP11KitModuleFile) {
+  if (!fs::exists("/usr/share/p11-kit/modules/softhsm2.module")) {
+    GTEST_SKIP() << "p11-kit does not register SoftHSM2 here";
+  }
+  // p11-kit's registry, as on a desktop; SoftHSM2 cannot initialise without
+  // its configuration, so its helper fails while the others serve.
+  AgentSetup setup;
+  setup.importFixtures = false;
+  setup.registeredModules = true;
+  startAgent(setup).stop();
+  const auto run = doctor(installUserHosts(), {{"SOFTHSM2_CONF", (scratch_ / "none.conf").string()},
+                                               {"P2PCP_PKCS11_MODULE", ""}});
+  adopt(run);
+  EXPECT_NE(run.finding("modules").find("libsofthsm2.so"), std::string::npos) << describe(run);
+  EXPECT_NE(run.finding("modules").find(
+                "p11-kit registers it in /usr/share/p11-kit/modules/softhsm2.module"),
+            std::string::npos)
+      << describe(run);
+  EXPECT_EQ(run.fix("modules"), "\"${EDITOR:-vi}\" /usr/share/p11-kit/modules/softhsm2.module");
+}
+
 TEST_F(Doctor, MalformedAgentPolicyNamesTheFieldAndStopsTheStart) {
   startAgent().stop();
   const std::string setup = installUserHosts() +

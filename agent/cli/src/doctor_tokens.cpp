@@ -13,17 +13,35 @@ using nlohmann::json;
 
 namespace {
 
-// p11-kit's module file for a registered module: the module's name is the
-// file's name (docs/smartcard.md says how to keep a module out of the agent).
-std::optional<fs::path> moduleFile(const std::string& name) {
+// p11-kit's module file for a registered module: the one whose "module:"
+// line names the same library (by path, or by file name for a relative one),
+// where "disable-in: p2pcp-agent" keeps it out of the agent (docs/smartcard.md).
+std::optional<fs::path> moduleFile(const std::string& modulePath) {
   std::vector<fs::path> dirs = {"/etc/pkcs11/modules", "/usr/share/p11-kit/modules"};
   if (const auto home = environment("HOME")) {
     dirs.insert(dirs.begin(), fs::path(*home) / ".config/pkcs11/modules");
   }
+  const fs::path library(modulePath);
   for (const auto& dir : dirs) {
-    std::error_code ignored;
-    if (fs::exists(dir / (name + ".module"), ignored)) {
-      return dir / (name + ".module");
+    std::error_code error;
+    for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+      if (it->path().extension() != ".module") {
+        continue;
+      }
+      std::ifstream in(it->path());
+      for (std::string line; std::getline(in, line);) {
+        if (!line.starts_with("module:")) {
+          continue;
+        }
+        const auto start = line.find_first_not_of(" \t", 7);
+        const fs::path named =
+            start == std::string::npos ? fs::path() : fs::path(line.substr(start));
+        std::error_code ignored;
+        if (named.filename() == library.filename() &&
+            (!named.is_absolute() || fs::equivalent(named, library, ignored))) {
+          return it->path();
+        }
+      }
     }
   }
   return std::nullopt;
@@ -43,20 +61,28 @@ std::string helperComplaint(const Context& context, const std::string& modulePat
 }
 
 // How to stop serving a module that does not work.
-std::string moduleFix(const Context& context, const json& module) {
+// Sets the check's fix and says in its finding what the fix is for.
+void moduleFix(const Context& context, const json& module, Check& check) {
   if (environment("P2PCP_PKCS11_MODULE")) {
-    return "unset P2PCP_PKCS11_MODULE";
+    check.finding += "; P2PCP_PKCS11_MODULE names it: unset it and restart the agent";
+    check.fix = "unset P2PCP_PKCS11_MODULE";
+    return;
   }
   if (context.config && context.config->module) {
-    return editCommand(context.paths.configFile());
+    check.finding += "; agent.json's \"module\" names it: name a working module, or none";
+    check.fix = editCommand(context.paths.configFile());
+    return;
   }
-  if (const auto file = moduleFile(module.value("name", ""))) {
-    // Add "disable-in: p2pcp-agent" there (or reinstall the module's package).
-    return file->string().starts_with("/etc") || file->string().starts_with("/usr")
-               ? editSystemFileCommand(*file)
-               : editCommand(*file);
+  if (const auto file = moduleFile(module.value("path", ""))) {
+    check.finding += "; p11-kit registers it in " + file->string() +
+                     ": fix or reinstall the module, or add \"disable-in: p2pcp-agent\" there "
+                     "to keep it out of the agent";
+    check.fix = file->string().starts_with("/etc") || file->string().starts_with("/usr")
+                    ? editSystemFileCommand(*file)
+                    : editCommand(*file);
+    return;
   }
-  return "p11-kit list-modules";
+  check.finding += "; p11-kit registers it (p11-kit list-modules shows where)";
 }
 
 Check modulesCheck(const Context& context) {
@@ -90,7 +116,7 @@ Check modulesCheck(const Context& context) {
     check.status = served.empty() ? Status::Fail : Status::Warn;
     check.finding = "failed to load: " + failed +
                     (served.empty() ? "; no module works" : "; serving " + served);
-    check.fix = moduleFix(context, *firstFailed);
+    moduleFix(context, *firstFailed, check);
   } else {
     check.finding = "serving " + served;
   }
