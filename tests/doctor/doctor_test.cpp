@@ -327,6 +327,31 @@ TEST_F(Doctor, SocketDirectoryOfAnotherUserIsRefused) {
   ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);
 }
 
+TEST_F(Doctor, SocketDirectoryThatIsASymlinkIsRefusedWithRm) {
+  auto& agent = startAgent();
+  agent.stop();
+  const fs::path dir = agent.socket().parent_path();
+  const fs::path real = scratch_ / "elsewhere";
+  fs::rename(dir, real);
+  fs::create_directory_symlink(real, dir);
+  const auto run = doctor(installUserHosts());
+  EXPECT_EQ(run.status("agent.socket-directory"), "fail") << describe(run);
+  EXPECT_NE(run.finding("agent.socket-directory").find("it is a symbolic link"), std::string::npos);
+  EXPECT_EQ(run.fix("agent.socket-directory"), "rm " + dir.string());
+  EXPECT_EQ(run.status("agent.running"), "fail");
+}
+
+TEST_F(Doctor, SocketPathThatIsNotASocketIsNamed) {
+  auto& agent = startAgent();
+  agent.stop();
+  fs::remove(agent.socket());  // the stopped agent's socket stays behind
+  writeFile(agent.socket(), "not a socket\n");
+  const auto run = doctor(installUserHosts(), {{"P2PCP_NO_AUTOSTART", "1"}});
+  EXPECT_EQ(run.status("agent.socket"), "fail") << describe(run);
+  EXPECT_NE(run.finding("agent.socket").find("is not a socket"), std::string::npos);
+  EXPECT_EQ(run.fix("agent.socket"), "rm " + agent.socket().string());
+}
+
 TEST_F(Doctor, RuntimeDirectoryThatIsNotThereIsNamed) {
   startAgent().stop();
   const fs::path runtime = scratch_ / "no-such-runtime-dir";
