@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -103,7 +104,8 @@ int run(const std::vector<std::string>& argv, const std::vector<std::string>& en
 class Doctor : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0 || !fs::exists("/usr/bin/unshare")) {
+    if (::geteuid() != 0 || !fs::exists("/usr/bin/unshare") ||
+        std::system("/usr/bin/unshare -m --propagation private true") != 0) {  // NOLINT
       GTEST_SKIP() << "needs root and unshare (a private mount namespace)";
     }
     if (const auto missing = AgentHarness::missingPrerequisite()) {
