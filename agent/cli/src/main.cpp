@@ -5,6 +5,7 @@
 
 #include "browser_hosts.hpp"
 #include "cli.hpp"
+#include "doctor.hpp"
 #include "p2pcp/agent/version.hpp"
 #include "p2pcp/common/framing.hpp"
 
@@ -209,6 +210,11 @@ int main(int argc, char** argv) {
   hostsCmd->add_option("--user-data-dir", hostOptions.chromiumUserDataDir,
                        "Only for a Chromium started with this --user-data-dir");
   hostsCmd->callback([&] { run = [&] { return installBrowserHosts(o, hostOptions); }; });
+
+  auto* doctorCmd = app.add_subcommand(
+      "doctor", "Check the install: agent, socket, modules, tokens, browsers, policies, pinentry");
+  doctorCmd->add_flag("--json", o.json, "Print the checks as JSON");
+  doctorCmd->callback([&] { run = [&] { return p2pcp::cli::doctor::run(o.json); }; });
 
   try {
     app.parse(argc, argv);

@@ -128,7 +128,11 @@ void TokenService::forgetToken(const Token* token) {
 json TokenService::modules() const {
   json out = json::array();
   for (const auto& module : inventory_.modules()) {
-    out.push_back({{"name", module.name}, {"path", module.path}, {"available", module.available}});
+    json entry = {{"name", module.name}, {"path", module.path}, {"available", module.available}};
+    if (!module.available && !module.error.empty()) {
+      entry["error"] = module.error;
+    }
+    out.push_back(std::move(entry));
   }
   return out;
 }

@@ -25,9 +25,11 @@ bool isCancel(gpg_error_t rc) {
   return code == GPG_ERR_CANCELED || code == GPG_ERR_NOT_CONFIRMED || code == GPG_ERR_ASS_CANCELED;
 }
 
+}  // namespace
+
 // Resolves the program like execvp would, so a missing pinentry is reported as such
 // instead of as a broken conversation.
-std::string locate(const std::string& program) {
+std::string locateProgram(const std::string& program) {
   if (program.find('/') != std::string::npos) {
     if (::access(program.c_str(), X_OK) != 0) {
       throw PinentryError(PinentryError::Kind::NotFound, "pinentry program not found: " + program);
@@ -49,6 +51,8 @@ std::string locate(const std::string& program) {
   throw PinentryError(PinentryError::Kind::NotFound,
                       "pinentry program not found in PATH: " + program);
 }
+
+namespace {
 
 // Kills the pinentry when the person does not answer in time: a stuck dialog must
 // not hold the agent's prompt lock forever.
@@ -92,7 +96,7 @@ class Watchdog {
 class Conversation {
  public:
   explicit Conversation(const PinentryOptions& options) {
-    const std::string program = locate(options.program);
+    const std::string program = locateProgram(options.program);
     assuan_context_t raw = nullptr;
     if (assuan_new(&raw) != 0) {
       throw PinentryError(PinentryError::Kind::Failed, "cannot create an Assuan context");

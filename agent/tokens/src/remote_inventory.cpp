@@ -16,7 +16,7 @@ RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
                                  std::filesystem::path helperProgram, HelperTimeouts timeouts)
     : timeouts_(timeouts) {
   for (const auto& path : modulePaths) {
-    modules_.push_back({std::make_shared<HelperProcess>(helperProgram, path), path, true});
+    modules_.push_back({std::make_shared<HelperProcess>(helperProgram, path), path, true, {}});
   }
 }
 
@@ -24,7 +24,7 @@ std::vector<ModuleInfo> RemoteInventory::modules() const {
   const std::scoped_lock lock(listMutex_);
   std::vector<ModuleInfo> out;
   for (const auto& module : modules_) {
-    out.push_back({module.name, module.helper->modulePath(), module.available});
+    out.push_back({module.name, module.helper->modulePath(), module.available, module.error});
   }
   return out;
 }
@@ -59,6 +59,7 @@ void RemoteInventory::refresh() {
                           " is unavailable: " + e.what());
       }
       module.available = false;
+      module.error = e.what();
       continue;  // its tokens are absent until it answers again
     }
     if (!scan) {
@@ -76,6 +77,7 @@ void RemoteInventory::refresh() {
     {
       const std::scoped_lock lock(listMutex_);
       module.available = true;
+      module.error.clear();
       module.name = scan->at("module").value("name", module.name);
     }
     for (const auto& entry : scan->at("tokens")) {

@@ -51,6 +51,11 @@ std::optional<SecureString> askPin(const PinentryOptions& options, const PinRequ
 // True when the person confirms; false when they refuse or cancel. Throws PinentryError.
 bool confirm(const PinentryOptions& options, const ConfirmRequest& request);
 
+// Where `program` would be run from, as execvp finds it: the program itself
+// when it names a path, else the first executable of that name in $PATH.
+// Throws PinentryError(NotFound) when there is none (p2pcp doctor reports it).
+std::string locateProgram(const std::string& program);
+
 // Assuan's escaping of a command argument: %, CR, LF and other control characters as %XX.
 std::string escapeArgument(std::string_view text);
 

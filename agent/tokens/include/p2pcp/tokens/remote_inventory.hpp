@@ -21,6 +21,7 @@ struct ModuleInfo {
   std::string name;  // as p11-kit or the module reports it
   std::string path;  // canonical (realpath)
   bool available = true;
+  std::string error;  // why the last scan failed, when not available
 };
 
 class RemoteInventory {
@@ -52,6 +53,7 @@ class RemoteInventory {
     std::shared_ptr<HelperProcess> helper;
     std::string name;
     bool available = true;
+    std::string error;  // the last scan's failure, for status and p2pcp doctor
   };
   std::mutex refreshMutex_;       // one scan at a time
   mutable std::mutex listMutex_;  // tokens_, and each module's name and availability
