@@ -240,7 +240,7 @@ TEST(PolicyShow, ShowsEachValueAndWhereItComesFrom) {
   AgentHarness harness(setup);
   const auto result = harness.run({P2PCP_CLI_PROGRAM, "policy", "--json"});
   ASSERT_EQ(result.exitCode, 0) << result.output;
-  const json shown = json::parse(result.output);
+  json shown = json::parse(result.output);  // not const: a missing member must not abort
   EXPECT_EQ(shown["file"], (harness.home() / "policy.json").string());
   EXPECT_EQ(shown["values"]["keyGeneration"], json({{"value", false}, {"source", "file"}}));
   EXPECT_EQ(shown["values"]["pinCacheSeconds"], json({{"value", 60}, {"source", "file"}}));
