@@ -9,7 +9,8 @@
 // The answer is decided by the one translation unit test_hooks.cpp, which the
 // build compiles twice: into p2pcp_test_hooks (with the option's value, linked
 // by every program) and into p2pcp_no_test_hooks (never), which the tests link
-// into hook-less copies of the agent and of a unit test to prove the point.
+// into hook-less copies of the agent, the native host and a unit test to
+// prove the point.
 
 #include <optional>
 #include <string>
