@@ -125,6 +125,7 @@ TEST(PolicyReload, AMalformedPolicyFailsClosedNamesTheFieldAndRecovers) {
   AgentHarness harness;
   auto agent = harness.connect();
   (void)agent.call("login");
+  (void)agent.call("grantConsent", {{"origin", "https://a.example"}, {"access", "site"}});
   const pid_t pid = harness.pid();
 
   rollOut(harness.home() / "policy.json", R"({"rawSigning": "yes"})");
@@ -141,6 +142,10 @@ TEST(PolicyReload, AMalformedPolicyFailsClosedNamesTheFieldAndRecovers) {
     EXPECT_EQ(e.code(), "NOT_ALLOWED_BY_POLICY");
     EXPECT_NE(e.error()["data"].value("policyError", "").find("rawSigning"), std::string::npos);
   }
+  // The person can still see and revoke consents; pages get nothing.
+  EXPECT_EQ(callError(harness, "listConsents", json::object()), "");
+  EXPECT_EQ(callError(harness, "hello", json::object(), {{"origin", "https://a.example"}}),
+            "NOT_ALLOWED_BY_POLICY");
   // `p2pcp status` says what is wrong, not only where to look.
   const auto status = harness.run({P2PCP_CLI_PROGRAM, "status"});
   EXPECT_EQ(status.exitCode, 0) << status.output;
