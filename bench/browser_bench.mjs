@@ -11,7 +11,7 @@
 //     the echo host that waits the token's time, at p50;
 //   - cold start: our host's start to its first reply (agent running) next to
 //     the echo host's.
-// Usage: node bench/browser_bench.mjs [BUILD_DIR] [--count N]   (default: out/build/release)
+// Usage: node bench/browser_bench.mjs [BUILD_DIR] [--count N]   (default: out/build/bench)
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const countAt = args.indexOf('--count');
 const count = countAt >= 0 ? Number(args[countAt + 1]) : 500;
-const build = path.resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--count') ?? path.join(here, '../out/build/release'));
+const build = path.resolve(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--count') ?? path.join(here, '../out/build/bench'));
 const bin = path.join(build, 'bin');
 const missing = missingPrerequisite();
 if (missing) {

@@ -10,8 +10,8 @@
 // Inputs: (a) a 16 MiB request whose params hold one big base64 string, (b) a
 // 1 MiB request with 10,000 small objects, (c) a typical 200-byte request.
 //
-//   cmake --build out/build/release --target p2pcp-json-bench
-//   out/build/release/bin/p2pcp-json-bench
+//   cmake --build out/build/bench --target p2pcp-json-bench
+//   out/build/bench/bin/p2pcp-json-bench
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

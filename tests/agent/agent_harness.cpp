@@ -170,7 +170,9 @@ void AgentHarness::writePolicy() const {
 void AgentHarness::start() {
   writePolicy();
   std::vector<std::string> argv = setup_.launcher;
-  argv.insert(argv.end(), {P2PCP_AGENT_PROGRAM, "--socket", socket_.string()});
+  const std::string program =
+      setup_.agentProgram.empty() ? std::string(P2PCP_AGENT_PROGRAM) : setup_.agentProgram;
+  argv.insert(argv.end(), {program, "--socket", socket_.string()});
   pid_ = spawnProcess(argv, environment(), home_ / "agent.log");
   // Poll for the socket with a deadline rather than sleeping a fixed time.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -206,6 +208,40 @@ void AgentHarness::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   pid_ = -1;
+}
+
+std::optional<int> AgentHarness::waitForExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) {
+    return std::nullopt;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+ProgramOutput AgentHarness::run(const std::vector<std::string>& argv,
+                                const std::map<std::string, std::string>& extraEnv) const {
+  auto env = environment();
+  for (const auto& [name, value] : extraEnv) {
+    env[name] = value;
+  }
+  const fs::path log = home_ / "program.log";
+  std::error_code ignored;
+  fs::remove(log, ignored);
+  ProgramOutput result;
+  result.exitCode = runCommand(argv, env, log);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  result.output = text.str();
+  return result;
 }
 
 void AgentHarness::restart(const AgentSetup& setup) {

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -43,6 +44,14 @@ struct AgentSetup {
   // of a private pcscd (tests/card). The agent's pid stays that of the launcher,
   // so the launcher must exec the agent (setpriv and nsenter do).
   std::vector<std::string> launcher;
+  // The agent program to run; empty: the one this build made.
+  std::string agentProgram;
+};
+
+// What a program run to completion printed (stdout and stderr together).
+struct ProgramOutput {
+  int exitCode = -1;
+  std::string output;
 };
 
 class AgentHarness {
@@ -72,6 +81,12 @@ class AgentHarness {
   [[nodiscard]] int countPinentry(const std::string& command) const;
   // URI of the fixture key with this file name (rsa2048, p256, p384, ed25519).
   [[nodiscard]] std::string keyUri(const std::string& fixture) const;
+  // Waits up to `timeout` for the agent to exit by itself; its exit code, or
+  // nullopt while it still runs.
+  std::optional<int> waitForExit(std::chrono::milliseconds timeout);
+  // Runs a program to completion with the agent's environment plus `extraEnv`.
+  [[nodiscard]] ProgramOutput run(const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& extraEnv = {}) const;
   // Runs p2pcp-agent with this environment to completion, for start-up error tests.
   [[nodiscard]] int runAgentOnce(const std::vector<std::string>& extraArgs) const;
   // The agent's environment (token, socket, pinentry, policy), for other programs

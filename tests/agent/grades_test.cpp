@@ -406,8 +406,8 @@ TEST_F(SlowDialogs, PagesWaitingForTheScreenNeverTieUpTheAgent) {
   EXPECT_TRUE(sealed->contains("result")) << sealed->dump();
   EXPECT_EQ(harness_->countPinentry("CONFIRM"), confirmsBefore)
       << "the person's request waited for a page's dialog to end";
-  // A lock (SIGHUP) takes effect while the pages' dialog is still open.
-  ASSERT_EQ(::kill(harness_->pid(), SIGHUP), 0);
+  // A lock (SIGUSR1) takes effect while the pages' dialog is still open.
+  ASSERT_EQ(::kill(harness_->pid(), SIGUSR1), 0);
   bool locked = false;
   for (int i = 0; i < 50 && !locked; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

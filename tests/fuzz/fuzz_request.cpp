@@ -32,7 +32,7 @@ p2pcp::agent::Dispatcher& dispatcher() {
     c.pinentry = "/nonexistent/pinentry";  // prompts fail fast with PINENTRY_FAILED
     return c;
   }();
-  static const Policy policy;
+  static const PolicyHolder policy(Policy{}, "/nonexistent/policy.json");
   static Dialogs dialogs(config);
   static AccessControl access(policy, consents, dialogs);
   static TokenService service(config, policy, {}, "/nonexistent", dialogs);

@@ -26,7 +26,8 @@ namespace p2pcp::testing {
 class NativeHostProcess {
  public:
   NativeHostProcess(const std::vector<std::string>& args,
-                    const std::map<std::string, std::string>& env) {
+                    const std::map<std::string, std::string>& env,
+                    const std::string& program = P2PCP_NATIVE_HOST) {
     int toHost[2];
     int fromHost[2];
     if (::pipe2(toHost, O_CLOEXEC) != 0) {
@@ -44,7 +45,7 @@ class NativeHostProcess {
       envp.push_back(s.data());
     }
     envp.push_back(nullptr);
-    std::vector<std::string> argv{P2PCP_NATIVE_HOST};
+    std::vector<std::string> argv{program};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> argp;
     argp.reserve(argv.size() + 1);

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -133,6 +134,25 @@ fs::path findAgentProgram() {
   return "p2pcp-agent";  // posix_spawnp searches $PATH
 }
 
+// An agent the CLI starts ends after this long with nothing to do (no client,
+// no request, no login; docs/configuration.md, "Lifetime"), so that a changed
+// installation or configuration reaches the next one.
+constexpr const char* kAutostartIdleSeconds = "600";
+
+// The agent's last log line: why it did not start (a malformed policy names
+// the field), so the person sees the cause and not only where to look.
+std::string lastLogLine(const fs::path& logPath) {
+  std::ifstream log(logPath);
+  std::string line;
+  std::string last;
+  while (std::getline(log, line)) {
+    if (!line.empty()) {
+      last = line;
+    }
+  }
+  return last;
+}
+
 // Starts `p2pcp-agent --daemon` and waits until it reports that it listens (or that
 // another agent does). Safe when several clients do this at once: the agent's lock
 // file lets exactly one of them serve.
@@ -149,8 +169,11 @@ void startAgent(const fs::path& program, const fs::path& socketPath) {
   std::string daemonArg = "--daemon";
   std::string socketFlag = "--socket";
   std::string socketArg = socketPath.string();
-  std::array<char*, 5> argv{programArg.data(), daemonArg.data(), socketFlag.data(),
-                            socketArg.data(), nullptr};
+  std::string idleFlag = "--exit-when-idle";
+  std::string idleArg = kAutostartIdleSeconds;
+  std::array<char*, 7> argv{
+      programArg.data(), daemonArg.data(), socketFlag.data(), socketArg.data(), idleFlag.data(),
+      idleArg.data(),    nullptr};
   pid_t pid = 0;
   const int rc = ::posix_spawnp(&pid, programArg.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -161,7 +184,9 @@ void startAgent(const fs::path& program, const fs::path& socketPath) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw AgentUnavailable("the agent did not start; see " + logPath.string());
+    const std::string why = lastLogLine(logPath);
+    throw AgentUnavailable("the agent did not start" + (why.empty() ? "" : ": " + why) + " (see " +
+                           logPath.string() + ")");
   }
 }
 

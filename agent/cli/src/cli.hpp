@@ -44,6 +44,7 @@ std::string readAllStdin();
 void writeStdout(const std::string& bytes);
 
 int status(const Options& o);
+int policyShow(const Options& o);
 int tokens(const Options& o);
 int keys(const Options& o);
 int keygen(const Options& o, const std::string& type, const std::string& label);

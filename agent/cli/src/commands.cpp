@@ -82,9 +82,16 @@ int status(const Options& o) {
     text += "token: " + t.value("label", "") + "  logged in: " + yesNo(t.value("loggedIn", false)) +
             "  PIN: " + t.value("pinState", "") + "\n";
   }
-  text +=
-      "raw signing: " + std::string(s["policy"].value("rawSigning", false) ? "allowed" : "off") +
-      "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
+  if (s["policy"].contains("error")) {
+    // The agent runs but fails closed: say what is wrong, not only where to look.
+    text += "policy: MALFORMED, policy-governed requests are refused until it is fixed:\n  " +
+            s["policy"].value("error", "") + "\n";
+  } else {
+    text +=
+        "raw signing: " + std::string(s["policy"].value("rawSigning", false) ? "allowed" : "off") +
+        "; key generation: " + (s["policy"].value("keyGeneration", true) ? "allowed" : "off") +
+        "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
+  }
   text += "sites with consent: " + std::to_string(s.value("consents", 0)) + "\n";
   return printOr(o, s, text);
 }

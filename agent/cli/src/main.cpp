@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
   addCommon(statusCmd, false);
   statusCmd->callback([&] { run = [&] { return status(o); }; });
 
+  auto* policyCmd = app.add_subcommand(
+      "policy", "The administrator's policy in effect, and where each value comes from");
+  addCommon(policyCmd, false);
+  policyCmd->callback([&] { run = [&] { return policyShow(o); }; });
+
   auto* tokensCmd = app.add_subcommand("tokens", "List the tokens present");
   addCommon(tokensCmd, false);
   tokensCmd->callback([&] { run = [&] { return tokens(o); }; });

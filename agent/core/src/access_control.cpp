@@ -26,7 +26,8 @@ std::int64_t secondsUntil(std::int64_t epochSeconds) {
 }  // namespace
 
 Standing AccessControl::standingOf(const std::string& origin) const {
-  const auto& rules = policy_.origins;
+  const auto policy = policy_.current();
+  const auto& rules = policy->origins;
   if (anyMatches(rules.block, origin)) {
     return {Grade::None, "the administrator's policy blocks " + origin};
   }
@@ -122,7 +123,8 @@ Grade AccessControl::askFor(const Caller& caller, Grade wanted) {
 }
 
 std::string AccessControl::spaceOf(const std::string& origin) const {
-  for (const auto& group : policy_.origins.sameSpace) {
+  const auto policy = policy_.current();
+  for (const auto& group : policy->origins.sameSpace) {
     if (std::find(group.begin(), group.end(), origin) != group.end()) {
       return group.front();
     }
@@ -131,6 +133,18 @@ std::string AccessControl::spaceOf(const std::string& origin) const {
     return *consent->space;
   }
   return origin;
+}
+
+std::vector<std::string> AccessControl::revokeDisallowed() {
+  std::vector<std::string> revoked;
+  for (const auto& consent : consents_.list()) {
+    if (standingOf(consent.origin).refusal && consents_.revoke(consent.origin)) {
+      logInfo("policy no longer allows " + consent.origin + ": its " +
+              std::string(gradeName(consent.grade)) + " access is revoked");
+      revoked.push_back(consent.origin);
+    }
+  }
+  return revoked;
 }
 
 bool AccessControl::revoke(const std::string& origin) {

@@ -15,6 +15,7 @@
 #include "p2pcp/agent/config_file.hpp"
 #include "p2pcp/agent/extension_id.hpp"
 #include "p2pcp/agent/json_parse.hpp"
+#include "p2pcp/agent/test_hooks.hpp"
 
 namespace p2pcp::agent {
 
@@ -61,7 +62,9 @@ Paths Paths::fromEnvironment() {
   } else {
     paths.configDir = homeDir() / ".config" / "p2pcp";
   }
-  paths.policyFile = env("P2PCP_POLICY").value_or("/etc/p2pcp-agent/policy.json");
+  // Only a test build lets the environment name another policy file: in a
+  // release, a person (or a browser's environment) cannot get around it.
+  paths.policyFile = testHookVariable("P2PCP_POLICY").value_or(kSystemPolicyFile);
   return paths;
 }
 
@@ -115,6 +118,32 @@ Policy Policy::load(const fs::path& file) {
     }
   }
   return policy;
+}
+
+std::vector<std::string> Policy::fieldsIn(const fs::path& file) {
+  std::vector<std::string> present;
+  if (const auto doc = readConfigFile(file)) {
+    for (const auto& [key, value] : doc->items()) {
+      if (key != "$comment") {
+        present.push_back(key);
+      }
+    }
+  }
+  return present;
+}
+
+std::optional<std::string> validatePolicyFile(const fs::path& file) {
+  try {
+    std::error_code ec;
+    const auto status = fs::symlink_status(file, ec);
+    if (!fs::exists(status)) {
+      return file.string() + ": does not exist";
+    }
+    (void)Policy::load(file);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
 }
 
 Config Config::load(const fs::path& file) {

@@ -22,7 +22,7 @@ void FieldReader::allowOnly(std::initializer_list<std::string_view> names) const
 bool FieldReader::boolean(const char* name) const {
   const json& value = object_.at(name);
   if (!value.is_boolean()) {
-    wrongType(path(name), "true or false");
+    wrongType(path(name), "true or false", value);
   }
   return value.get<bool>();
 }
@@ -30,7 +30,7 @@ bool FieldReader::boolean(const char* name) const {
 std::string FieldReader::string(const char* name) const {
   const json& value = object_.at(name);
   if (!value.is_string()) {
-    wrongType(path(name), "a string");
+    wrongType(path(name), "a string", value);
   }
   return value.get<std::string>();
 }
@@ -38,7 +38,7 @@ std::string FieldReader::string(const char* name) const {
 std::chrono::seconds FieldReader::seconds(const char* name, long long max) const {
   const json& value = object_.at(name);
   if (!value.is_number_integer()) {
-    wrongType(path(name), "a whole number of seconds");
+    wrongType(path(name), "a whole number of seconds", value);
   }
   // Unsigned values above the signed range are out of range too, not wrapped.
   if (value.is_number_unsigned() &&
@@ -55,7 +55,7 @@ std::chrono::seconds FieldReader::seconds(const char* name, long long max) const
 const json& FieldReader::array(const char* name) const {
   const json& value = object_.at(name);
   if (!value.is_array()) {
-    wrongType(path(name), "an array");
+    wrongType(path(name), "an array", value);
   }
   return value;
 }
@@ -65,7 +65,7 @@ std::vector<std::string> FieldReader::strings(const char* name) const {
   const json& list = array(name);
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (!list[i].is_string()) {
-      wrongType(path(name) + "[" + std::to_string(i) + "]", "a string");
+      wrongType(path(name) + "[" + std::to_string(i) + "]", "a string", list[i]);
     }
     out.push_back(list[i].get<std::string>());
   }
@@ -75,7 +75,7 @@ std::vector<std::string> FieldReader::strings(const char* name) const {
 FieldReader FieldReader::object(const char* name) const {
   const json& value = object_.at(name);
   if (!value.is_object()) {
-    wrongType(path(name), "an object");
+    wrongType(path(name), "an object", value);
   }
   return {value, file_, path(name)};
 }
@@ -88,9 +88,15 @@ void FieldReader::fail(const std::string& message) const {
   throw std::runtime_error(file_.string() + ": " + message);
 }
 
-void FieldReader::wrongType(std::string_view fieldPath, std::string_view expected) const {
+void FieldReader::wrongType(std::string_view fieldPath, std::string_view expected,
+                            const json& value) const {
+  // The value as written, cut short: the administrator finds it at once.
+  std::string shown = value.dump();
+  if (shown.size() > 80) {
+    shown = shown.substr(0, 77) + "...";
+  }
   fail("field \"" + std::string(fieldPath) + "\" has the wrong type (expected " +
-       std::string(expected) + ")");
+       std::string(expected) + ", found " + shown + ")");
 }
 
 }  // namespace p2pcp::agent

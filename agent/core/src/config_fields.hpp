@@ -38,7 +38,8 @@ class FieldReader {
   [[noreturn]] void fail(const std::string& message) const;
 
  private:
-  [[noreturn]] void wrongType(std::string_view fieldPath, std::string_view expected) const;
+  [[noreturn]] void wrongType(std::string_view fieldPath, std::string_view expected,
+                              const nlohmann::json& value) const;
 
   const nlohmann::json& object_;
   const std::filesystem::path& file_;

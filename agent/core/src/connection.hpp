@@ -53,6 +53,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(const std::string& why = {});
 
   [[nodiscard]] bool subscribed() const noexcept { return subscribed_; }
+  // A request of this connection runs (or waits for the person), or a reply is queued.
+  [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
   [[nodiscard]] Clock::time_point lastCompleted() const noexcept { return lastCompleted_; }
 
   // Which connection makes room at the cap, smallest first: one with no request

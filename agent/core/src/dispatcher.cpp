@@ -98,6 +98,13 @@ std::variant<Request, json> parseRequest(std::string_view text) {
 
 namespace {
 
+// What still works while the policy is malformed: what only informs (so the
+// person and `p2pcp status` can see the problem) or takes access away.
+bool worksWithoutPolicy(std::string_view method) {
+  return method == "hello" || method == "subscribe" || method == "status" || method == "lock" ||
+         method == "listConsents" || method == "revokeConsent";
+}
+
 std::string_view callerWords(CallerKind kind) {
   switch (kind) {
     case CallerKind::Page:
@@ -125,6 +132,9 @@ json Dispatcher::respond(const Request& request, const Handler* handler) {
         throw AgentError(ErrorCode::NotAllowedByPolicy, "\"" + request.method +
                                                             "\" is not available to " +
                                                             std::string(callerWords(caller.kind)));
+      }
+      if (!worksWithoutPolicy(request.method)) {
+        (void)access_.policy().current();  // fail closed while the policy is malformed
       }
       // Local programs act as the person; the extension's pages reach no p2pcp
       // operation (the table keeps them out), so their grade never matters.

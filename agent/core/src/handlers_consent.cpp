@@ -34,7 +34,15 @@ std::string originParam(const Params& p, std::string_view name) {
 }
 
 json spaceName(RequestContext& context, const std::string& origin, Grade grade) {
-  return grade == Grade::Full ? json("full") : json(context.access.spaceOf(origin));
+  if (grade == Grade::Full) {
+    return "full";
+  }
+  if (context.access.policy().problem()) {
+    // The policy's sameSpace groups are unknown while it is malformed; the list
+    // of consents (served so the person can still revoke) says so.
+    return nullptr;
+  }
+  return context.access.spaceOf(origin);
 }
 
 }  // namespace

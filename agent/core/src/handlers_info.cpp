@@ -47,16 +47,24 @@ json handleSubscribe(RequestContext& /*context*/, const json& params) {
 
 json handleStatus(RequestContext& context, const json& params) {
   const Params p(params, {});
-  const Policy& policy = context.tokens.policy();
+  const PolicyHolder& holder = context.tokens.policyHolder();
+  json policyState = json::object();
+  if (const auto policy = holder.tryCurrent()) {
+    policyState = {{"rawSigning", policy->rawSigning},
+                   {"keyGeneration", policy->keyGeneration},
+                   {"pinCacheSeconds", policy->pinCacheIdle.count()},
+                   {"pinCacheMaxSeconds", policy->pinCacheMax.count()}};
+  } else {
+    // Fail closed, and say why: `p2pcp status` shows the parse error.
+    policyState = {{"error", holder.problem().value_or("malformed")}};
+  }
   json status = {{"agent", "p2pcp-agent"},
                  {"version", kAgentVersion},
                  {"protocol", kProtocolVersion},
-                 {"tokens", context.tokens.listTokens()},
-                 {"policy",
-                  {{"rawSigning", policy.rawSigning},
-                   {"pinCacheSeconds", policy.pinCacheIdle.count()},
-                   {"pinCacheMaxSeconds", policy.pinCacheMax.count()}}}};
+                 {"tokens", holder.tryCurrent() ? context.tokens.listTokens() : json::array()},
+                 {"policy", std::move(policyState)}};
   if (context.caller.kind == CallerKind::Local) {
+    status["policy"]["file"] = holder.file().string();
     status["pid"] = ::getpid();
     status["modules"] = context.tokens.modules();
     status["consents"] = context.access.consents().list().size();
@@ -107,7 +115,7 @@ json handleLock(RequestContext& context, const json& params) {
 
 json handleGenerateKey(RequestContext& context, const json& params) {
   const Params p(params, {"token", "type", "label"});
-  if (!context.tokens.policy().keyGeneration) {
+  if (!context.tokens.policy()->keyGeneration) {
     throw AgentError(ErrorCode::NotAllowedByPolicy, "key generation is turned off by policy");
   }
   const auto type = pkcs11::keyTypeFromName(p.string("type", 16));

@@ -243,7 +243,7 @@ json handleOpen(RequestContext& context, const json& params) {
 
 json handleSign(RequestContext& context, const json& params) {
   const Params p(params, {"key", "message", "algorithm"});
-  if (!context.tokens.policy().rawSigning) {
+  if (!context.tokens.policy()->rawSigning) {
     throw AgentError(ErrorCode::NotAllowedByPolicy, "raw signing is turned off by policy");
   }
   const Bytes message = p.base64("message");

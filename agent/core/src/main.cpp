@@ -23,10 +23,15 @@
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/agent/lifetime.hpp"
 #include "p2pcp/agent/listener.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/module_discovery.hpp"
+#include "p2pcp/agent/policy_holder.hpp"
+#include "p2pcp/agent/policy_reload.hpp"
+#include "p2pcp/agent/policy_watch.hpp"
 #include "p2pcp/agent/server.hpp"
+#include "p2pcp/agent/test_hooks.hpp"
 #include "p2pcp/agent/token_service.hpp"
 #include "p2pcp/agent/version.hpp"
 
@@ -83,14 +88,15 @@ void reportReady(int& readyFd, char status) {
 }
 
 // The server's limits: the defaults, except for timeouts the tests shorten
-// through P2PCP_TEST_*_TIMEOUT_MS (milliseconds; test-only, docs/testing.md),
-// as they cannot wait 15 s for a frame to time out.
+// through P2PCP_TEST_*_TIMEOUT_MS (milliseconds; test builds only:
+// test_hooks.hpp, docs/testing.md), as they cannot wait 15 s for a frame to
+// time out.
 void overrideFromEnvironment(const char* name, std::chrono::milliseconds& value) {
-  const char* text = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): before any thread
-  if (text == nullptr || *text == '\0') {
+  const auto text = testHookVariable(name);
+  if (!text) {
     return;
   }
-  const std::string_view digits(text);
+  const std::string_view digits(*text);
   std::int64_t ms = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
   if (error != std::errc() || end != digits.data() + digits.size() || ms <= 0) {
@@ -120,6 +126,36 @@ p2pcp::tokens::HelperTimeouts helperTimeouts() {
   return timeouts;
 }
 
+// --check-policy FILE, like `sshd -t`: silent and 0 when the file is
+// well-formed (a summary with -v), the problem naming the field and 2 when not.
+int checkPolicy(const std::string& file, bool verbose) {
+  if (const auto problem = validatePolicyFile(file)) {
+    std::cerr << "p2pcp-agent: " << *problem << '\n';
+    return kExitConfig;
+  }
+  if (verbose) {
+    const auto fields = Policy::fieldsIn(file);
+    std::string summary;
+    for (const auto& field : fields) {
+      summary += (summary.empty() ? "" : ", ") + field;
+    }
+    std::cout << file << ": well-formed; sets " << (summary.empty() ? "nothing" : summary)
+              << "; every other value is the built-in default\n";
+  }
+  return kExitOk;
+}
+
+// How long an agent with nothing to do lives (--exit-when-idle; the CLI's
+// autostart passes it). Tests shorten it through P2PCP_TEST_EXIT_WHEN_IDLE_MS.
+std::optional<std::chrono::milliseconds> idleLimit(unsigned seconds) {
+  std::chrono::milliseconds limit = std::chrono::seconds(seconds);
+  overrideFromEnvironment("P2PCP_TEST_EXIT_WHEN_IDLE_MS", limit);
+  if (limit.count() == 0) {
+    return std::nullopt;
+  }
+  return limit;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,12 +164,23 @@ int main(int argc, char** argv) {
   bool daemon = false;
   bool verbose = false;
   std::string socketOverride;
+  std::string policyToCheck;
+  unsigned exitWhenIdle = 0;
   app.add_flag("--daemon", daemon, "Run in the background; return once the socket is ready");
+  app.add_option("--check-policy", policyToCheck,
+                 "Check a policy file and exit: 0 and silent when it is well-formed (a summary "
+                 "with -v), 2 and the field and value at fault when not");
+  app.add_option("--exit-when-idle", exitWhenIdle,
+                 "Exit after this many seconds without a client, a request or a login "
+                 "(0, the default: never; the CLI's autostart passes 600)");
   app.add_option("--socket", socketOverride,
                  "Socket path (default: $P2PCP_AGENT_SOCK or $XDG_RUNTIME_DIR/p2pcp/agent.sock)");
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.set_version_flag("--version", std::string("p2pcp-agent ") + kAgentVersion);
   CLI11_PARSE(app, argc, argv);
+  if (!policyToCheck.empty()) {
+    return checkPolicy(policyToCheck, verbose);
+  }
 
   hardenProcess();
   if (verbose) {
@@ -145,9 +192,10 @@ int main(int argc, char** argv) {
     if (!socketOverride.empty()) {
       paths.socket = socketOverride;
     }
-    const Policy policy = Policy::load(paths.policyFile);
+    PolicyHolder policy(Policy::load(paths.policyFile), paths.policyFile);
     const Config config = Config::load(paths.configFile());
     const ServerLimits limits = serverLimits();
+    const auto idleExit = idleLimit(exitWhenIdle);
 
     if (daemon) {
       if (const int parentStatus = daemonize(readyFd); parentStatus >= 0) {
@@ -166,9 +214,11 @@ int main(int argc, char** argv) {
     AccessControl access(policy, consents, dialogs);
     // Vendor modules run in helper processes; the agent maps none of them.
     const auto helperProgram = pkcs11HelperProgram();
-    TokenService service(config, policy, discoverModules(config, policy, helperProgram),
+    TokenService service(config, policy, discoverModules(config, *policy.current(), helperProgram),
                          helperProgram, dialogs, helperTimeouts());
     Dispatcher dispatcher(service, access);
+    PolicyReloader reloader(policy, access, service, config, helperProgram);
+    const ExecutableWatch program;
 
     asio::io_context io;
     asio::thread_pool workers(4);
@@ -182,14 +232,33 @@ int main(int argc, char** argv) {
     service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
     server.start();
 
-    asio::signal_set stopSignals(io, SIGINT, SIGTERM);
-    stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
-      logInfo("stopping on signal " + std::to_string(signal));
+    const auto stopAgent = [&](const std::string& why) {
+      logInfo("stopping: " + why);
       server.stop();
       io.stop();
+    };
+    asio::signal_set stopSignals(io, SIGINT, SIGTERM);
+    stopSignals.async_wait([&](const boost::system::error_code&, int signal) {
+      stopAgent("signal " + std::to_string(signal));
     });
-    asio::signal_set lockSignal(io, SIGHUP);
+    // SIGHUP reloads the policy, as sshd and gpg-agent reload their
+    // configuration; SIGUSR1 locks like `p2pcp lock` (for screen-lock hooks),
+    // on the housekeeping thread, so neither waits behind a request.
+    const auto requestReload = [&](const std::string& why) {
+      asio::post(housekeeping, [&reloader, why] { reloader.reload(why); });
+    };
+    asio::signal_set reloadSignal(io, SIGHUP);
     std::function<void()> waitForHup = [&] {
+      reloadSignal.async_wait([&](const boost::system::error_code& ec, int) {
+        if (!ec) {
+          requestReload("SIGHUP");
+          waitForHup();
+        }
+      });
+    };
+    waitForHup();
+    asio::signal_set lockSignal(io, SIGUSR1);
+    std::function<void()> waitForLock = [&] {
       lockSignal.async_wait([&](const boost::system::error_code& ec, int) {
         if (!ec) {
           asio::post(housekeeping, [&service] {
@@ -199,11 +268,13 @@ int main(int argc, char** argv) {
               logError(std::string("lock failed: ") + e.what());
             }
           });
-          waitForHup();
+          waitForLock();
         }
       });
     };
-    waitForHup();
+    waitForLock();
+    const PolicyWatch policyWatch(io, paths.policyFile, std::chrono::milliseconds(200),
+                                  [&] { requestReload("the file changed"); });
 
     // Expire idle logins and watch for token insertion and removal once a second
     // (one at a time: a tick that waits for a busy token is not queued again).
@@ -221,11 +292,34 @@ int main(int argc, char** argv) {
         ticking = false;
       });
     };
+    // Once a second on the I/O thread, which alone may look at the connections:
+    // whether the agent should end by itself (lifetime.hpp).
+    IdleTimer idle(idleExit.value_or(std::chrono::milliseconds::max()));
+    const auto endsByItself = [&]() -> std::optional<std::string> {
+      const bool busy = server.anyRequestInFlight();
+      if (!busy && program.replaced()) {
+        return program.path().string() + " was replaced or removed (an upgrade?)";
+      }
+      // Idle: no client connected (a browser's native host or a CLI keeps it),
+      // so no request and no dialog either, and no login the person would lose.
+      if (idleExit &&
+          idle.expired(server.connectionCount() == 0 && !busy && !service.holdsLogins())) {
+        return "idle for " + std::to_string(idleExit->count()) + " ms";
+      }
+      return std::nullopt;
+    };
     asio::steady_timer timer(io);
     std::function<void()> schedule = [&] {
       timer.expires_after(std::chrono::seconds(1));
       timer.async_wait([&](const boost::system::error_code& ec) {
         if (!ec) {
+          if (const auto why = endsByItself()) {
+            stopAgent(*why);
+            return;
+          }
+          if (!policyWatch.watching() && reloader.changedOnDisk()) {
+            requestReload("the file changed");
+          }
           requestTick();
           schedule();
         }

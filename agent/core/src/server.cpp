@@ -114,6 +114,11 @@ void Server::evictStalest() {
                     " to let a new one in");
 }
 
+bool Server::anyRequestInFlight() const noexcept {
+  return std::any_of(connections_.begin(), connections_.end(),
+                     [](const auto& connection) { return connection->busy(); });
+}
+
 void Server::forget(const std::shared_ptr<Connection>& connection) {
   connections_.erase(connection);
 }

@@ -56,12 +56,12 @@ bool tokenAbsent(Token& token) {
 
 }  // namespace
 
-TokenService::TokenService(Config config, Policy policy,
+TokenService::TokenService(Config config, const PolicyHolder& policy,
                            const std::vector<std::string>& modulePaths,
                            const std::filesystem::path& helperProgram, Dialogs& dialogs,
                            tokens::HelperTimeouts timeouts)
     : config_(std::move(config)),
-      policy_(std::move(policy)),
+      policy_(policy),
       dialogs_(dialogs),
       inventory_(modulePaths, helperProgram, timeouts) {
   refresh();
@@ -556,14 +556,26 @@ KeyDescription TokenService::generateKey(const Caller& caller, const std::shared
   });
 }
 
+void TokenService::useModules(const std::vector<std::string>& modulePaths) {
+  inventory_.useModules(modulePaths);
+  tick();  // forgets the dropped modules' tokens and applies the new cache limits
+}
+
+bool TokenService::holdsLogins() {
+  const std::scoped_lock lock(stateMutex_);
+  return !logins_.empty() || !roots_.empty();
+}
+
 void TokenService::tick() {
   std::vector<const Token*> expired;
   {
+    // A malformed policy has no cache limits: nothing stays logged in.
+    const auto policy = policy_.tryCurrent();
     const std::scoped_lock lock(stateMutex_);
     const auto now = Clock::now();
     for (auto it = logins_.begin(); it != logins_.end();) {
-      const bool idle = now - it->second.lastUsed >= policy_.pinCacheIdle;
-      const bool old = now - it->second.loggedInAt >= policy_.pinCacheMax;
+      const bool idle = !policy || now - it->second.lastUsed >= policy->pinCacheIdle;
+      const bool old = !policy || now - it->second.loggedInAt >= policy->pinCacheMax;
       if (!idle && !old) {
         ++it;
         continue;
@@ -572,8 +584,9 @@ void TokenService::tick() {
       std::erase_if(roots_, [token](const auto& entry) { return entry.second.first == token; });
       expired.push_back(token);
       it = logins_.erase(it);
-      logInfo(idle ? "login expired after idle time"
-                   : "login expired after the maximum cache time");
+      logInfo(!policy ? "login dropped: the policy is malformed"
+              : idle  ? "login expired after idle time"
+                      : "login expired after the maximum cache time");
     }
   }
   for (const auto& t : inventory_.tokens()) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "p2pcp/tokens/remote_inventory.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "p2pcp/agent/log.hpp"
@@ -14,7 +15,7 @@ namespace p2pcp::tokens {
 
 RemoteInventory::RemoteInventory(const std::vector<std::string>& modulePaths,
                                  std::filesystem::path helperProgram, HelperTimeouts timeouts)
-    : timeouts_(timeouts) {
+    : helperProgram_(helperProgram), timeouts_(timeouts) {
   for (const auto& path : modulePaths) {
     modules_.push_back({std::make_shared<HelperProcess>(helperProgram, path), path, true, {}});
   }
@@ -29,7 +30,35 @@ std::vector<ModuleInfo> RemoteInventory::modules() const {
   return out;
 }
 
+void RemoteInventory::useModules(const std::vector<std::string>& modulePaths) {
+  const std::scoped_lock refreshing(refreshMutex_);
+  std::vector<Module> next;
+  for (const auto& path : modulePaths) {
+    const auto kept = std::find_if(modules_.begin(), modules_.end(), [&](const Module& module) {
+      return module.helper->modulePath() == path;
+    });
+    if (kept != modules_.end()) {
+      next.push_back(*kept);
+    } else {
+      next.push_back({std::make_shared<HelperProcess>(helperProgram_, path), path, true});
+    }
+  }
+  const std::scoped_lock lock(listMutex_);
+  for (const auto& module : modules_) {
+    if (std::none_of(next.begin(), next.end(),
+                     [&](const Module& m) { return m.helper == module.helper; })) {
+      agent::logInfo("no longer serving PKCS#11 module " + module.helper->modulePath());
+    }
+  }
+  std::erase_if(tokens_, [&](const std::shared_ptr<RemoteToken>& token) {
+    return std::none_of(next.begin(), next.end(),
+                        [&](const Module& m) { return m.helper == token->helper(); });
+  });
+  modules_ = std::move(next);
+}
+
 std::vector<std::shared_ptr<const SlotEvents>> RemoteInventory::slotEvents() const {
+  const std::scoped_lock lock(listMutex_);
   std::vector<std::shared_ptr<const SlotEvents>> out;
   for (const auto& module : modules_) {
     if (auto events = module.helper->slotEvents()) {
@@ -48,7 +77,7 @@ void RemoteInventory::refresh() {
   const std::scoped_lock refreshing(refreshMutex_);
   const auto previous = tokens();
   std::vector<std::shared_ptr<RemoteToken>> next;
-  for (auto& module : modules_) {  // the list of modules itself never changes
+  for (auto& module : modules_) {  // the list changes only under refreshMutex_ (useModules)
     std::optional<nlohmann::json> scan;
     try {
       scan = module.helper->tryCall({{"op", "scan"}}, timeouts_.quick);

@@ -11,12 +11,14 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dialogs.hpp"
+#include "p2pcp/agent/policy_holder.hpp"
 
 namespace p2pcp::agent {
 
@@ -37,10 +39,11 @@ class AccessControl {
   // How long a "Deny" is remembered for an origin.
   static constexpr std::chrono::hours kDenialMemory{24};
 
-  AccessControl(const Policy& policy, ConsentStore& consents, Dialogs& dialogs)
+  AccessControl(const PolicyHolder& policy, ConsentStore& consents, Dialogs& dialogs)
       : policy_(policy), consents_(consents), dialogs_(dialogs) {}
 
-  // The origin's standing now, without asking anyone.
+  // The origin's standing now, without asking anyone. Throws
+  // AgentError(NotAllowedByPolicy) while the policy is malformed.
   [[nodiscard]] Standing standingOf(const std::string& origin) const;
 
   // For a page calling a method under `rule`: the grade it holds, after asking
@@ -58,6 +61,12 @@ class AccessControl {
   [[nodiscard]] std::string spaceOf(const std::string& origin) const;
 
   ConsentStore& consents() noexcept { return consents_; }
+  [[nodiscard]] const PolicyHolder& policy() const noexcept { return policy_; }
+
+  // After a policy reload: forgets the consents of origins the policy now
+  // blocks or no longer lists (onlyAllowed), so that a later, looser policy
+  // does not bring them back unasked. Returns the origins revoked.
+  std::vector<std::string> revokeDisallowed();
 
   // Forgets the origin's consent or remembered denial, and the dialog pauses
   // its refusals caused: the person has just decided it may ask again.
@@ -66,7 +75,7 @@ class AccessControl {
  private:
   Grade askFor(const Caller& caller, Grade wanted);
 
-  const Policy& policy_;
+  const PolicyHolder& policy_;
   ConsentStore& consents_;
   Dialogs& dialogs_;
 };

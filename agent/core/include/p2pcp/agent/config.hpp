@@ -18,10 +18,14 @@
 
 namespace p2pcp::agent {
 
+// The administrator's policy. A release build reads it from here only; a test
+// build (test_hooks.hpp) lets $P2PCP_POLICY name another file.
+inline constexpr const char* kSystemPolicyFile = "/etc/p2pcp-agent/policy.json";
+
 struct Paths {
   std::filesystem::path socket;      // $P2PCP_AGENT_SOCK, else $XDG_RUNTIME_DIR/p2pcp/agent.sock
   std::filesystem::path configDir;   // $XDG_CONFIG_HOME/p2pcp, else ~/.config/p2pcp
-  std::filesystem::path policyFile;  // $P2PCP_POLICY, else /etc/p2pcp-agent/policy.json
+  std::filesystem::path policyFile;  // kSystemPolicyFile ($P2PCP_POLICY in test builds only)
 
   static Paths fromEnvironment();
   [[nodiscard]] std::filesystem::path configFile() const { return configDir / "agent.json"; }
@@ -57,7 +61,16 @@ struct Policy {
   // well-formed policy (unreadable, a dangling symlink, a directory, a malformed
   // entry): throws std::runtime_error naming the file, the field and the problem.
   static Policy load(const std::filesystem::path& file);
+  // The top-level fields the file sets (every other value is the built-in
+  // default); empty when nothing is at the path. Throws like load().
+  static std::vector<std::string> fieldsIn(const std::filesystem::path& file);
 };
+
+// Checks a policy file before it is rolled out (`p2pcp-agent --check-policy`,
+// `p2pcp doctor`): nullopt when it is well-formed, else the problem, naming
+// the file, the field and the value. Unlike Policy::load, a path where nothing
+// exists is a problem here: checking a file that is not there is a mistake.
+std::optional<std::string> validatePolicyFile(const std::filesystem::path& file);
 
 struct Config {
   std::optional<std::string> module;  // explicit PKCS#11 module path ($P2PCP_PKCS11_MODULE wins)

@@ -65,6 +65,10 @@ class Server {
          Dispatcher& dispatcher, boost::asio::thread_pool& workers, ServerLimits limits = {});
   void start();
   void stop();
+  // I/O thread only: how many clients are connected, and whether any request
+  // runs (a dialog included: it belongs to a request) or any reply is queued.
+  [[nodiscard]] std::size_t connectionCount() const noexcept { return connections_.size(); }
+  [[nodiscard]] bool anyRequestInFlight() const noexcept;
   // Thread-safe: sends a notification to every connection that subscribed.
   void broadcast(const nlohmann::json& notification);
 

@@ -23,6 +23,7 @@
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/dialogs.hpp"
+#include "p2pcp/agent/policy_holder.hpp"
 #include "p2pcp/common/bytes.hpp"
 #include "p2pcp/pkcs11/uri.hpp"
 #include "p2pcp/tokens/remote_inventory.hpp"
@@ -38,11 +39,14 @@ class TokenService {
   using EventSink = std::function<void(const nlohmann::json& notification)>;
 
   // `modulePaths`: canonical paths, already filtered by policy (module_discovery.hpp).
-  TokenService(Config config, Policy policy, const std::vector<std::string>& modulePaths,
+  TokenService(Config config, const PolicyHolder& policy,
+               const std::vector<std::string>& modulePaths,
                const std::filesystem::path& helperProgram, Dialogs& dialogs,
                tokens::HelperTimeouts timeouts = {});
 
-  [[nodiscard]] const Policy& policy() const noexcept { return policy_; }
+  // The policy in force; throws AgentError(NotAllowedByPolicy) while it is malformed.
+  [[nodiscard]] std::shared_ptr<const Policy> policy() const { return policy_.current(); }
+  [[nodiscard]] const PolicyHolder& policyHolder() const noexcept { return policy_; }
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   void setEventSink(EventSink sink);
 
@@ -71,7 +75,14 @@ class TokenService {
                                      pkcs11::KeyType type, const std::string& label);
 
   // Called about once a second: expires idle logins and notices token insertion/removal.
+  // While the policy is malformed, no login is kept.
   void tick();
+  // After a policy reload: serves exactly these modules (canonical paths), stopping
+  // the helpers of the others and forgetting their tokens' logins, then applies
+  // the new cache limits at once.
+  void useModules(const std::vector<std::string>& modulePaths);
+  // Whether the agent holds a login (or secrets derived under one) on any token.
+  [[nodiscard]] bool holdsLogins();
   // Waits up to `timeout` for a slot event from a module that reports them
   // (C_WaitForSlotEvent in its helper; OpenSC does, SoftHSM2 does not) or for
   // a helper that exited. True: scan now (tick) rather than at the next second.
@@ -111,7 +122,7 @@ class TokenService {
   auto withLogin(const Caller& caller, const std::shared_ptr<Token>& token, Op&& op);
 
   Config config_;
-  Policy policy_;
+  const PolicyHolder& policy_;
   Dialogs& dialogs_;
 
   std::mutex stateMutex_;  // logins_, roots_, resolved_, knownTokenUris_, eventSink_

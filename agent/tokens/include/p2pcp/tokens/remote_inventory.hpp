@@ -34,6 +34,10 @@ class RemoteInventory {
   // helper, slot, serial and label are unchanged keeps its RemoteToken (and so
   // its login); a module whose helper fails is skipped, its tokens absent.
   void refresh();
+  // Serves exactly these modules from now on (a policy reload): a module still
+  // listed keeps its helper and tokens; the others are dropped with their tokens,
+  // and their helper stops once no request uses it any more.
+  void useModules(const std::vector<std::string>& modulePaths);
   // The tokens of the last scan (a copy: another thread may scan meanwhile).
   [[nodiscard]] std::vector<std::shared_ptr<RemoteToken>> tokens() const;
   [[nodiscard]] std::vector<ModuleInfo> modules() const;
@@ -55,9 +59,11 @@ class RemoteInventory {
     bool available = true;
     std::string error;  // the last scan's failure, for status and p2pcp doctor
   };
-  std::mutex refreshMutex_;       // one scan at a time
-  mutable std::mutex listMutex_;  // tokens_, and each module's name and availability
-  std::vector<Module> modules_;   // fixed at construction
+  std::mutex refreshMutex_;  // one scan at a time, and changes to the list of modules
+  mutable std::mutex
+      listMutex_;  // tokens_, modules_ (changes, and each one's name and availability)
+  std::vector<Module> modules_;
+  std::filesystem::path helperProgram_;
   HelperTimeouts timeouts_;
   std::vector<std::shared_ptr<RemoteToken>> tokens_;
 };
