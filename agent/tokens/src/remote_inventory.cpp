@@ -40,7 +40,7 @@ void RemoteInventory::useModules(const std::vector<std::string>& modulePaths) {
     if (kept != modules_.end()) {
       next.push_back(*kept);
     } else {
-      next.push_back({std::make_shared<HelperProcess>(helperProgram_, path), path, true});
+      next.push_back({std::make_shared<HelperProcess>(helperProgram_, path), path, true, {}});
     }
   }
   const std::scoped_lock lock(listMutex_);
