@@ -69,7 +69,10 @@ if [[ -x scripts/build-extension.sh ]]; then
   echo "== extension: scripts/build-extension.sh $out"
   scripts/build-extension.sh "$out"
   if [[ -s "$out/extension-ids" ]]; then
-    ids=$(tr -s ' \t\n,;' ';' <"$out/extension-ids" | sed 's/^;//; s/;$//')
+    # Whatever the file's layout, the ids are what look like ids: 32 letters
+    # a-p (Chromium), name@domain or {GUID} (Firefox).
+    ids=$(grep -oE '(^|[^a-z])[a-p]{32}([^a-z]|$)|[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+|\{[0-9A-Fa-f-]{36}\}' \
+            "$out/extension-ids" | grep -oE '[a-p]{32}|.*@.*|\{.*\}' | paste -sd';' -)
   fi
 fi
 if [[ -z "$ids" ]]; then
