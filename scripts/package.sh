@@ -65,6 +65,8 @@ arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 rm -f "$out"/p2pcp-agent_* "$out"/p2pcp-agent-dbgsym_* "$out/source-stamp"
 
 ids="${P2PCP_EXTENSION_IDS:-}"
+# The ids of the CRX and XPI built here, plus those P2PCP_EXTENSION_IDS names
+# (store ids, say).
 if [[ -x scripts/build-extension.sh ]]; then
   echo "== extension: scripts/build-extension.sh $out"
   scripts/build-extension.sh "$out"
@@ -72,7 +74,8 @@ if [[ -x scripts/build-extension.sh ]]; then
     # Whatever the file's layout, the ids are what look like ids: 32 letters
     # a-p (Chromium), name@domain or {GUID} (Firefox).
     ids=$(grep -oE '(^|[^a-z])[a-p]{32}([^a-z]|$)|[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+|\{[0-9A-Fa-f-]{36}\}' \
-            "$out/extension-ids" | grep -oE '[a-p]{32}|.*@.*|\{.*\}' | paste -sd';' -)
+            "$out/extension-ids" | grep -oE '[a-p]{32}|.*@.*|\{.*\}' | paste -sd';' -)${ids:+;$ids}
+    ids=$(tr ';' '\n' <<<"$ids" | awk 'NF && !seen[$0]++' | paste -sd';' -)
   fi
 fi
 if [[ -z "$ids" ]]; then
@@ -91,7 +94,9 @@ rm -rf "$work"
 mkdir -p "$work/p2pcp-agent-$version"
 source_files | tar -C "$checkout" --null -T - -cf - | tar -C "$work/p2pcp-agent-$version" -xf -
 if command -v ccache >/dev/null; then
-  export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  # debhelper gives the build a HOME of its own: name the real cache.
+  CCACHE_DIR=$(ccache -k cache_dir)
+  export CCACHE_DIR CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
 export DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}"
 (cd "$work/p2pcp-agent-$version" &&
