@@ -17,15 +17,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout=$(pwd)
 
-# One hash over every file that goes into the package, so a test can tell
-# whether OUTDIR is fresh for this checkout.
+# The files the package is built from (the checkout as it is, without the
+# tests, benchmarks and demo a release build leaves out), and one hash over
+# them, so a test can tell whether OUTDIR is fresh for this checkout.
 source_files() {
   if git -C "$checkout" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -C "$checkout" ls-files -z --cached --others --exclude-standard |
-      while IFS= read -r -d '' file; do [[ -f "$file" ]] && printf '%s\0' "$file"; done
+    git -C "$checkout" ls-files -z --cached --others --exclude-standard
   else
-    find . -path ./out -prune -o -type f -print0
-  fi
+    find . -path ./out -prune -o -type f -print0 | sed -z 's|^\./||'
+  fi | while IFS= read -r -d '' file; do
+    case "$file" in
+      tests/* | bench/* | demo/* | .ci/*) ;;
+      *) [[ -f "$file" ]] && printf '%s\0' "$file" ;;
+    esac
+  done
 }
 source_stamp() {
   source_files | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1

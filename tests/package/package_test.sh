@@ -20,7 +20,13 @@ if [[ $(id -u) != 0 ]]; then
   echo "skipped: installing a package needs root"
   exit 77
 fi
-if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "installed\|config-files"; then
+# Known to dpkg in any state but "not-installed" (installed, config-files, half-*).
+known() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null) || return 1
+  [[ -n "$status" && "$status" != *not-installed ]]
+}
+if known; then
   echo "FAIL: $package is already on this machine; this test would replace it (apt-get purge $package)" >&2
   exit 1
 fi
@@ -28,7 +34,7 @@ fi
 work=$(mktemp -d /tmp/p2pcp-package-test.XXXXXX)
 cleanup() {
   local status=$?
-  if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "installed\|config-files"; then
+  if known; then
     echo "cleanup: purging $package"
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$package" >/dev/null 2>&1 || dpkg --purge "$package" || true
   fi
@@ -66,11 +72,14 @@ version=$(dpkg-deb -f "$deb" Version)
 IFS=';' read -r -a ids <"$packages/package-extension-ids"
 
 step "the .deb and its -dbgsym"
-dpkg-deb -c "$dbgsym" | grep -q '/usr/lib/debug/.build-id/.*\.debug$' || fail "no debug symbols in $dbgsym"
+# (Whole listings to files: grep -q would end the pipe early, and pipefail fail it.)
+dpkg-deb -c "$dbgsym" >"$work/dbgsym-files"
+grep -q '/usr/lib/debug/.build-id/.*\.debug$' "$work/dbgsym-files" || fail "no debug symbols in $dbgsym"
 dpkg-deb -x "$deb" "$work/contents"
 for program in usr/bin/p2pcp usr/bin/p2pcp-agent usr/bin/p2pcp-native-host usr/libexec/p2pcp/p2pcp-pkcs11-helper; do
   [[ -x "$work/contents/$program" ]] || fail "$program is not in the package"
-  ! readelf -S "$work/contents/$program" | grep -q '\.debug_info' || fail "$program is not stripped"
+  readelf -S "$work/contents/$program" >"$work/sections"
+  ! grep -q '\.debug_info' "$work/sections" || fail "$program is not stripped"
 done
 grep -qx 'ExecStart=/usr/bin/p2pcp-agent' "$work/contents/usr/lib/systemd/user/p2pcp-agent.service" || fail "the unit does not start /usr/bin/p2pcp-agent"
 for page in p2pcp p2pcp-agent p2pcp-native-host; do
@@ -90,7 +99,7 @@ dpkg-deb -b --root-owner-group "$work/old" "$work/${package}_old.deb" >/dev/null
 apt_get install "$work/${package}_old.deb"
 [[ $(dpkg-query -W -f='${Version}' "$package") == "$version~old1" ]] || fail "the old build is not installed"
 conffile=/etc/p2pcp-agent/policy.example.json
-dpkg-query -W -f='${Conffiles}\n' "$package" | grep -q " $conffile " || fail "$conffile is not a conffile"
+[[ $(dpkg-query -W -f='${Conffiles}' "$package") == *" $conffile "* ]] || fail "$conffile is not a conffile"
 [[ -L /etc/systemd/user/sockets.target.wants/p2pcp-agent.socket ]] || fail "the user socket is not enabled for every user"
 # The administrator's edit of a conffile must survive the upgrade.
 printf '\n' >>"$conffile"
@@ -134,7 +143,7 @@ P2PCP_BUILD="$build" P2PCP_INSTALLED=/usr/bin unshare -m --propagation private \
 
 step "purge"
 apt_get purge "$package"
-! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "installed\|config-files" || fail "$package is still known to dpkg"
+! known || fail "$package is still known to dpkg"
 while IFS= read -r path; do
   [[ -e "$path" && ! -d "$path" ]] && fail "$path is left after the purge"
 done <"$work/files"
