@@ -99,9 +99,11 @@ rm -rf "$work"
 mkdir -p "$work/p2pcp-agent-$version"
 source_files | tar -C "$checkout" --null -T - -cf - | tar -C "$work/p2pcp-agent-$version" -xf -
 if command -v ccache >/dev/null; then
-  # debhelper gives the build a HOME of its own: name the real cache.
+  # debhelper gives the build a HOME of its own: name the real cache. With
+  # the tree as base directory, another checkout's build hits it too.
   CCACHE_DIR=$(ccache -k cache_dir)
-  export CCACHE_DIR CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  export CCACHE_DIR CCACHE_BASEDIR="$work/p2pcp-agent-$version"
+  export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
 export DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}"
 (cd "$work/p2pcp-agent-$version" &&
