@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import * as scheme from '../independent/p2pcp-scheme.mjs';
 import { BrowserSession, missingPrerequisite, sourceDir, PIN, DEV_EXTENSION_ID } from './harness.mjs';
@@ -201,6 +201,23 @@ test('a reply over the browser limit is a typed error and the session goes on', 
   });
   assert.equal(big, 'MESSAGE_TOO_LARGE');
   assert.equal(codeOf(await session.call(page, 'publicStorageKey', '/profile')), 'OK');
+  await page.close();
+});
+
+test('the installed programs serve the page: host, agent and PKCS#11 helper', { skip: skip || (!installed && 'only with P2PCP_INSTALLED (tests/package)') }, async () => {
+  const page = await session.openPage('a');
+  assert.equal(codeOf(await session.call(page, 'identity')), 'OK');
+  const manifest = JSON.parse(readFileSync(path.join(session.home, 'profile/NativeMessagingHosts/dev.p2pcp.agent.json'), 'utf8'));
+  assert.equal(manifest.path, path.join(installed, 'p2pcp-native-host'));
+  const agent = session.agentPid();
+  assert.equal(readlinkSync(`/proc/${agent}/exe`), path.join(installed, 'p2pcp-agent'));
+  // The agent's children: its PKCS#11 helpers, found under ../libexec/p2pcp.
+  const helpers = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(agent);
+    } catch { return false; } // gone meanwhile
+  }).map((pid) => readlinkSync(`/proc/${pid}/exe`));
+  assert.ok(helpers.includes(path.resolve(installed, '../libexec/p2pcp/p2pcp-pkcs11-helper')), JSON.stringify(helpers));
   await page.close();
 });
 
