@@ -105,7 +105,8 @@ if command -v ccache >/dev/null; then
   export CCACHE_DIR CCACHE_BASEDIR="$work/p2pcp-agent-$version"
   export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
-export DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}"
+jobs=$(nproc)
+export DEB_BUILD_OPTIONS="parallel=$jobs ${DEB_BUILD_OPTIONS:-}"
 (cd "$work/p2pcp-agent-$version" &&
   P2PCP_EXTENSION_IDS="$ids" dpkg-buildpackage -b -us -uc >"$work/build.log" 2>&1) || {
   tail -50 "$work/build.log" >&2

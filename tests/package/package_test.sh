@@ -51,7 +51,7 @@ apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -y -qq "$@" </dev/null >"$wor
 # Throwaway extension ids: the package must list exactly these, never the
 # development id.
 chromium_id=abcdefghijklmnopabcdefghijklmnop
-firefox_id=package-test@p2pcp.dev
+firefox_id="package-test@p2pcp.dev"
 
 step "package"
 packages="$source_dir/out/packages"
@@ -117,6 +117,7 @@ manifests=(/etc/opt/chrome/native-messaging-hosts /etc/chromium/native-messaging
 manifests=("${manifests[@]/%//dev.p2pcp.agent.json}")
 for manifest in "${manifests[@]}"; do
   [[ -f "$manifest" ]] || fail "postinst did not write $manifest"
+  # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
     const [file, ...ids] = process.argv.slice(1);
     const m = JSON.parse(require("fs").readFileSync(file, "utf8"));
@@ -137,6 +138,7 @@ step "the browser end-to-end test against the installed programs"
 # come from the build.
 mkdir -p "$work/policy"
 printf '{"allowedExtensions": ["hpncikinbmmcogikfdckffepdimmcaaa"]}\n' >"$work/policy/policy.json"
+# shellcheck disable=SC2016 # the inner shell expands its own arguments
 P2PCP_BUILD="$build" P2PCP_INSTALLED=/usr/bin unshare -m --propagation private \
   sh -c 'mount --bind "$1" /etc/p2pcp-agent && exec node --test "$2"' sh \
   "$work/policy" "$source_dir/tests/browser/e2e.test.mjs" || fail "the browser end-to-end test failed"
