@@ -75,6 +75,10 @@ ids="${P2PCP_EXTENSION_IDS:-}"
 if [[ -x scripts/build-extension.sh ]]; then
   echo "== extension: scripts/build-extension.sh $out"
   scripts/build-extension.sh "$out"
+  if compgen -G "$out/throwaway*" >/dev/null; then
+    echo "warning: the extension is signed with a throwaway key (tests only):" \
+         "set P2PCP_EXTENSION_KEY for a release (docs/browser.md)" >&2
+  fi
   if [[ -s "$out/extension-ids" ]]; then
     # Whatever the file's layout, the ids are what look like ids: 32 letters
     # a-p (Chromium), name@domain or {GUID} (Firefox).
