@@ -3,7 +3,8 @@
 # Sets up a fresh Debian 12 machine, builds, and runs every test.
 #   scripts/test.sh            dev build: unit, softhsm, cross-check and browser tests
 #   scripts/test.sh --asan     the same under AddressSanitizer + UBSan
-#   scripts/test.sh --all      both, then the short fuzz runs
+#   scripts/test.sh --all      both, then the short fuzz runs and the Debian package test
+#                              (builds the .deb, installs, upgrades and purges it: root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +25,13 @@ for preset in "${presets[@]}"; do
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j"$(nproc)"
   echo "== ${preset}: tests"
-  ctest --preset "$preset" -j2
+  ctest --preset "$preset" -j2 -LE package
 done
 
 if [[ "${1:-}" == --all && -x scripts/fuzz.sh ]]; then
   scripts/fuzz.sh
+fi
+if [[ "${1:-}" == --all ]]; then
+  echo "== package: build, install, upgrade and purge the .deb"
+  P2PCP_PACKAGE_TEST=1 ctest --preset dev -L package
 fi

@@ -5,16 +5,21 @@
 // agent (started by the host) on a SoftHSM2 token. Results are checked with
 // the independent scheme implementation (tests/independent) and node:crypto.
 //   node --test tests/browser/e2e.test.mjs   with P2PCP_BUILD=<build dir>
+// With P2PCP_INSTALLED=/usr/bin the installed programs serve the browser
+// (tests/package); the build gives only the test tools then.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import * as scheme from '../independent/p2pcp-scheme.mjs';
 import { BrowserSession, missingPrerequisite, sourceDir, PIN, DEV_EXTENSION_ID } from './harness.mjs';
 
 const build = process.env.P2PCP_BUILD ?? path.join(sourceDir, 'out/build/dev');
+const installed = process.env.P2PCP_INSTALLED ?? null;
 const skip = missingPrerequisite() ?? false;
+// A test policy reaches only a build that reads P2PCP_POLICY, never an installed release build.
+const skipInstalled = skip || (installed ? 'needs a test policy (P2PCP_POLICY), which an installed release build ignores' : false);
 const privateKey = crypto.createPrivateKey(readFileSync(path.join(sourceDir, 'tests/fixtures/p256.pem')));
 const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
 const root = scheme.rootSecret(privateKey);
@@ -23,7 +28,7 @@ const codeOf = (reply) => reply.error?.code ?? 'OK';
 
 let session;
 before(async () => {
-  if (!skip) session = await BrowserSession.start({ build });
+  if (!skip) session = await BrowserSession.start({ build, installed });
 });
 after(async () => {
   await session?.close();
@@ -199,6 +204,23 @@ test('a reply over the browser limit is a typed error and the session goes on', 
   await page.close();
 });
 
+test('the installed programs serve the page: host, agent and PKCS#11 helper', { skip: skip || (!installed && 'only with P2PCP_INSTALLED (tests/package)') }, async () => {
+  const page = await session.openPage('a');
+  assert.equal(codeOf(await session.call(page, 'identity')), 'OK');
+  const manifest = JSON.parse(readFileSync(path.join(session.home, 'profile/NativeMessagingHosts/dev.p2pcp.agent.json'), 'utf8'));
+  assert.equal(manifest.path, path.join(installed, 'p2pcp-native-host'));
+  const agent = session.agentPid();
+  assert.equal(readlinkSync(`/proc/${agent}/exe`), path.join(installed, 'p2pcp-agent'));
+  // The agent's children: its PKCS#11 helpers, found under ../libexec/p2pcp.
+  const helpers = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(agent);
+    } catch { return false; } // gone meanwhile
+  }).map((pid) => readlinkSync(`/proc/${pid}/exe`));
+  assert.ok(helpers.includes(path.resolve(installed, '../libexec/p2pcp/p2pcp-pkcs11-helper')), JSON.stringify(helpers));
+  await page.close();
+});
+
 test('the session survives the agent restarting', { skip }, async () => {
   const page = await session.openPage('a');
   assert.equal(codeOf(await session.call(page, 'identity')), 'OK');
@@ -212,7 +234,7 @@ test('the session survives the agent restarting', { skip }, async () => {
   await page.close();
 });
 
-test('the host refuses an extension that the policy does not allow', { skip }, async () => {
+test('the host refuses an extension that the policy does not allow', { skip: skipInstalled }, async () => {
   // The manifest lets Chromium start the host for our extension; the host's own
   // check against the administrator's list must still refuse it.
   const other = await BrowserSession.start({

@@ -87,12 +87,18 @@ export class BrowserSession {
   // browser: 'chromium', or 'none' (token, agent environment, manifests and pages only)
   // policy: the agent's policy, or a function of the session that gives it once the pages' server listens
   // managed: {chromiumPolicy} for a managed Chromium (see above); beforeLaunch(session): runs just before the browser starts
-  constructor({ build, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
+  // installed: the directory of installed p2pcp, p2pcp-native-host and p2pcp-agent (the
+  //   package test); test-only tools still come from the build. An installed release
+  //   build reads only the system policy, so `policy` cannot be given then.
+  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
     this.show = show;
     this.browser = browser;
     this.reports = [];
     this.extraEnv = extraEnv;
-    this.bin = path.resolve(build, 'bin');
+    this.tools = path.resolve(build, 'bin');
+    this.bin = installed ? path.resolve(installed) : this.tools;
+    if (installed && policy) throw new Error('an installed release build ignores P2PCP_POLICY');
+    this.installed = installed !== null;
     this.manifestIds = manifestIds;
     this.policy = policy;
     this.managed = managed;
@@ -127,12 +133,12 @@ export class BrowserSession {
       SOFTHSM2_CONF: path.join(h, 'softhsm2.conf'),
       P2PCP_PKCS11_MODULE: MODULE,
       P2PCP_AGENT_SOCK: path.join(h, 'run/agent.sock'),
-      P2PCP_POLICY: path.join(h, 'policy.json'),
-      P2PCP_PINENTRY: path.join(this.bin, 'p2pcp-scripted-pinentry'),
+      P2PCP_PINENTRY: path.join(this.tools, 'p2pcp-scripted-pinentry'),
       P2PCP_TEST_PIN_FILE: this.pinFile,
       P2PCP_TEST_CONFIRM_FILE: this.confirmFile,
       P2PCP_TEST_PINENTRY_LOG: path.join(h, 'pinentry.log'),
     };
+    if (!this.installed) this.env.P2PCP_POLICY = path.join(h, 'policy.json');
     Object.assign(this.env, this.extraEnv);
     for (const name of ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS']) {
       if (process.env[name]) this.env[name] = process.env[name]; // sanitizer builds of host and agent
@@ -140,7 +146,7 @@ export class BrowserSession {
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'p2pcp-test', '--pin', PIN, '--so-pin', '5678'],
       { env: this.env, stdio: 'ignore' });
     this.keys.forEach((name, i) => {
-      execFileSync(path.join(this.bin, 'p2pcp-token-import'), ['--module', MODULE, '--token', 'p2pcp-test', '--pin', PIN,
+      execFileSync(path.join(this.tools, 'p2pcp-token-import'), ['--module', MODULE, '--token', 'p2pcp-test', '--pin', PIN,
         '--label', `fixture-${name}`, '--id', `0${i + 1}`, path.join(sourceDir, 'tests/fixtures', `${name}.pem`)],
       { env: this.env, stdio: 'ignore' });
     });
