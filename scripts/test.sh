@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Sets up a fresh Debian 12 machine, builds, and runs every test.
-#   scripts/test.sh            dev build: unit, softhsm, cross-check and browser tests
+#   scripts/test.sh            dev build: unit, softhsm, card, cross-check and browser tests
 #   scripts/test.sh --asan     the same under AddressSanitizer + UBSan
-#   scripts/test.sh --all      both, then the short fuzz runs and the Debian package test
-#                              (builds the .deb, installs, upgrades and purges it: root)
+#   scripts/test.sh --all      (CI) every test under AddressSanitizer + UBSan, the short
+#                              fuzz runs, and the Debian package test (builds the .deb,
+#                              installs, upgrades and purges it: root)
+# --all runs the test suite once, in the sanitizer build, rather than in dev and asan
+# both: the sanitizer run checks strictly more, and a second full build of the same
+# tests would put CI past its half hour now that it also builds the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 presets=(dev)
 case "${1:-}" in
   --asan) presets=(asan) ;;
-  --all) presets=(dev asan) ;;
+  --all) presets=(asan) ;;
   "") ;;
   *) echo "usage: $0 [--asan|--all]" >&2; exit 2 ;;
 esac
@@ -33,5 +37,5 @@ if [[ "${1:-}" == --all && -x scripts/fuzz.sh ]]; then
 fi
 if [[ "${1:-}" == --all ]]; then
   echo "== package: build, install, upgrade and purge the .deb"
-  P2PCP_PACKAGE_TEST=1 ctest --preset dev -L package
+  P2PCP_PACKAGE_TEST=1 ctest --preset asan -L package
 fi
