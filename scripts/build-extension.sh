@@ -16,7 +16,8 @@ Usage: scripts/build-extension.sh [options] OUTDIR
 
   --key FILE         the CRX signing key (RSA private key, PEM); default: $P2PCP_EXTENSION_KEY.
                      Keep it out of the repository: it is the extension's identity.
-                     With neither, a THROWAWAY key is generated into OUTDIR (tests only).
+                     With neither, a THROWAWAY key is generated into a new private
+                     directory under $TMPDIR (tests only; never into OUTDIR).
   --base-url URL     where p2pcp.crx and updates.xml will be served (https://host/path);
                      default: $P2PCP_EXTENSION_BASE_URL, else a placeholder.
   --gecko-id ID      the Firefox add-on id; default: browser-extension/manifest.json's.
@@ -75,11 +76,20 @@ mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# sh runs the EXIT trap on a signal only if the signal ends the script through exit.
+trap 'exit 130' INT TERM HUP
 
+# OUTDIR is what gets published (served, copied to the package's directory):
+# no private key ever goes there, and a stale one from an older version of this
+# script is removed. The marker file says, without any secret, that the files
+# were signed with a throwaway key (scripts/package.sh warns about it).
+rm -f "$outdir/throwaway-signing-key.pem" "$outdir/SIGNED-WITH-THROWAWAY-KEY"
 if [ -z "$key" ]; then
-  key=$outdir/throwaway-signing-key.pem
+  keydir=$(mktemp -d "${TMPDIR:-/tmp}/p2pcp-throwaway-key.XXXXXX")  # 0700
+  key=$keydir/signing-key.pem
   (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$key" 2>/dev/null) ||
     die "cannot generate a signing key"
+  echo "signed with a throwaway key: for tests only (docs/browser.md)" >"$outdir/SIGNED-WITH-THROWAWAY-KEY"
   cat >&2 <<EOF
 build-extension: ****************************************************************
 build-extension: WARNING: no signing key given (--key or P2PCP_EXTENSION_KEY).
@@ -90,6 +100,10 @@ build-extension: ***************************************************************
 EOF
 fi
 [ -r "$key" ] || die "cannot read the signing key $key"
+keyreal=$(cd "$(dirname "$key")" && pwd -P)/$(basename "$key")
+case $keyreal/ in
+  "$outdir"/*) die "the signing key $key is inside OUTDIR, which is published: keep it elsewhere" ;;
+esac
 # Chromium wants PKCS#8 PEM; openssl also accepts a PKCS#1 ("RSA PRIVATE KEY") file.
 (umask 077 && openssl pkey -in "$key" -out "$work/key.pem" 2>/dev/null) || die "$key is not a private key in PEM"
 openssl pkey -in "$work/key.pem" -noout -text 2>/dev/null | grep -q '^Private-Key: ([0-9]* bit, 2 primes)' ||
@@ -98,8 +112,15 @@ openssl pkey -in "$work/key.pem" -noout -text 2>/dev/null | grep -q '^Private-Ke
 chromium_id=$(openssl pkey -in "$work/key.pem" -pubout -outform DER | openssl dgst -sha256 -r | cut -c1-32 | tr 0-9a-f a-p)
 
 # The release manifest: the project version, no development key, the gecko id.
+# Only the extension's own kinds of file: a stray key, backup or note in the
+# source folder must not end up inside the published CRX and XPI.
 mkdir "$work/p2pcp"
-cp -R "$here/browser-extension/." "$work/p2pcp/"
+for file in "$here"/browser-extension/*; do
+  case $file in
+    *.js | *.json | *.html | *.css | *.png | *.svg) [ -f "$file" ] && cp "$file" "$work/p2pcp/" ;;
+    *) echo "build-extension: leaving out $file (not an extension file)" >&2 ;;
+  esac
+done
 gecko_id=$(python3 - "$work/p2pcp/manifest.json" "$version" "$gecko_id" <<'EOF'
 import json, re, sys
 path, version, gecko_id = sys.argv[1:]

@@ -75,7 +75,7 @@ ids="${P2PCP_EXTENSION_IDS:-}"
 if [[ -x scripts/build-extension.sh ]]; then
   echo "== extension: scripts/build-extension.sh $out"
   scripts/build-extension.sh "$out"
-  if compgen -G "$out/throwaway*" >/dev/null; then
+  if [[ -e "$out/SIGNED-WITH-THROWAWAY-KEY" ]]; then
     echo "warning: the extension is signed with a throwaway key (tests only):" \
          "set P2PCP_EXTENSION_KEY for a release (docs/browser.md)" >&2
   fi

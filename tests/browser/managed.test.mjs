@@ -34,6 +34,8 @@ const spki = fixture.export({ type: 'spki', format: 'der' });
 const projectVersion = readFileSync(path.join(sourceDir, 'CMakeLists.txt'), 'utf8').match(/project\(\S+ VERSION ([0-9.]+)/)[1];
 
 const out = mkdtempSync(path.join(tmpdir(), 'p2pcp-extension-'));
+// The throwaway key goes to a private directory under TMPDIR, never into OUTDIR: ours.
+const keyTmp = mkdtempSync(path.join(tmpdir(), 'p2pcp-extension-key-'));
 let crxServer;
 let built; // {status, stderr, chromiumId, firefoxId, base}
 
@@ -41,7 +43,8 @@ before(async () => {
   if (skipBuild) return;
   crxServer = await serveStatic([out]);
   const base = `http://127.0.0.1:${crxServer.address().port}`;
-  const r = spawnSync(path.join(sourceDir, 'scripts/build-extension.sh'), ['--base-url', base, out], { encoding: 'utf8' });
+  const r = spawnSync(path.join(sourceDir, 'scripts/build-extension.sh'), ['--base-url', base, out],
+    { encoding: 'utf8', env: { ...process.env, TMPDIR: keyTmp } });
   const [chromiumId, firefoxId] = existsSync(path.join(out, 'extension-ids'))
     ? readFileSync(path.join(out, 'extension-ids'), 'utf8').split('\n') : [];
   built = { status: r.status, stdout: r.stdout, stderr: r.stderr, chromiumId, firefoxId, base };
@@ -50,6 +53,7 @@ before(async () => {
 after(async () => {
   await new Promise((resolve) => (crxServer ? crxServer.close(resolve) : resolve()));
   rmSync(out, { recursive: true, force: true });
+  rmSync(keyTmp, { recursive: true, force: true });
 });
 
 // The Chromium id of a key: SHA-256 of its DER public key, 32 hex digits written a-p.
@@ -108,9 +112,12 @@ async function runManagedPage(session) {
 
 test('build-extension.sh: a CRX3 signed with the throwaway key, its update manifest, the XPI and the ids', { skip: skipBuild }, () => {
   assert.equal(built.status, 0, built.stderr);
-  const key = path.join(out, 'throwaway-signing-key.pem');
   assert.match(built.stderr, /WARNING: no signing key given/, 'a missing key is said loudly');
-  assert.ok(built.stderr.includes(key), 'and names the throwaway key');
+  const key = /Generated a THROWAWAY key: (\S+)/.exec(built.stderr)?.[1];
+  assert.ok(key && existsSync(key), 'and names the throwaway key');
+  assert.ok(!path.resolve(key).startsWith(path.resolve(out) + path.sep), 'the private key is not in the published OUTDIR');
+  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.pem')), [], 'no key file in OUTDIR');
+  assert.ok(existsSync(path.join(out, 'SIGNED-WITH-THROWAWAY-KEY')), 'OUTDIR says it was signed with a throwaway key');
   assert.equal(statSync(key).mode & 0o777, 0o600, 'the key is readable by its owner only');
   assert.equal(built.chromiumId, chromiumIdOf(key), 'the Chromium id is the signing key\'s');
   assert.notEqual(built.chromiumId, DEV_EXTENSION_ID);
