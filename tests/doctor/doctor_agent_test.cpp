@@ -110,10 +110,10 @@ TEST_F(Doctor, SocketDirectoryOpenToOthersIsRefusedWithChmod) {
   EXPECT_NE(run.finding("agent.socket-directory").find("its mode is 0755, not 0700"),
             std::string::npos)
       << describe(run);
-  EXPECT_EQ(run.fix("agent.socket-directory"), "chmod 700 " + dir.string());
+  EXPECT_EQ(run.fix("agent.socket-directory"), "chmod 700 '" + dir.string() + "'");
   // Nothing is sent to an agent in such a directory, and none is started.
   EXPECT_EQ(run.status("agent.running"), "fail");
-  EXPECT_EQ(run.fix("agent.running"), "chmod 700 " + dir.string());
+  EXPECT_EQ(run.fix("agent.running"), "chmod 700 '" + dir.string() + "'");
   EXPECT_EQ(run.status("tokens"), "skip");
 }
 
@@ -124,7 +124,11 @@ TEST_F(Doctor, SocketDirectoryOfAnotherUserIsRefused) {
   const auto run = doctor(installUserHosts());
   EXPECT_EQ(run.status("agent.socket-directory"), "fail") << describe(run);
   EXPECT_NE(run.finding("agent.socket-directory").find("owned by uid 65534"), std::string::npos);
-  EXPECT_EQ(run.fix("agent.socket-directory"), "rm -r " + dir.string());
+  // The directory came from P2PCP_AGENT_SOCK, not from the agent: removing it could be
+  // /tmp or a home. Only the agent's own directory (…/p2pcp) is ever offered for removal.
+  EXPECT_EQ(run.fix("agent.socket-directory"),
+            "unset P2PCP_AGENT_SOCK (or point it at a socket in a directory of your own, mode "
+            "0700)");
   ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);
 }
 
@@ -138,7 +142,7 @@ TEST_F(Doctor, SocketDirectoryThatIsASymlinkIsRefusedWithRm) {
   const auto run = doctor(installUserHosts());
   EXPECT_EQ(run.status("agent.socket-directory"), "fail") << describe(run);
   EXPECT_NE(run.finding("agent.socket-directory").find("it is a symbolic link"), std::string::npos);
-  EXPECT_EQ(run.fix("agent.socket-directory"), "rm " + dir.string());
+  EXPECT_EQ(run.fix("agent.socket-directory"), "rm '" + dir.string() + "'");
   EXPECT_EQ(run.status("agent.running"), "fail");
 }
 
@@ -150,7 +154,7 @@ TEST_F(Doctor, SocketPathThatIsNotASocketIsNamed) {
   const auto run = doctor(installUserHosts(), {{"P2PCP_NO_AUTOSTART", "1"}});
   EXPECT_EQ(run.status("agent.socket"), "fail") << describe(run);
   EXPECT_NE(run.finding("agent.socket").find("is not a socket"), std::string::npos);
-  EXPECT_EQ(run.fix("agent.socket"), "rm " + agent.socket().string());
+  EXPECT_EQ(run.fix("agent.socket"), "rm '" + agent.socket().string() + "'");
 }
 
 TEST_F(Doctor, RuntimeDirectoryThatIsNotThereIsNamed) {
@@ -161,7 +165,7 @@ TEST_F(Doctor, RuntimeDirectoryThatIsNotThereIsNamed) {
   EXPECT_EQ(run.status("agent.socket-directory"), "fail") << describe(run);
   EXPECT_NE(run.finding("agent.socket-directory").find(runtime.string() + ", where the socket"),
             std::string::npos);
-  EXPECT_EQ(run.fix("agent.socket-directory"), "mkdir -m 700 -p " + runtime.string());
+  EXPECT_EQ(run.fix("agent.socket-directory"), "mkdir -m 700 -p '" + runtime.string() + "'");
   EXPECT_EQ(run.status("agent.running"), "fail");
 }
 
@@ -229,7 +233,7 @@ TEST_F(Doctor, RegisteredModuleThatFailsNamesItsP11KitModuleFile) {
                 "p11-kit registers it in /usr/share/p11-kit/modules/softhsm2.module"),
             std::string::npos)
       << describe(run);
-  EXPECT_EQ(run.fix("modules"), "\"${EDITOR:-vi}\" /usr/share/p11-kit/modules/softhsm2.module");
+  EXPECT_EQ(run.fix("modules"), "\"${EDITOR:-vi}\" '/usr/share/p11-kit/modules/softhsm2.module'");
 }
 
 TEST_F(Doctor, MalformedAgentPolicyNamesTheFieldAndStopsTheStart) {
@@ -245,7 +249,7 @@ TEST_F(Doctor, MalformedAgentPolicyNamesTheFieldAndStopsTheStart) {
                 "/etc/p2pcp-agent/policy.json: field \"rawSigning\" has the wrong type"),
             std::string::npos)
       << describe(run);
-  EXPECT_EQ(run.fix("policy"), "\"${EDITOR:-vi}\" /etc/p2pcp-agent/policy.json");
+  EXPECT_EQ(run.fix("policy"), "\"${EDITOR:-vi}\" '/etc/p2pcp-agent/policy.json'");
   // The agent refuses to start with it, and doctor says which fix that needs.
   EXPECT_EQ(run.status("agent.running"), "fail") << describe(run);
   EXPECT_EQ(run.fix("agent.running"), run.fix("policy"));
@@ -268,7 +272,7 @@ TEST_F(Doctor, MissingPinentryIsAFailureWithTheFix) {
   writeFile(config, R"({"pinentry": "pinentry-that-does-not-exist"})");
   const auto configured = doctor(installUserHosts(), {{"P2PCP_PINENTRY", ""}});
   EXPECT_EQ(configured.status("pinentry"), "fail") << describe(configured);
-  EXPECT_EQ(configured.fix("pinentry"), "\"${EDITOR:-vi}\" " + config.string());
+  EXPECT_EQ(configured.fix("pinentry"), "\"${EDITOR:-vi}\" '" + config.string() + "'");
 }
 
 TEST_F(Doctor, TerminalPinentryWithADisplayIsAWarning) {
@@ -292,7 +296,7 @@ TEST_F(Doctor, MalformedAgentSettingsNameTheField) {
   const auto run = doctor(installUserHosts());
   EXPECT_EQ(run.status("settings"), "fail") << describe(run);
   EXPECT_NE(run.finding("settings").find("unknown field \"pinentri\""), std::string::npos);
-  EXPECT_EQ(run.fix("settings"), "\"${EDITOR:-vi}\" " + config.string());
+  EXPECT_EQ(run.fix("settings"), "\"${EDITOR:-vi}\" '" + config.string() + "'");
 }
 
 }  // namespace

@@ -164,7 +164,7 @@ TEST_F(Doctor, FirefoxPolicyThatBlocksTheAddOnIsAFailure) {
             std::string::npos)
       << describe(run);
   EXPECT_EQ(run.fix("browser-policy.firefox"),
-            "\"${EDITOR:-vi}\" /etc/firefox/policies/policies.json");
+            "\"${EDITOR:-vi}\" '/etc/firefox/policies/policies.json'");
   // Force-installing it is what an administrator does (docs/enterprise.md).
   const auto allowed = doctor(
       installUserHosts() +
@@ -173,6 +173,29 @@ TEST_F(Doctor, FirefoxPolicyThatBlocksTheAddOnIsAFailure) {
       "\"force_installed\", \"install_url\": \"https://example.invalid/p2pcp.xpi\"}}}}' > "
       "/etc/firefox/policies/policies.json");
   EXPECT_EQ(allowed.status("browser-policy.firefox"), "ok") << describe(allowed);
+}
+
+TEST_F(Doctor, HostileFilesInTheBrowsersPlacesNeitherHangNorStopTheReport) {
+  startAgent();
+  const fs::path config = agent_->environment().at("XDG_CONFIG_HOME");
+  const fs::path chromium = config / "chromium/NativeMessagingHosts/dev.p2pcp.agent.json";
+  // A FIFO as a manifest (opening it for reading would wait for a writer forever), and a
+  // Firefox policy whose installation_mode is not a string.
+  const std::string setup =
+      installUserHosts() + "rm -f " + chromium.string() + " && mkfifo " + chromium.string() +
+      " && mkdir -p /etc/firefox/policies && echo '{\"policies\": {\"ExtensionSettings\": "
+      "{\"key-agent@p2pcp.dev\": {\"installation_mode\": null}}}}' > "
+      "/etc/firefox/policies/policies.json";
+  const auto started = std::chrono::steady_clock::now();
+  const auto run = doctor(setup);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  EXPECT_EQ(run.status("manifest.user.chromium"), "fail") << describe(run);
+  EXPECT_NE(run.finding("manifest.user.chromium").find("cannot be read as a regular file"),
+            std::string::npos)
+      << describe(run);
+  // The whole report is there: the Firefox policy was judged, not a crash.
+  EXPECT_EQ(run.status("browser-policy.firefox"), "ok") << describe(run);
+  EXPECT_EQ(run.status("pinentry"), "ok") << describe(run);
 }
 
 }  // namespace

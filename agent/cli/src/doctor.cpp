@@ -3,10 +3,15 @@
 // --json, for a machine (docs/cli.md, "p2pcp doctor").
 #include "doctor.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <string_view>
 
 #include "p2pcp/agent/version.hpp"
 
@@ -32,12 +37,54 @@ std::string asRoot(const std::string& command) {
   return ::geteuid() == 0 ? command : "sudo " + command;
 }
 
+std::optional<std::string> readSmallRegularFile(const std::filesystem::path& file) {
+  constexpr off_t kMaxBytes = 1 << 20;
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  struct Closer {
+    int fd;
+    explicit Closer(int descriptor) : fd(descriptor) {}
+    Closer(const Closer&) = delete;
+    Closer& operator=(const Closer&) = delete;
+    ~Closer() { ::close(fd); }
+  } const closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxBytes) {
+    return std::nullopt;
+  }
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+
+std::string shellQuoted(std::string_view text) {
+  std::string out = "'";
+  for (const char c : text) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return out + "'";
+}
+
 std::string editCommand(const std::filesystem::path& file) {
-  return "\"${EDITOR:-vi}\" " + file.string();
+  return "\"${EDITOR:-vi}\" " + shellQuoted(file.string());
 }
 
 std::string editSystemFileCommand(const std::filesystem::path& file) {
-  return ::geteuid() == 0 ? editCommand(file) : "sudoedit " + file.string();
+  return ::geteuid() == 0 ? editCommand(file) : "sudoedit " + shellQuoted(file.string());
 }
 
 std::optional<std::string> environment(const char* name) {
@@ -81,11 +128,22 @@ std::string label(Status status) {
 int run(bool asJson) {
   Context context{agent::Paths::fromEnvironment(), {}, {}, {}, {}, {}};
   Checks checks;
-  checkSettings(context, checks);
-  checkAgent(context, checks);
-  checkTokens(context, checks);
-  checkPinentry(context, checks);
-  checkBrowsers(context, checks);
+  // One group that meets something unexpected (a hostile file, a broken answer) must not
+  // cost the support desk the rest of the report.
+  const auto guarded = [&](const char* group, auto checkGroup) {
+    try {
+      checkGroup(context, checks);
+    } catch (const std::exception& e) {
+      checks.push_back({std::string(group), Status::Fail,
+                        std::string("this group of checks stopped early: ") + e.what(), "",
+                        json::object()});
+    }
+  };
+  guarded("settings", checkSettings);
+  guarded("agent", checkAgent);
+  guarded("tokens", checkTokens);
+  guarded("pinentry", checkPinentry);
+  guarded("browsers", checkBrowsers);
 
   json counts = {{"ok", 0}, {"warn", 0}, {"fail", 0}, {"skip", 0}};
   for (const auto& check : checks) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "p2pcp/agent/config.hpp"
@@ -44,6 +45,13 @@ struct Context {
 
 // `sudo COMMAND`, or COMMAND alone when we already run as root.
 std::string asRoot(const std::string& command);
+// The text of a regular file of at most 1 MiB, or nothing: doctor reads files that
+// anyone may have put in place (manifests, browser policies), and a FIFO, a device or a
+// huge file there must neither hang it nor exhaust its memory.
+std::optional<std::string> readSmallRegularFile(const std::filesystem::path& file);
+// TEXT as one word for a POSIX shell (single quotes; a ' inside written '\''), so a
+// printed fix with a path from the environment or the disk runs as it reads.
+std::string shellQuoted(std::string_view text);
 // The command that opens a file of the person's in their editor.
 std::string editCommand(const std::filesystem::path& file);
 // The same for a system file: sudoedit, or the editor when we are root.

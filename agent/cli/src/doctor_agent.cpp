@@ -82,6 +82,18 @@ std::string lastLines(const fs::path& file, std::size_t count) {
   return out;
 }
 
+// Whether DIR is a directory the agent makes for itself ($XDG_RUNTIME_DIR/p2pcp or
+// /tmp/p2pcp-UID), so that removing it is a fix. Any other directory came from
+// P2PCP_AGENT_SOCK and may be /tmp, /run or a home: never suggest removing or
+// re-moding that; suggest a socket of one's own instead.
+bool isAgentsOwnDirectory(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  return name == "p2pcp" || name == "p2pcp-" + std::to_string(::geteuid());
+}
+
+constexpr const char* kOwnSocketFix =
+    "unset P2PCP_AGENT_SOCK (or point it at a socket in a directory of your own, mode 0700)";
+
 Check socketDirectoryCheck(const fs::path& dir, bool& trusted) {
   Check check{"agent.socket-directory", Status::Ok, "", "", {{"directory", dir.string()}}};
   trusted = false;
@@ -94,12 +106,16 @@ Check socketDirectoryCheck(const fs::path& dir, bool& trusted) {
     check.finding = e.what();
     // Which fix: in the order verifyPrivateDirectory refuses.
     struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0 || S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
-      check.fix = "rm " + dir.string();
+    const std::string quoted = shellQuoted(dir.string());
+    const bool lstatFailed = ::lstat(dir.c_str(), &st) != 0;
+    if (!lstatFailed && S_ISLNK(st.st_mode)) {
+      check.fix = "rm " + quoted;  // removes the link only, never what it points at
+    } else if (lstatFailed || !S_ISDIR(st.st_mode)) {
+      check.fix = isAgentsOwnDirectory(dir) ? "rm " + quoted : kOwnSocketFix;
     } else if (st.st_uid != ::geteuid()) {
-      check.fix = asRoot("rm -r " + dir.string());
+      check.fix = isAgentsOwnDirectory(dir) ? asRoot("rm -r " + quoted) : kOwnSocketFix;
     } else {
-      check.fix = "chmod 700 " + dir.string();
+      check.fix = "chmod 700 " + quoted;  // only ever tightens a directory of one's own
     }
   } catch (const std::system_error& e) {
     std::error_code ignored;
@@ -109,7 +125,7 @@ Check socketDirectoryCheck(const fs::path& dir, bool& trusted) {
       check.status = Status::Fail;
       check.finding = dir.parent_path().string() + ", where the socket directory " + dir.string() +
                       " belongs, does not exist";
-      check.fix = "mkdir -m 700 -p " + dir.parent_path().string();
+      check.fix = "mkdir -m 700 -p " + shellQuoted(dir.parent_path().string());
     } else if (e.code() == std::errc::no_such_file_or_directory) {
       trusted = true;
       check.finding = dir.string() + " does not exist yet; the agent makes it when it starts";
@@ -136,12 +152,14 @@ Check socketCheck(const fs::path& socket, bool directoryTrusted) {
   if (!S_ISSOCK(st.st_mode)) {
     check.status = Status::Fail;
     check.finding = socket.string() + " is not a socket: no agent can listen there";
-    check.fix = "rm " + socket.string();
+    check.fix = "rm " + shellQuoted(socket.string());
   } else if (st.st_uid != ::geteuid()) {
     check.status = Status::Fail;
     check.finding = socket.string() + " belongs to uid " + std::to_string(st.st_uid) +
                     ", not to you: someone else put it there";
-    check.fix = asRoot("rm -r " + socket.parent_path().string());
+    check.fix = isAgentsOwnDirectory(socket.parent_path())
+                    ? asRoot("rm -r " + shellQuoted(socket.parent_path().string()))
+                    : kOwnSocketFix;
   } else {
     check.finding = socket.string() + " is a socket of yours";
   }
@@ -164,7 +182,7 @@ std::string startFix(const Context& context, const fs::path& log) {
     // Run in the foreground, it says on the terminal why it stops.
     return "p2pcp-agent --socket " + context.paths.socket.string();
   }
-  return "tail -n 20 " + log.string();
+  return "tail -n 20 " + shellQuoted(log.string());
 }
 
 void describeRunning(Check& check, const json& status, bool started) {
@@ -200,13 +218,15 @@ Check runningCheck(Context& context, bool directoryTrusted, const std::string& d
   } catch (const std::exception& e) {  // AgentCallError, FramingError: it answers, but wrongly
     check.finding =
         std::string("the agent at ") + socket.string() + " does not answer status: " + e.what();
-    check.fix = "tail -n 20 " + log.string();
+    check.fix = "tail -n 20 " + shellQuoted(log.string());
     return check;
   }
   if (notRunning.find("refusing") != std::string::npos) {
     // Served by another user: nothing was sent, and nothing is started in its place.
     check.finding = notRunning;
-    check.fix = asRoot("rm -r " + socket.parent_path().string());
+    check.fix = isAgentsOwnDirectory(socket.parent_path())
+                    ? asRoot("rm -r " + shellQuoted(socket.parent_path().string()))
+                    : kOwnSocketFix;
     return check;
   }
   if (environment("P2PCP_NO_AUTOSTART")) {

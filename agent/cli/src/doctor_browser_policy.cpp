@@ -6,8 +6,6 @@
 // ignores per-user manifests. Firefox has no native-messaging policy, but
 // ExtensionSettings and Extensions.Uninstall can block the extension itself.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "browser_hosts.hpp"
@@ -21,13 +19,11 @@ using nlohmann::json;
 namespace {
 
 std::optional<json> readJsonFile(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) {
+  const auto text = readSmallRegularFile(file);
+  if (!text) {
     return std::nullopt;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, false);
+  json doc = json::parse(*text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return std::nullopt;
   }
@@ -40,10 +36,6 @@ bool listNames(const json& doc, const char* key, const std::string& value) {
   }
   return std::any_of(doc[key].begin(), doc[key].end(),
                      [&](const json& entry) { return entry.is_string() && entry == value; });
-}
-
-std::string shellQuoted(const std::string& text) {
-  return "'" + text + "'";  // only our own fixed JSON goes through here: no quotes in it
 }
 
 }  // namespace
@@ -165,8 +157,10 @@ Check firefoxPolicyCheck(const std::vector<std::string>& firefoxIds) {
     const json& policies = (*doc)["policies"];
     const json settings = policies.value("ExtensionSettings", json::object());
     const auto modeOf = [&](const std::string& id) -> std::string {
-      if (settings.is_object() && settings.contains(id) && settings[id].is_object()) {
-        return settings[id].value("installation_mode", "");
+      if (settings.is_object() && settings.contains(id) && settings[id].is_object() &&
+          settings[id].contains("installation_mode") &&
+          settings[id]["installation_mode"].is_string()) {
+        return settings[id]["installation_mode"].get<std::string>();
       }
       return "";
     };

@@ -8,9 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <system_error>
 
 #include "browser_hosts.hpp"
@@ -175,14 +173,12 @@ ManifestState checkManifest(const ManifestLocation& location,
   check = {"manifest." + location.id, Status::Fail, "", "", {{"file", file}}};
   check.fix = location.system ? asRoot("p2pcp install-browser-hosts --system")
                               : "p2pcp install-browser-hosts";
-  std::ifstream in(state.file);
-  if (!in) {
-    check.finding = file + " cannot be read (the browser runs as you)";
+  const auto text = readSmallRegularFile(state.file);
+  if (!text) {
+    check.finding = file + " cannot be read as a regular file of at most 1 MiB";
     return state;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  const json manifest = json::parse(text.str(), nullptr, false);
+  const json manifest = json::parse(*text, nullptr, false);
   if (manifest.is_discarded() || !manifest.is_object()) {
     check.finding = file + " is not a valid JSON object: the browser cannot read it";
     return state;
