@@ -47,6 +47,27 @@ TEST(PolicyReload, APolicyRenamedIntoPlaceTurnsKeyGenerationOffWithoutARestart) 
   EXPECT_NE(harness.agentLog().find("policy reloaded from"), std::string::npos);
 }
 
+// inotify cannot see through a symbolic link into another directory, nor a watched
+// directory removed and made again; the once-a-second look at the file does.
+TEST(PolicyReload, ATargetChangingBehindASymbolicLinkIsSeenWithoutASignal) {
+  SKIP_WITHOUT_SOFTHSM();
+  AgentHarness harness;
+  const fs::path real = harness.home() / "managed" / "policy.json";
+  fs::create_directories(real.parent_path());
+  std::ofstream(real) << "{}";
+  AgentSetup setup;
+  setup.policyLink = real;
+  harness.restart(setup);
+  ASSERT_TRUE(harness.connect().call("status")["policy"].value("keyGeneration", false));
+
+  std::ofstream(real, std::ios::trunc) << R"({"keyGeneration": false})";
+  EXPECT_TRUE(eventually([&] {
+    return !harness.connect().call("status")["policy"].value("keyGeneration", true);
+  })) << harness.agentLog();
+  EXPECT_EQ(callError(harness, "generateKey", {{"type", "ec-p256"}, {"label", "after"}}),
+            "NOT_ALLOWED_BY_POLICY");
+}
+
 // SIGHUP reloads the policy, as sshd does; it no longer locks (`p2pcp lock`
 // and SIGUSR1 do). The policy here is a symbolic link to a file in another
 // directory, whose changes the agent's directory watch cannot see: only the

@@ -317,7 +317,10 @@ int main(int argc, char** argv) {
             stopAgent(*why);
             return;
           }
-          if (!policyWatch.watching() && reloader.changedOnDisk()) {
+          // Also while inotify watches: a watch ends silently when the directory is
+          // removed or moved (IN_IGNORED), and a stat a second is cheap. A change
+          // inotify has already reported is no longer "changed" once reloaded.
+          if (reloader.changedOnDisk()) {
             requestReload("the file changed");
           }
           requestTick();
