@@ -76,7 +76,8 @@ function machineState() {
       else files.push(`${file} ${statSync(file, { throwIfNoEntry: false })?.mtimeMs}`);
     }
   };
-  PRIVATE_ROOTS.forEach(walk);
+  // A root the machine does not have must still not exist afterwards.
+  PRIVATE_ROOTS.forEach((dir) => (existsSync(dir) ? walk(dir) : files.push(`${dir} absent`)));
   return files.sort();
 }
 

@@ -20,9 +20,10 @@ export function missingNamespacePrerequisite() {
   for (const tool of ['/usr/bin/unshare', '/usr/bin/nsenter']) {
     if (!existsSync(tool)) return `${tool} is missing (util-linux)`;
   }
-  // A directory that does not exist cannot be mounted over: writing into it would change the machine.
-  const missing = PRIVATE_ROOTS.find((dir) => !existsSync(dir));
-  return missing ? `${missing} does not exist, so the test cannot keep its writes there private` : null;
+  // A directory that does not exist (a fresh machine has no /etc/opt) is made inside
+  // the namespace, on a private overlay of its parent: the machine never sees it.
+  const noParent = PRIVATE_ROOTS.find((dir) => !existsSync(dir) && !existsSync(path.dirname(dir)));
+  return noParent ? `neither ${noParent} nor its parent exists` : null;
 }
 
 const mountNamespace = (pid) => readlinkSync(`/proc/${pid}/ns/mnt`);
@@ -53,9 +54,21 @@ export class PrivateMounts {
       this.close();
       throw new Error('unshare did not make a private mount namespace');
     }
-    const script = PRIVATE_ROOTS.map((dir, i) => {
+    // A root that is missing gets an overlay of its parent first (upper layer on a
+    // tmpfs of the namespace's own), so that making it changes nothing outside.
+    const layers = path.join(this.scratch, 'layers');
+    mkdirSync(layers, { recursive: true });
+    const script = [`mount -t tmpfs p2pcp-test-layers ${layers}`];
+    const overlaid = new Set();
+    PRIVATE_ROOTS.forEach((dir, i) => {
+      const parent = path.dirname(dir);
+      if (!existsSync(dir) && !overlaid.has(parent)) {
+        overlaid.add(parent);
+        const layer = path.join(layers, String(overlaid.size));
+        script.push(`mkdir -p ${layer}/upper ${layer}/work && mount -t overlay overlay -o lowerdir=${parent},upperdir=${layer}/upper,workdir=${layer}/work ${parent}`);
+      }
       const seed = path.join(this.scratch, `seed${i}`);
-      return `cp -a ${dir}/. ${seed}/ && mount -t tmpfs -o mode=0755 p2pcp-test ${dir} && cp -a ${seed}/. ${dir}/`;
+      script.push(`mkdir -p ${dir} && cp -a ${dir}/. ${seed}/ && mount -t tmpfs -o mode=0755 p2pcp-test ${dir} && cp -a ${seed}/. ${dir}/`);
     });
     PRIVATE_ROOTS.forEach((_, i) => mkdirSync(path.join(this.scratch, `seed${i}`), { recursive: true }));
     this.run('sh', ['-ec', script.join('\n')]);
