@@ -47,6 +47,12 @@ void PolicyReloader::reload(const std::string& why) noexcept {
   const std::string file = holder_.file().string();
   try {
     Policy policy = Policy::load(holder_.file());
+    const bool wasMalformed = holder_.problem().has_value();
+    // The rules (origins, rawSigning, keyGeneration, PIN cache) apply first: the
+    // module scan below starts a helper and may take seconds, and a tightened
+    // policy must not wait for it.
+    holder_.replace(policy);
+    const auto revoked = access_.revokeDisallowed();
     std::vector<std::string> modules;
     try {
       modules = discoverModules(config_, policy, helperProgram_);
@@ -55,9 +61,6 @@ void PolicyReloader::reload(const std::string& why) noexcept {
       // allowed: serve none rather than fall back to others.
       logWarning(std::string("serving no PKCS#11 module: ") + e.what());
     }
-    const bool wasMalformed = holder_.problem().has_value();
-    holder_.replace(std::move(policy));
-    const auto revoked = access_.revokeDisallowed();
     tokens_.useModules(modules);
     logInfo("policy reloaded from " + file + " (" + why + ")" +
             (wasMalformed ? ": well-formed again, requests are served" : "") +
