@@ -11,6 +11,12 @@
 # SCRATCH: an empty directory for the copies' upper layers (a tmpfs goes on it).
 # SETUP: shell commands run in the namespace, as root, before COMMAND.
 set -eu
+# Refuse to overlay the /etc, /usr and /opt of the caller: only inside a mount
+# namespace of its own, unlike its parent's, does this vanish afterwards.
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink "/proc/$PPID/ns/mnt")" ]; then
+  echo "private-system.sh: not in a private mount namespace (run it through unshare -m)" >&2
+  exit 2
+fi
 scratch=$1
 setup=$2
 shift 2
