@@ -3,16 +3,13 @@
 // --json, for a machine (docs/cli.md, "p2pcp doctor").
 #include "doctor.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <iostream>
-#include <memory>
 #include <string_view>
 
+#include "p2pcp/agent/config_file.hpp"
 #include "p2pcp/agent/version.hpp"
 
 namespace p2pcp::cli::doctor {
@@ -38,37 +35,11 @@ std::string asRoot(const std::string& command) {
 }
 
 std::optional<std::string> readSmallRegularFile(const std::filesystem::path& file) {
-  constexpr off_t kMaxBytes = 1 << 20;
-  // O_NONBLOCK: opening a FIFO must not wait for a writer.
-  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return std::nullopt;
+  try {
+    return agent::readRegularFile(file);
+  } catch (const std::exception&) {
+    return std::nullopt;  // the check that asked says what it could not read
   }
-  struct Closer {
-    int fd;
-    explicit Closer(int descriptor) : fd(descriptor) {}
-    Closer(const Closer&) = delete;
-    Closer& operator=(const Closer&) = delete;
-    ~Closer() { ::close(fd); }
-  } const closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxBytes) {
-    return std::nullopt;
-  }
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  text.resize(done);
-  return text;
 }
 
 std::string shellQuoted(std::string_view text) {

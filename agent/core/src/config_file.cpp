@@ -81,12 +81,9 @@ std::string readAll(const FileDescriptor& fd, const fs::path& file) {
 
 }  // namespace
 
-std::optional<nlohmann::json> readConfigFile(const fs::path& file) {
+std::string readRegularFile(const fs::path& file) {
   struct stat link {};
   if (::lstat(file.c_str(), &link) != 0) {
-    if (errno == ENOENT) {
-      return std::nullopt;  // nothing there at all: the defaults
-    }
     fail(file, std::string("cannot look at it: ") + std::strerror(errno));
   }
   // O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it below.
@@ -110,7 +107,15 @@ std::optional<nlohmann::json> readConfigFile(const fs::path& file) {
   if (static_cast<std::size_t>(st.st_size) > kMaxConfigFileBytes) {
     fail(file, "larger than " + std::to_string(kMaxConfigFileBytes) + " bytes");
   }
-  const std::string text = readAll(fd, file);
+  return readAll(fd, file);
+}
+
+std::optional<nlohmann::json> readConfigFile(const fs::path& file) {
+  struct stat link {};
+  if (::lstat(file.c_str(), &link) != 0 && errno == ENOENT) {
+    return std::nullopt;  // nothing there at all: the defaults
+  }
+  const std::string text = readRegularFile(file);
   nlohmann::json doc;
   try {
     doc = parseStrictJson(text);

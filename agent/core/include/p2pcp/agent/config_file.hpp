@@ -11,11 +11,16 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 namespace p2pcp::agent {
 
 // No settings or policy file needs more; anything larger is refused unread.
 inline constexpr std::size_t kMaxConfigFileBytes = std::size_t{1024} * 1024U;
+
+// The text of `file`, a regular file of at most kMaxConfigFileBytes, opened without
+// waiting on a FIFO. Throws std::runtime_error naming the path and the reason otherwise.
+std::string readRegularFile(const std::filesystem::path& file);
 
 // The JSON object in `file`, parsed strictly (parseStrictJson: no duplicate key,
 // bounded depth, valid UTF-8); nullopt when lstat(2) finds nothing at the path.
