@@ -24,6 +24,11 @@ constexpr std::array kHandlers{
     Handler{"seal", Duration::Short, &handleSeal},
     Handler{"open", Duration::Short, &handleOpen},
     Handler{"sign", Duration::Long, &handleSign},
+    // Bulk forms: a 2048-item batch is milliseconds of work, never for the I/O thread.
+    Handler{"deriveStorageKeys", Duration::Long, &handleDeriveStorageKeys},
+    Handler{"signBlocks", Duration::Long, &handleSignBlocks},
+    Handler{"sealMany", Duration::Long, &handleSealMany},
+    Handler{"openMany", Duration::Long, &handleOpenMany},
     Handler{"generateKey", Duration::Long, &handleGenerateKey},
     Handler{"listConsents", Duration::Short, &handleListConsents},
     Handler{"grantConsent", Duration::Short, &handleGrantConsent},

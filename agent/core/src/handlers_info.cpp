@@ -31,7 +31,8 @@ json handleHello(RequestContext& context, const json& params) {
                 {"notifications", {"tokenInserted", "tokenRemoved"}},
                 {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
                 {"maxRequestBytes",
-                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage}};
+                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage},
+                {"batchLimits", batchLimits()}};
   if (context.caller.isPage()) {
     hello["access"] = gradeName(context.grade);
   }

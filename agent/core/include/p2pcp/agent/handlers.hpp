@@ -63,5 +63,12 @@ nlohmann::json handleSignLogin(RequestContext& context, const nlohmann::json& pa
 nlohmann::json handleSeal(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleOpen(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleSign(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleDeriveStorageKeys(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSignBlocks(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSealMany(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleOpenMany(RequestContext& context, const nlohmann::json& params);
+
+// hello's "batchLimits": the most items (and bytes) one bulk call takes.
+nlohmann::json batchLimits();
 
 }  // namespace p2pcp::agent
