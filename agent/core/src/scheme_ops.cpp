@@ -97,6 +97,13 @@ ByteView SchemeCall::root() {
   return *root_;
 }
 
+const scheme::RootDerivations& SchemeCall::derivations() {
+  if (!derivations_) {
+    derivations_.emplace(root());
+  }
+  return *derivations_;
+}
+
 json SchemeCall::signWithTokenKey(ByteView message, SignatureFormat format,
                                   std::optional<SignAlgorithm> chosen) {
   const SignAlgorithm algorithm = chosen.value_or(schemeAlgorithm(key_.type));
@@ -116,7 +123,7 @@ std::string storageKeyHex(SchemeCall& call, bool privateKind, std::string_view u
     // The same in every space: anyone with the public key computes it.
     return toHex(scheme::publicStorageKey(call.key().spki, uri));
   }
-  return toHex(scheme::privateStorageKey(call.root(), uri));
+  return toHex(call.derivations().privateStorageKey(uri));
 }
 
 Params blockItemParams(const json& item) {
@@ -171,11 +178,11 @@ json signBlockRequest(SchemeCall& call, const BlockRequest& block, SignatureForm
     const Sha256 publicKey = scheme::publicStorageKey(call.key().spki, *block.uri);
     storageKey.assign(publicKey.begin(), publicKey.end());
   } else if (block.uri) {
-    const SecureBytes privateKey = scheme::privateStorageKey(call.root(), *block.uri);
+    const SecureBytes privateKey = call.derivations().privateStorageKey(*block.uri);
     storageKey.assign(privateKey.begin(), privateKey.end());
-    writeSeed = scheme::writeKeySeed(call.root(), *block.uri);
+    writeSeed = call.derivations().writeKeySeed(*block.uri);
   } else if (block.privateUri) {
-    writeSeed = scheme::writeKeySeed(call.root(), *block.privateUri);
+    writeSeed = call.derivations().writeKeySeed(*block.privateUri);
   }
 
   const Bytes message = scheme::blockMessage(storageKey, block.seq, block.payloadHash);
@@ -183,8 +190,8 @@ json signBlockRequest(SchemeCall& call, const BlockRequest& block, SignatureForm
   if (writeSeed) {
     // Private blocks are signed by a key derived for their uri, so they do not
     // link to the person's identity; they never touch the token.
-    result = signatureResult(scheme::signWithWriteKey(*writeSeed, message),
-                             scheme::writeKeySpki(*writeSeed), SignAlgorithm::Ed25519);
+    const auto write = scheme::signWithWriteKeyAndSpki(*writeSeed, message);
+    result = signatureResult(write.signature, write.spki, SignAlgorithm::Ed25519);
   } else {
     result = call.signWithTokenKey(message, format);
   }

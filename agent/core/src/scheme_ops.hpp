@@ -16,6 +16,7 @@
 #include "p2pcp/agent/params.hpp"
 #include "p2pcp/common/bytes.hpp"
 #include "p2pcp/common/digest.hpp"
+#include "p2pcp/scheme/scheme.hpp"
 #include "signature_format.hpp"
 
 namespace p2pcp::agent {
@@ -39,6 +40,8 @@ class SchemeCall {
   [[nodiscard]] const Caller& caller() const noexcept { return context_.caller; }
   // The root of the call's space: from the token (or the agent's cache) on first use.
   [[nodiscard]] ByteView root();
+  // The root's derivations, keyed once for all the call's items.
+  [[nodiscard]] const scheme::RootDerivations& derivations();
   // {signature, publicKey, algorithm}: a signature by the token key, in `algorithm`
   // (default: the scheme's algorithm for the key's type), in `format`.
   [[nodiscard]] nlohmann::json signWithTokenKey(
@@ -51,6 +54,7 @@ class SchemeCall {
   std::shared_ptr<Token> token_;
   pkcs11::KeyDescription key_;
   std::optional<SecureBytes> root_;
+  std::optional<scheme::RootDerivations> derivations_;
 };
 
 // {signature, publicKey, algorithm} as every signing method returns them.
