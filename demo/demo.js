@@ -17,23 +17,11 @@ const concat = (...parts) => {
 };
 const u64 = (n) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(n)); return b; };
 
-// ECDSA signatures come as DER; WebCrypto wants r || s.
-function derToRaw(der, size) {
-  let at = 2 + (der[1] & 0x80 ? der[1] & 0x7f : 0);
-  const read = () => {
-    const length = der[at + 1];
-    let value = der.subarray(at + 2, at + 2 + length);
-    at += 2 + length;
-    while (value.length > size) value = value.subarray(1);
-    return concat(new Uint8Array(size - value.length), value);
-  };
-  return concat(read(), read());
-}
-
 async function verify(type, spki, signature, message) {
   if (type === 'ec-p256') {
     const key = await crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
-    return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, derToRaw(signature, 32), message);
+    // The agent's ECDSA signatures are P1363 (r || s): what WebCrypto verifies as is.
+    return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, signature, message);
   }
   if (type === 'rsa') {
     const key = await crypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
