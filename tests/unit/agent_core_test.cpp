@@ -79,6 +79,7 @@ TEST(CallerTable, EveryMethodHasAHandlerAndPagesGetOnlyTheP2pcpOperations) {
   EXPECT_EQ(methodsFor(CallerKind::Page),
             (std::vector<std::string>{"hello", "subscribe", "requestAccess", "getPublicKey",
                                       "deriveStorageKey", "signBlock", "signLogin", "seal", "open",
+                                      "deriveStorageKeys", "signBlocks", "sealMany", "openMany",
                                       "sign"}));
   for (const char* localOnly : {"generateKey", "grantConsent", "login"}) {
     const auto* method = findMethodAccess(localOnly);
