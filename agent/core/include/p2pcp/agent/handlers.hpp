@@ -49,6 +49,7 @@ nlohmann::json handleSubscribe(RequestContext& context, const nlohmann::json& pa
 nlohmann::json handleStatus(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleListTokens(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleListKeys(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSetDefaultKey(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleGetPublicKey(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleLogin(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleLock(RequestContext& context, const nlohmann::json& params);
