@@ -310,6 +310,22 @@ TEST_F(Keys, HelloListsWhatAPageMayCallNow) {
   for (const auto& name : {"status", "listKeys", "setDefaultKey", "sign", "grantConsent"}) {
     EXPECT_TRUE(has(local, name)) << name;
   }
+  // A bare hello (answered from text made once) says what a hello with params
+  // (the dispatcher's path) says.
+  for (const json& meta : {json::object(), kPopup}) {
+    const json bare = call("hello", json::object(), meta);
+    ASSERT_EQ(codeOf(bare), "OK") << bare.dump();
+    EXPECT_EQ(bare["result"], resultOf(call("hello", {{"client", "keys_test"}}, meta)));
+    EXPECT_EQ(codeOf(call("hello", {{"protocol", 2}}, meta)), "UNSUPPORTED");
+  }
+  // The id comes back as sent, escaped as JSON.
+  auto agent = harness_->connect();
+  agent.send(R"({"jsonrpc":"2.0","id":"a \"quoted\" id","method":"hello"})");
+  const auto raw = agent.receive();
+  ASSERT_TRUE(raw.has_value());
+  const json reply = json::parse(*raw);
+  EXPECT_EQ(reply["id"], "a \"quoted\" id") << *raw;
+  EXPECT_EQ(reply["result"]["protocol"], 1) << *raw;
   const auto popup = helloMethods(*harness_, kPopup);
   EXPECT_TRUE(has(popup, "setDefaultKey"));
   EXPECT_FALSE(has(popup, "signBlock"));
