@@ -278,6 +278,16 @@ TEST_F(Keys, AStaleDefaultKeyIsNamedNotReplaced) {
   EXPECT_EQ(codeOf(call("getPublicKey", {{"key", fingerprint("p384")}})), "OK");
 }
 
+TEST_F(Keys, ACorruptDefaultKeyFileIsSetAsideNotTrusted) {
+  std::ofstream(defaultKeyFile()) << R"({"version": 1, "key": {"fingerprint": "not hex"}})";
+  harness_->restart({});
+  EXPECT_EQ(defaultKeyUsed(), "KEY_AMBIGUOUS");
+  EXPECT_FALSE(fs::exists(defaultKeyFile()));
+  EXPECT_TRUE(fs::exists(defaultKeyFile().string() + ".corrupt"));
+  EXPECT_EQ(codeOf(call("setDefaultKey", {{"key", fingerprint("p256")}})), "OK");
+  EXPECT_EQ(defaultKeyUsed(), fingerprint("p256"));
+}
+
 std::vector<std::string> helloMethods(const AgentHarness& harness, const json& meta) {
   const json r = tryCall(harness, "hello", json::object(), meta);
   return r.contains("result") ? r["result"]["methods"].get<std::vector<std::string>>()
