@@ -21,7 +21,7 @@ const PAGE_METHODS = new Set([
 ]);
 // What the popup (the person, in the extension's own page) may ask for.
 const POPUP_METHODS = new Set([
-  'hello', 'status', 'listKeys', 'listConsents', 'revokeConsent', 'lock',
+  'hello', 'status', 'listKeys', 'setDefaultKey', 'listConsents', 'revokeConsent', 'lock',
 ]);
 
 let native = null;

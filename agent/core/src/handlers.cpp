@@ -15,6 +15,7 @@ constexpr std::array kHandlers{
     Handler{"status", Duration::Long, &handleStatus},
     Handler{"listTokens", Duration::Long, &handleListTokens},
     Handler{"listKeys", Duration::Long, &handleListKeys},
+    Handler{"setDefaultKey", Duration::Long, &handleSetDefaultKey},
     Handler{"getPublicKey", Duration::Short, &handleGetPublicKey},
     Handler{"login", Duration::Long, &handleLogin},
     Handler{"lock", Duration::Long, &handleLock},
