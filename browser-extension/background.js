@@ -152,6 +152,16 @@ function onHostMessage(message) {
   reply(message.error ? { error: errorOf(message.error) } : { result: message.result });
 }
 
+// JSON.stringify escapes a lone surrogate, but the browser's own JSON for
+// the native host does not: the host would answer PARSE_ERROR with no id.
+function wellFormed(value) {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (value && typeof value === 'object') {
+    return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+  }
+  return true;
+}
+
 // Why a request cannot go to the host as it is, or null: what the host would
 // refuse without an id to answer to is refused here with one.
 function unsendable(request) {
@@ -161,7 +171,7 @@ function unsendable(request) {
   } catch (e) {
     return { code: 'BAD_REQUEST', message: `the request cannot be serialised: ${e?.message ?? e}`, data: {} };
   }
-  if (!json.isWellFormed()) {
+  if (!wellFormed(request)) {
     return { code: 'BAD_REQUEST', message: 'the request holds a string that is not well-formed Unicode (a lone surrogate)', data: {} };
   }
   const size = json.length * 3 <= MAX_HOST_REQUEST_BYTES ? json.length : new TextEncoder().encode(json).length;

@@ -42,6 +42,16 @@
     });
   }
 
+  // JSON.stringify escapes a lone surrogate, but the browser's own JSON for
+  // the native host does not: the host would answer PARSE_ERROR with no id.
+  const wellFormed = (value) => {
+    if (typeof value === 'string') return value.isWellFormed();
+    if (value && typeof value === 'object') {
+      return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+    }
+    return true;
+  };
+
   // The request as the port will carry it (JSON), or why it cannot go.
   function serialise(id, method, params) {
     let json;
@@ -54,7 +64,7 @@
     if (size > MAX_REQUEST_BYTES) {
       return { error: ['MESSAGE_TOO_LARGE', `the request is ${size} bytes; the browser path takes at most ${MAX_REQUEST_BYTES}`, { limit: MAX_REQUEST_BYTES, size }] };
     }
-    if (!json.isWellFormed()) {
+    if (!wellFormed(params)) {
       return { error: ['BAD_REQUEST', 'the request holds a string that is not well-formed Unicode (a lone surrogate)'] };
     }
     return { message: JSON.parse(json) };

@@ -94,7 +94,8 @@ export class BrowserSession {
   // installed: the directory of installed p2pcp, p2pcp-native-host and p2pcp-agent (the
   //   package test); test-only tools still come from the build. An installed release
   //   build reads only the system policy, so `policy` cannot be given then.
-  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
+  // defaultKey: agent.json's defaultKey (default: the first key; null: none)
+  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], defaultKey, manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
     this.show = show;
     this.browser = browser;
     this.reports = [];
@@ -109,6 +110,7 @@ export class BrowserSession {
     this.beforeLaunch = beforeLaunch;
     this.pageRoots = pageRoots;
     this.keys = keys;
+    this.defaultKey = defaultKey === undefined ? `pkcs11:object=fixture-${keys[0]}` : defaultKey;
     this.home = mkdtempSync(path.join(tmpdir(), 'p2pcp-browser-'));
     this.agentPids = new Set();
   }
@@ -128,7 +130,7 @@ export class BrowserSession {
     this.setConsent('yes');
     if (this.policy) writeFileSync(path.join(h, 'policy.json'), JSON.stringify(this.policy));
     writeFileSync(path.join(h, 'config/p2pcp/agent.json'),
-      JSON.stringify({ defaultKey: `pkcs11:object=fixture-${this.keys[0]}` }));
+      JSON.stringify(this.defaultKey === null ? {} : { defaultKey: this.defaultKey }));
     this.env = {
       PATH: process.env.PATH,
       HOME: h,
