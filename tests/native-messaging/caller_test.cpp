@@ -104,7 +104,7 @@ TEST(HostMessage, NothingIsRelayedWithoutASenderOrBeyondTheCallerTable) {
       errorOf(R"({"id": 1, "method": "generateKey", "params": {"type": "rsa", "label": "x"}})"),
       "BAD_REQUEST");
   for (const char* method : {"generateKey", "revokeConsent", "grantConsent", "lock", "login",
-                             "status", "listTokens", "listKeys", "listConsents"}) {
+                             "status", "listTokens", "setDefaultKey", "listConsents"}) {
     EXPECT_EQ(errorOf(json{{"id", 1}, {"method", method}, {"origin", "https://a.example"}}.dump()),
               "NOT_ALLOWED_BY_POLICY")
         << method;

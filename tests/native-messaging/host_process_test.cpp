@@ -278,7 +278,7 @@ TEST_F(NativeHost, BrowserRequestsNeverReachWhatIsNotTheirs) {
   EXPECT_EQ(codeOf(host.receive()), "BAD_REQUEST");
   // Methods no page may call.
   for (const char* method : {"lock", "generateKey", "revokeConsent", "grantConsent", "status",
-                             "listTokens", "listKeys", "login", "listConsents"}) {
+                             "listTokens", "setDefaultKey", "login", "listConsents"}) {
     host.send({{"id", method}, {"method", method}, {"origin", kPage}});
     EXPECT_EQ(codeOf(host.receive()), "NOT_ALLOWED_BY_POLICY") << method;
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -79,7 +80,18 @@ TEST(CallerTable, EveryMethodHasAHandlerAndPagesGetOnlyTheP2pcpOperations) {
   EXPECT_EQ(methodsFor(CallerKind::Page),
             (std::vector<std::string>{"hello", "subscribe", "requestAccess", "getPublicKey",
                                       "deriveStorageKey", "signBlock", "signLogin", "seal", "open",
-                                      "sign"}));
+                                      "sign", "listKeys"}));
+  EXPECT_FALSE(mayEverCall(CallerKind::Page, *findMethodAccess("setDefaultKey")));
+  EXPECT_TRUE(mayEverCall(CallerKind::Extension, *findMethodAccess("setDefaultKey")));
+  // hello's list for a page: what it may call with the grade it holds now.
+  EXPECT_EQ(methodsForPage(Grade::None, true),
+            (std::vector<std::string>{"hello", "subscribe", "requestAccess"}));
+  const auto site = methodsForPage(Grade::Site, true);
+  EXPECT_EQ(std::count(site.begin(), site.end(), "sign"), 0);
+  EXPECT_EQ(std::count(site.begin(), site.end(), "listKeys"), 1);
+  const auto full = methodsForPage(Grade::Full, false);
+  EXPECT_EQ(std::count(full.begin(), full.end(), "sign"), 0);
+  EXPECT_EQ(methodsForPage(Grade::Full, true), methodsFor(CallerKind::Page));
   for (const char* localOnly : {"generateKey", "grantConsent", "login"}) {
     const auto* method = findMethodAccess(localOnly);
     ASSERT_NE(method, nullptr);

@@ -25,6 +25,8 @@ struct Options {
   // The space to work in (docs/scheme.md): a site's, named by its origin, or
   // (nullopt) the person's whole p2pcp space.
   std::optional<std::string> origin;
+  // ECDSA signatures as DER instead of P1363 (r || s).
+  bool der = false;
 };
 
 // What sign-block signs over: a storage key given as is, or one the agent
@@ -50,6 +52,8 @@ int keys(const Options& o);
 int keygen(const Options& o, const std::string& type, const std::string& label);
 int pubkey(const Options& o, bool pem);
 int derive(const Options& o, const std::string& kind, const std::string& uri);
+// One uri a line from stdin, one storage key a line out (derive_stdin.cpp).
+int deriveStdin(const Options& o, const std::string& kind);
 int signBlock(const Options& o, const BlockTarget& target, const std::string& seq);
 int signLogin(const Options& o, const std::string& origin, const std::string& indexServer,
               const std::string& nonce, const std::string& timestamp);

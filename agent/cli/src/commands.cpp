@@ -33,6 +33,14 @@ json inSpace(const Options& o, json params) {
   return params;
 }
 
+// The signature form the person asked for (P1363 is the agent's default).
+json withSignatureFormat(const Options& o, json params) {
+  if (o.der) {
+    params["signatureFormat"] = "der";
+  }
+  return params;
+}
+
 // A time the agent gives in seconds since the epoch, as the person reads it.
 std::string localTime(long long epochSeconds) {
   const auto seconds = static_cast<std::time_t>(epochSeconds);
@@ -174,16 +182,16 @@ int signBlock(const Options& o, const BlockTarget& target, const std::string& se
       params["private"] = *target.privateUri;
     }
   }
-  printJson(call("signBlock", params));
+  printJson(call("signBlock", withSignatureFormat(o, std::move(params))));
   return kExitOk;
 }
 
 int signLogin(const Options& o, const std::string& origin, const std::string& indexServer,
               const std::string& nonce, const std::string& timestamp) {
-  const json r = call("signLogin", withKey(o, {{"origin", origin},
-                                               {"indexServer", indexServer},
-                                               {"nonce", nonce},
-                                               {"timestamp", timestamp}}));
+  const json r = call("signLogin", withSignatureFormat(o, withKey(o, {{"origin", origin},
+                                                                      {"indexServer", indexServer},
+                                                                      {"nonce", nonce},
+                                                                      {"timestamp", timestamp}})));
   printJson(r);
   return kExitOk;
 }
@@ -224,7 +232,7 @@ int sign(const Options& o, const std::optional<std::string>& algorithm) {
   if (algorithm) {
     params["algorithm"] = *algorithm;
   }
-  printJson(call("sign", params));
+  printJson(call("sign", withSignatureFormat(o, std::move(params))));
   return kExitOk;
 }
 

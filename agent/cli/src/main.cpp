@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
     }
   };
   std::function<int()> run;
+  const auto addDer = [&](CLI::App* cmd) {
+    cmd->add_flag("--der", o.der,
+                  "ECDSA signatures as DER (ECDSA-Sig-Value) instead of P1363 r||s, the default");
+  };
   const auto addSpace = [&](CLI::App* cmd) {
     cmd->add_option("--origin", o.origin,
                     "Work in the site space of this web origin (e.g. https://app.example); "
@@ -94,14 +98,25 @@ int main(int argc, char** argv) {
 
   std::string kind;
   std::string uri;
+  bool fromStdin = false;
   auto* deriveCmd = app.add_subcommand("derive", "Print the storage key of a p2pcp uri (hex)");
   addCommon(deriveCmd, true);
   deriveCmd->add_option("kind", kind, "public or private")
       ->required()
       ->check(CLI::IsMember({"public", "private"}));
-  deriveCmd->add_option("uri", uri, "The p2pcp uri, e.g. /notes")->required();
+  auto* deriveUri = deriveCmd->add_option("uri", uri, "The p2pcp uri, e.g. /notes");
+  deriveCmd
+      ->add_flag("--stdin", fromStdin,
+                 "Read uris from stdin, one a line; print one storage key a line (an empty line "
+                 "where a uri failed, the reason on stderr, exit code 1)")
+      ->excludes(deriveUri);
   addSpace(deriveCmd);
-  deriveCmd->callback([&] { run = [&] { return derive(o, kind, uri); }; });
+  deriveCmd->callback([&] {
+    if (!fromStdin && uri.empty()) {
+      throw CLI::ValidationError("derive", "give a uri, or --stdin");
+    }
+    run = [&] { return fromStdin ? deriveStdin(o, kind) : derive(o, kind, uri); };
+  });
 
   BlockTarget target;
   std::string seq;
@@ -122,6 +137,7 @@ int main(int argc, char** argv) {
                    "With --storage-key: sign as a private block of this uri (derived write key)")
       ->needs(storageKeyOption);
   signBlockCmd->add_option("--seq", seq, "Sequence number (unsigned 64-bit)")->required();
+  addDer(signBlockCmd);
   signBlockCmd->callback([&] {
     if (!target.storageKey && !target.uri) {
       throw CLI::ValidationError("sign-block", "give --storage-key or --uri");
@@ -139,6 +155,7 @@ int main(int argc, char** argv) {
   signLoginCmd->add_option("--index-server", indexServer, "Index server URL")->required();
   signLoginCmd->add_option("--nonce", nonce, "Server nonce, base64 (16 to 64 bytes)")->required();
   signLoginCmd->add_option("--timestamp", timestamp, "Seconds since the epoch")->required();
+  addDer(signLoginCmd);
   signLoginCmd->callback(
       [&] { run = [&] { return signLogin(o, origin, indexServer, nonce, timestamp); }; });
 
@@ -160,6 +177,7 @@ int main(int argc, char** argv) {
   addCommon(signCmd, true);
   signCmd->add_option("--algorithm", algorithm,
                       "rsa-pkcs1-sha256, rsa-pss-sha256, ecdsa-sha256, ecdsa-sha384 or ed25519");
+  addDer(signCmd);
   signCmd->callback([&] { run = [&] { return sign(o, algorithm); }; });
 
   auto* loginCmd = app.add_subcommand("login", "Log in to a token now (asks for the PIN)");

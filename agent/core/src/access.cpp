@@ -20,10 +20,15 @@ constexpr std::array kMethods{
     MethodAccess{"signLogin", true, false, PageRule::Site},
     MethodAccess{"seal", true, false, PageRule::Site},
     MethodAccess{"open", true, false, PageRule::Site},
+    MethodAccess{"deriveStorageKeys", true, false, PageRule::Site},
+    MethodAccess{"signBlocks", true, false, PageRule::Site},
+    MethodAccess{"sealMany", true, false, PageRule::Site},
+    MethodAccess{"openMany", true, false, PageRule::Site},
     MethodAccess{"sign", true, false, PageRule::Full},
     MethodAccess{"status", true, true, PageRule::Never},
     MethodAccess{"listTokens", true, true, PageRule::Never},
-    MethodAccess{"listKeys", true, true, PageRule::Never},
+    MethodAccess{"listKeys", true, true, PageRule::Site},  // pages: no URIs below full access
+    MethodAccess{"setDefaultKey", true, true, PageRule::Never},
     MethodAccess{"login", true, false, PageRule::Never},
     MethodAccess{"lock", true, true, PageRule::Never},
     MethodAccess{"generateKey", true, false, PageRule::Never},
@@ -63,6 +68,31 @@ std::vector<std::string> methodsFor(CallerKind kind) {
   std::vector<std::string> names;
   for (const auto& method : kMethods) {
     if (mayEverCall(kind, method)) {
+      names.emplace_back(method.name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> methodsForPage(Grade grade, bool rawSigning) {
+  std::vector<std::string> names;
+  for (const auto& method : kMethods) {
+    bool now = false;
+    switch (method.page) {
+      case PageRule::Open:
+        now = true;
+        break;
+      case PageRule::Site:
+        now = grade != Grade::None;
+        break;
+      case PageRule::Full:
+        // Raw signing is the one page method the policy can turn off.
+        now = grade == Grade::Full && (method.name != "sign" || rawSigning);
+        break;
+      case PageRule::Never:
+        break;
+    }
+    if (now) {
       names.emplace_back(method.name);
     }
   }

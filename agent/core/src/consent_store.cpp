@@ -13,6 +13,7 @@
 #include "p2pcp/agent/config_file.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/origin.hpp"
+#include "p2pcp/agent/private_file.hpp"
 #include "p2pcp/common/framing.hpp"
 
 namespace p2pcp::agent {
@@ -202,28 +203,7 @@ void ConsentStore::saveLocked() const {
   const std::string text =
       json{{"version", 2}, {"origins", origins}, {"denied", denied}}.dump(2) + "\n";
 
-  fs::create_directories(file_.parent_path());
-  fs::path temp = file_;
-  temp += ".tmp";
-  // O_EXCL|O_NOFOLLOW: never write through a planted link; 0600: consents are private.
-  ::unlink(temp.c_str());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    throw std::runtime_error("cannot write " + temp.string() + ": " + std::strerror(errno));
-  }
-  try {
-    writeFully(fd, text.data(), text.size());
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(temp.c_str(), file_.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    throw std::runtime_error("cannot replace " + file_.string() + ": " + std::strerror(errno));
-  }
+  replacePrivateFile(file_, text);
 }
 
 }  // namespace p2pcp::agent

@@ -16,6 +16,36 @@ namespace p2pcp::agent {
 
 using nlohmann::json;
 
+namespace {
+
+bool rawSigningAllowed(const RequestContext& context) {
+  const auto policy = context.tokens.policyHolder().tryCurrent();
+  return policy && policy->rawSigning;
+}
+
+json describeChosen(const std::optional<ChosenKey>& key) {
+  if (!key) {
+    return nullptr;
+  }
+  return {{"label", key->label}, {"fingerprint", key->fingerprint}, {"uri", key->uri}};
+}
+
+// What a page learns of a key: never the token's label or serial (in the URIs)
+// unless it holds full access.
+json keyForPage(json entry, Grade grade) {
+  json shown = {{"label", std::move(entry["label"])},
+                {"type", std::move(entry["type"])},
+                {"fingerprint", std::move(entry["fingerprint"])},
+                {"default", entry["default"]}};
+  if (grade == Grade::Full) {
+    shown["uri"] = std::move(entry["uri"]);
+    shown["tokenUri"] = std::move(entry["tokenUri"]);
+  }
+  return shown;
+}
+
+}  // namespace
+
 json handleHello(RequestContext& context, const json& params) {
   const Params p(params, {"client", "protocol"});
   if (p.has("protocol") && p.u64("protocol") != kProtocolVersion) {
@@ -27,11 +57,14 @@ json handleHello(RequestContext& context, const json& params) {
   json hello = {{"agent", "p2pcp-agent"},
                 {"version", kAgentVersion},
                 {"protocol", kProtocolVersion},
-                {"methods", methodsFor(context.caller.kind)},
+                {"methods", context.caller.isPage()
+                                ? methodsForPage(context.grade, rawSigningAllowed(context))
+                                : methodsFor(context.caller.kind)},
                 {"notifications", {"tokenInserted", "tokenRemoved"}},
                 {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
                 {"maxRequestBytes",
-                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage}};
+                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage},
+                {"batchLimits", batchLimits()}};
   if (context.caller.isPage()) {
     hello["access"] = gradeName(context.grade);
   }
@@ -68,6 +101,15 @@ json handleStatus(RequestContext& context, const json& params) {
     status["pid"] = ::getpid();
     status["modules"] = context.tokens.modules();
     status["consents"] = context.access.consents().list().size();
+    // Which default a request without `key` uses: the person's choice, else agent.json's.
+    if (const auto chosen = context.tokens.chosenDefaultKey()) {
+      status["defaultKey"] = describeChosen(chosen);
+      status["defaultKey"]["from"] = "setDefaultKey";
+    } else if (const auto& configured = context.tokens.config().defaultKey) {
+      status["defaultKey"] = {{"uri", *configured}, {"from", "agent.json"}};
+    } else {
+      status["defaultKey"] = nullptr;
+    }
   }
   return status;
 }
@@ -79,7 +121,32 @@ json handleListTokens(RequestContext& context, const json& params) {
 
 json handleListKeys(RequestContext& context, const json& params) {
   const Params p(params, {"token"});
-  return context.tokens.listKeys(p.optionalString("token"));
+  if (context.caller.isPage() && context.grade != Grade::Full && p.has("token")) {
+    // Which tokens match a URI would tell the page their labels and serials.
+    badRequest("parameter \"token\" needs full access");
+  }
+  json keys = context.tokens.listKeys(p.optionalString("token"));
+  if (!context.caller.isPage()) {
+    return keys;
+  }
+  json shown = json::array();
+  for (auto& key : keys) {
+    shown.push_back(keyForPage(std::move(key), context.grade));
+  }
+  return shown;
+}
+
+json handleSetDefaultKey(RequestContext& context, const json& params) {
+  const Params p(params, {"key"});
+  const auto key = params.find("key");
+  if (key == params.end()) {
+    badRequest("missing parameter \"key\" (a key URI or fingerprint, or null to clear)");
+  }
+  std::optional<std::string> keyRef;
+  if (!key->is_null()) {
+    keyRef = p.string("key");
+  }
+  return {{"defaultKey", describeChosen(context.tokens.setDefaultKey(keyRef))}};
 }
 
 json handleGetPublicKey(RequestContext& context, const json& params) {

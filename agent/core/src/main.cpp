@@ -216,6 +216,7 @@ int main(int argc, char** argv) {
     const auto helperProgram = pkcs11HelperProgram();
     TokenService service(config, policy, discoverModules(config, *policy.current(), helperProgram),
                          helperProgram, dialogs, helperTimeouts());
+    service.keepDefaultKeyIn(paths.defaultKeyFile());
     Dispatcher dispatcher(service, access);
     PolicyReloader reloader(policy, access, service, config, helperProgram);
     const ExecutableWatch program;

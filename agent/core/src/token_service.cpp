@@ -10,6 +10,7 @@
 #include "p2pcp/agent/json_codec.hpp"
 #include "p2pcp/agent/log.hpp"
 #include "p2pcp/agent/no_wait.hpp"
+#include "p2pcp/common/encoding.hpp"
 #include "p2pcp/pkcs11/error.hpp"
 #include "p2pcp/pkcs11/text.hpp"
 #include "p2pcp/scheme/scheme.hpp"
@@ -212,19 +213,50 @@ json TokenService::listKeys(const std::optional<std::string>& tokenUri) {
   if (tokenUri) {
     filter.emplace(*tokenUri);
   }
-  json out = json::array();
-  for (const auto& token : inventory_.tokens()) {
-    if (filter && !filter->matchesToken(token->lastTokenInfo())) {
-      continue;
+  // Every token's keys, so that the default is found as resolveKey finds it
+  // even when the listing shows one token only.
+  struct Listed {
+    json entry;
+    bool shown;
+    bool matchesDefault;
+  };
+  const auto chosen = chosenDefaultKey();
+  const std::string defaultRef =
+      chosen ? chosen->fingerprint : config_.defaultKey.value_or("pkcs11:");
+  std::optional<pkcs11::UriFilter> defaultFilter;
+  if (!isKeyFingerprint(defaultRef)) {
+    try {
+      defaultFilter.emplace(defaultRef);
+    } catch (const pkcs11::LayerError&) {
+      // A malformed defaultKey names no key; requests that use it say why.
     }
+  }
+  std::vector<Listed> keys;
+  for (const auto& token : inventory_.tokens()) {
+    const bool shown = !filter || filter->matchesToken(token->lastTokenInfo());
     try {
       for (const auto& key : token->keys()) {
-        out.push_back(toJson(key));
+        json entry = toJson(key);
+        const bool matches =
+            defaultFilter ? defaultFilter->matchesToken(token->lastTokenInfo()) &&
+                                defaultFilter->matchesObject(key.id, key.label, CKO_PRIVATE_KEY)
+                          : entry["fingerprint"] == defaultRef;
+        keys.push_back({std::move(entry), shown, matches});
       }
     } catch (const std::exception& e) {
       // One unreadable token (or module) must not hide the keys of the others.
       logWarning("cannot list the keys of the token in slot " + std::to_string(token->slot()) +
                  ": " + e.what());
+    }
+  }
+  // A default that names several keys is no default (KEY_AMBIGUOUS when used).
+  const bool oneDefault = std::count_if(keys.begin(), keys.end(),
+                                        [](const Listed& k) { return k.matchesDefault; }) == 1;
+  json out = json::array();
+  for (auto& key : keys) {
+    if (key.shown) {
+      key.entry["default"] = oneDefault && key.matchesDefault;
+      out.push_back(std::move(key.entry));
     }
   }
   return out;
@@ -240,27 +272,126 @@ pkcs11::TokenDescription TokenService::describe(const std::shared_ptr<Token>& to
   return withToken(token, [&] { return token->describe(); });
 }
 
+namespace {
+
+std::string fingerprintOf(const KeyDescription& key) {
+  return toHex(scheme::fingerprint(key.spki));
+}
+
+// A request's `key`: a PKCS#11 URI or a key fingerprint, nothing else.
+void requireKeyReference(const std::string& ref) {
+  if (ref.starts_with("pkcs11:")) {
+    try {
+      (void)pkcs11::UriFilter(ref);
+    } catch (const pkcs11::LayerError& e) {
+      throw AgentError(ErrorCode::BadRequest, std::string("key: ") + e.what(), {{"param", "key"}});
+    }
+    return;
+  }
+  if (!isKeyFingerprint(ref)) {
+    throw AgentError(ErrorCode::BadRequest,
+                     "key must be a PKCS#11 URI (pkcs11:...) or a key fingerprint (64 lowercase "
+                     "hex digits)",
+                     {{"param", "key"}});
+  }
+}
+
+}  // namespace
+
+std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::findKey(
+    const std::string& ref) const {
+  if (!isKeyFingerprint(ref)) {
+    return inventory_.findKey(ref);
+  }
+  std::optional<std::pair<std::shared_ptr<Token>, KeyDescription>> match;
+  for (const auto& token : inventory_.tokens()) {
+    for (auto& key : token->keys()) {
+      if (fingerprintOf(key) != ref) {
+        continue;
+      }
+      if (match) {
+        throw pkcs11::LayerError(pkcs11::LayerError::Kind::AmbiguousKey,
+                                 "several keys have the fingerprint " + ref +
+                                     " (copies on two tokens); name one by its URI");
+      }
+      match.emplace(token, std::move(key));
+    }
+  }
+  if (!match) {
+    throw pkcs11::LayerError(pkcs11::LayerError::Kind::NoSuchKey,
+                             "no key has the fingerprint " + ref);
+  }
+  return std::move(*match);
+}
+
+void TokenService::keepDefaultKeyIn(const std::filesystem::path& file) {
+  chosenDefault_ = std::make_unique<DefaultKeyStore>(file);
+}
+
+std::optional<ChosenKey> TokenService::chosenDefaultKey() const {
+  return chosenDefault_ ? chosenDefault_->current() : std::nullopt;
+}
+
+std::optional<ChosenKey> TokenService::setDefaultKey(const std::optional<std::string>& keyRef) {
+  if (!chosenDefault_) {
+    throw AgentError(ErrorCode::Unsupported, "this agent keeps no state to remember a default key");
+  }
+  std::optional<ChosenKey> chosen;
+  if (keyRef) {
+    const auto [token, key] = resolveKey(keyRef);
+    chosen = ChosenKey{fingerprintOf(key), key.label, key.uri};
+  }
+  chosenDefault_->choose(chosen);
+  logInfo(chosen ? "default key chosen: \"" + chosen->label + "\" (" + chosen->fingerprint + ")"
+                 : std::string("chosen default key forgotten"));
+  return chosen;
+}
+
 std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::resolveKey(
-    const std::optional<std::string>& keyUri) {
-  const std::string uri = (keyUri ? keyUri : config_.defaultKey).value_or("pkcs11:");
+    const std::optional<std::string>& keyRef) {
+  const auto chosen = keyRef ? std::nullopt : chosenDefaultKey();
+  // Cached by what the request (or the default) names: a URI never looks like a fingerprint.
+  const std::string uri = keyRef               ? *keyRef
+                          : chosen             ? chosen->fingerprint
+                          : config_.defaultKey ? *config_.defaultKey
+                                               : std::string("pkcs11:");
   {
     const std::scoped_lock lock(stateMutex_);
     if (const auto it = resolved_.find(uri); it != resolved_.end()) {
       return it->second;
     }
   }
+  if (keyRef) {
+    requireKeyReference(*keyRef);  // after the cache: what it holds was checked
+  }
+  try {
+    return lookUpKey(uri);
+  } catch (const pkcs11::LayerError& e) {
+    if (!chosen || e.kind() != pkcs11::LayerError::Kind::NoSuchKey) {
+      throw;
+    }
+    // Never a silent fallback to another key: the person chose this one.
+    throw AgentError(
+        ErrorCode::KeyNotFound,
+        "the default key you chose, \"" + chosen->label + "\" (fingerprint " + chosen->fingerprint +
+            "), is not present: insert its token, or choose another default key",
+        {{"defaultKey", {{"label", chosen->label}, {"fingerprint", chosen->fingerprint}}}});
+  }
+}
+
+std::pair<std::shared_ptr<Token>, KeyDescription> TokenService::lookUpKey(const std::string& uri) {
   requireMayWait();  // the lookup asks the helpers
   std::pair<std::shared_ptr<Token>, KeyDescription> found;
   const auto lookUp = [&] {
     try {
-      return inventory_.findKey(uri);
+      return findKey(uri);
     } catch (const pkcs11::LayerError& e) {
       if (e.kind() == pkcs11::LayerError::Kind::BadUri) {
         throw;
       }
       // A token may have been inserted since the last scan: look once more.
       refresh();
-      return inventory_.findKey(uri);
+      return findKey(uri);
     }
   };
   try {

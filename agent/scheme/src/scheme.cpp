@@ -79,7 +79,61 @@ SecureBytes hmac(ByteView key, std::string_view label, std::string_view text) {
   return out;
 }
 
+// An HMAC-SHA256 context keyed with `key`, to be duplicated per message.
+std::unique_ptr<EVP_MAC_CTX, void (*)(EVP_MAC_CTX*)> keyedHmac(ByteView key) {
+  const ossl::EvpMacPtr mac(ossl::check(EVP_MAC_fetch(nullptr, "HMAC", nullptr), "EVP_MAC_fetch"));
+  std::unique_ptr<EVP_MAC_CTX, void (*)(EVP_MAC_CTX*)> ctx(
+      ossl::check(EVP_MAC_CTX_new(mac.get()), "EVP_MAC_CTX_new"), &EVP_MAC_CTX_free);
+  std::string digest = "SHA256";
+  std::array params{OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
+                    OSSL_PARAM_construct_end()};
+  ossl::check(EVP_MAC_init(ctx.get(), key.data(), key.size(), params.data()), "EVP_MAC_init");
+  return ctx;
+}
+
+// HMAC of label || text || suffix with a copy of a keyed context.
+SecureBytes keyedMac(EVP_MAC_CTX* keyed, std::string_view label, std::string_view text,
+                     ByteView suffix = {}) {
+  const ossl::EvpMacCtxPtr ctx(ossl::check(EVP_MAC_CTX_dup(keyed), "EVP_MAC_CTX_dup"));
+  for (const ByteView part : {asBytes(label), asBytes(text), suffix}) {
+    ossl::check(EVP_MAC_update(ctx.get(), part.data(), part.size()), "EVP_MAC_update");
+  }
+  SecureBytes out(kKeyBytes);
+  std::size_t length = 0;
+  ossl::check(EVP_MAC_final(ctx.get(), out.data(), &length, out.size()), "EVP_MAC_final");
+  return out;
+}
+
 }  // namespace
+
+RootDerivations::RootDerivations(ByteView root)
+    : storage_(nullptr, &EVP_MAC_CTX_free), expand_(nullptr, &EVP_MAC_CTX_free) {
+  requireRoot(root);
+  storage_ = keyedHmac(root);
+  // HKDF-Extract with the empty salt (RFC 5869: HashLen zero bytes): PRK = HMAC(0^32, root).
+  const std::array<std::uint8_t, kKeyBytes> zeroSalt{};
+  const auto extract = keyedHmac(zeroSalt);
+  const SecureBytes prk = keyedMac(extract.get(), {}, asChars(root));
+  expand_ = keyedHmac(prk);
+}
+
+SecureBytes RootDerivations::privateStorageKey(std::string_view uri) const {
+  return keyedMac(storage_.get(), kStorageInfo, uri);
+}
+
+// HKDF-Expand for 32 bytes is its first block: T(1) = HMAC(PRK, info || 0x01).
+SecureBytes RootDerivations::expand(std::string_view label, std::string_view uri) const {
+  static constexpr std::array<std::uint8_t, 1> kFirstBlock{1};
+  return keyedMac(expand_.get(), label, uri, kFirstBlock);
+}
+
+SecureBytes RootDerivations::writeKeySeed(std::string_view uri) const {
+  return expand(kWriteInfo, uri);
+}
+
+SecureBytes RootDerivations::sealKey(std::string_view uri) const {
+  return expand(kSealInfo, uri);
+}
 
 Sha256 fingerprint(ByteView spki) {
   return sha256(spki);
@@ -146,6 +200,20 @@ Bytes signWithWriteKey(ByteView seed, ByteView message) {
               "EVP_DigestSign");
   signature.resize(length);
   return signature;
+}
+
+WriteKeySignature signWithWriteKeyAndSpki(ByteView seed, ByteView message) {
+  const auto key = writeKey(seed);
+  const ossl::EvpMdCtxPtr ctx(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
+  ossl::check(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()),
+              "EVP_DigestSignInit");
+  WriteKeySignature out{Bytes(64), ossl::subjectPublicKeyInfo(key.get())};
+  std::size_t length = out.signature.size();
+  ossl::check(
+      EVP_DigestSign(ctx.get(), out.signature.data(), &length, message.data(), message.size()),
+      "EVP_DigestSign");
+  out.signature.resize(length);
+  return out;
 }
 
 Bytes blockMessage(ByteView storageKey, std::uint64_t seq, const Sha256& payloadHash) {

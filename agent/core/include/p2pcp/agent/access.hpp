@@ -45,6 +45,11 @@ std::span<const MethodAccess> methodAccessTable() noexcept;
 bool mayEverCall(CallerKind kind, const MethodAccess& method) noexcept;
 // The methods a caller of this kind may ever call, in table order (hello's list).
 std::vector<std::string> methodsFor(CallerKind kind);
+// What a web page holding `grade` may call now, in table order (hello's list
+// for a page): the open methods, the p2pcp operations with site access or
+// more, full-access methods with full access (`sign` only while the policy
+// allows raw signing).
+std::vector<std::string> methodsForPage(Grade grade, bool rawSigning);
 
 std::string_view gradeName(Grade grade) noexcept;  // "none", "site", "full"
 

@@ -30,6 +30,10 @@ struct Paths {
   static Paths fromEnvironment();
   [[nodiscard]] std::filesystem::path configFile() const { return configDir / "agent.json"; }
   [[nodiscard]] std::filesystem::path consentFile() const { return configDir / "consents.json"; }
+  // The default key chosen with setDefaultKey (default_key_store.hpp).
+  [[nodiscard]] std::filesystem::path defaultKeyFile() const {
+    return configDir / "default-key.json";
+  }
 };
 
 // The policy's "origins" object. Every entry was checked to be a canonical web

@@ -49,6 +49,7 @@ nlohmann::json handleSubscribe(RequestContext& context, const nlohmann::json& pa
 nlohmann::json handleStatus(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleListTokens(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleListKeys(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSetDefaultKey(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleGetPublicKey(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleLogin(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleLock(RequestContext& context, const nlohmann::json& params);
@@ -63,5 +64,12 @@ nlohmann::json handleSignLogin(RequestContext& context, const nlohmann::json& pa
 nlohmann::json handleSeal(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleOpen(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleSign(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleDeriveStorageKeys(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSignBlocks(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleSealMany(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleOpenMany(RequestContext& context, const nlohmann::json& params);
+
+// hello's "batchLimits": the most items (and bytes) one bulk call takes.
+nlohmann::json batchLimits();
 
 }  // namespace p2pcp::agent

@@ -22,6 +22,7 @@
 
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/config.hpp"
+#include "p2pcp/agent/default_key_store.hpp"
 #include "p2pcp/agent/dialogs.hpp"
 #include "p2pcp/agent/policy_holder.hpp"
 #include "p2pcp/common/bytes.hpp"
@@ -52,10 +53,22 @@ class TokenService {
 
   [[nodiscard]] nlohmann::json modules() const;
   nlohmann::json listTokens();
+  // Every key's full entry (json_codec.hpp) plus "default": whether a request
+  // that names no key uses it.
   nlohmann::json listKeys(const std::optional<std::string>& tokenUri);
-  // The key a request names, or the configured default key, or the only key there is.
+  // The key a request names (a PKCS#11 URI, or a key fingerprint: 64 lowercase
+  // hex digits), else the default the person chose (setDefaultKey), else the
+  // configured default key (agent.json), else the only key there is.
   std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> resolveKey(
-      const std::optional<std::string>& keyUri);
+      const std::optional<std::string>& keyRef);
+
+  // Keeps the person's chosen default key in this file (main.cpp; without it a
+  // choice lasts until the agent ends).
+  void keepDefaultKeyIn(const std::filesystem::path& file);
+  // Chooses the default key (nullopt: forgets the choice) and persists it.
+  // The key must match exactly one key. Returns the chosen key.
+  std::optional<ChosenKey> setDefaultKey(const std::optional<std::string>& keyRef);
+  [[nodiscard]] std::optional<ChosenKey> chosenDefaultKey() const;
 
   // Logs in to the token (pinentry unless a PIN pad or already logged in).
   void login(const Caller& caller, const std::shared_ptr<Token>& token);
@@ -120,6 +133,10 @@ class TokenService {
   // logs in again once (asking the person) and repeats op.
   template <typename Op>
   auto withLogin(const Caller& caller, const std::shared_ptr<Token>& token, Op&& op);
+  // The one key `ref` (URI or fingerprint) names; throws LayerError or AgentError.
+  std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> findKey(const std::string& ref) const;
+  // resolveKey's lookup and its cache entry, after the cache missed.
+  std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> lookUpKey(const std::string& ref);
 
   Config config_;
   const PolicyHolder& policy_;
@@ -134,6 +151,7 @@ class TokenService {
   std::map<std::string, std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription>> resolved_;
   std::vector<std::string> knownTokenUris_;
   EventSink eventSink_;
+  std::unique_ptr<DefaultKeyStore> chosenDefault_;  // set once at startup (keepDefaultKeyIn)
   // Event pipes of helpers that exited (hung up): not polled again, or poll
   // would return at once until the helper is restarted. Only the watcher uses it.
   std::vector<std::shared_ptr<const tokens::SlotEvents>> hungUp_;

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Writing the agent's private state (consents, the chosen default key): mode
+// 0600, never through a planted link, and replaced atomically so that a crash
+// never leaves half a file.
+
+#include <filesystem>
+#include <string_view>
+
+namespace p2pcp::agent {
+
+// Writes `text` to `file` (creating its directory); throws std::runtime_error.
+void replacePrivateFile(const std::filesystem::path& file, std::string_view text);
+
+}  // namespace p2pcp::agent
