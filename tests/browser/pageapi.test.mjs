@@ -48,6 +48,10 @@ test('the declarations and the example app type-check with tsc, and misuse does 
   execFileSync(TSC, ['--noEmit', '-p', path.join(sourceDir, 'examples/first-app')], { stdio: 'pipe' });
   // Every line marked @ts-expect-error there must be an error: tsc fails on one that is not.
   execFileSync(TSC, ['--noEmit', '-p', path.join(here, 'types')], { stdio: 'pipe' });
+  // docs/page-api.md's walk-through shows the type-checked app as it is.
+  const docs = readFileSync(path.join(sourceDir, 'docs/page-api.md'), 'utf8');
+  const shown = docs.match(/## Build your first p2pcp app[\s\S]*?```ts\n([\s\S]*?)```/)?.[1];
+  assert.equal(shown, readFileSync(path.join(sourceDir, 'examples/first-app/app.ts'), 'utf8'));
 });
 
 test('every bad input settles with a P2pcpError naming the field, and the next call works', { skip }, async () => {
