@@ -284,9 +284,9 @@
 
   // hello's batch limits, asked once per page.
   let limitsPromise = null;
-  function batchLimits(opts) {
+  function batchLimits(signal, deadline) {
     if (!limitsPromise) {
-      limitsPromise = send('hello', {}, { signal: opts.signal, deadline: deadlineOf(opts) })
+      limitsPromise = send('hello', {}, { signal, deadline })
         .then((r) => ({ ...DEFAULT_BATCH_LIMITS, ...(isPlainObject(r.batchLimits) ? r.batchLimits : {}) }));
       limitsPromise.catch(() => { limitsPromise = null; });
     }
@@ -297,7 +297,8 @@
   // page) or {param, bytes, weight}. Chunks stay within the count limit, the
   // byte limit on `weight` (decoded payload bytes) and the request size.
   async function batch(method, listName, encoded, common, opts, limitName, decode) {
-    const limits = await batchLimits(opts);
+    const deadline = deadlineOf(opts); // signal and timeout cover the whole batch
+    const limits = await batchLimits(opts.signal, deadline);
     const maxCount = Math.max(1, Number(limits[limitName]) || DEFAULT_BATCH_LIMITS[limitName]);
     const maxWeight = Math.max(1, Number(limits.batchBytes) || DEFAULT_BATCH_LIMITS.batchBytes);
     const maxBytes = MAX_REQUEST_BYTES - REQUEST_MARGIN - utf8Length(JSON.stringify({ method, params: common })) - 64;
@@ -327,7 +328,6 @@
       size += item.size + 1;
     });
     if (chunk.length) chunks.push(chunk);
-    const deadline = deadlineOf(opts);
     for (const part of chunks) {
       const r = await send(method, { ...common, [listName]: part.map((p) => p.param) }, { signal: opts.signal, deadline });
       if (!Array.isArray(r?.results) || r.results.length !== part.length) {
