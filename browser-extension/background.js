@@ -152,12 +152,16 @@ function onHostMessage(message) {
   reply(message.error ? { error: errorOf(message.error) } : { result: message.result });
 }
 
-// JSON.stringify escapes a lone surrogate, but the browser's own JSON for
-// the native host does not: the host would answer PARSE_ERROR with no id.
-function wellFormed(value) {
+// What the host refuses before it can read an id (so its answer could not be
+// routed, and would fail every request in flight): a lone surrogate
+// (JSON.stringify escapes it, the browser's own JSON for the native host does
+// not: PARSE_ERROR) and nesting beyond the host parser's 32 levels.
+const MAX_REQUEST_DEPTH = 17; // the request object, then params (content.js: 16)
+function wellFormed(value, depth = 1) {
   if (typeof value === 'string') return value.isWellFormed();
   if (value && typeof value === 'object') {
-    return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+    return depth <= MAX_REQUEST_DEPTH &&
+      Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v, depth + 1));
   }
   return true;
 }
@@ -172,7 +176,7 @@ function unsendable(request) {
     return { code: 'BAD_REQUEST', message: `the request cannot be serialised: ${e?.message ?? e}`, data: {} };
   }
   if (!wellFormed(request)) {
-    return { code: 'BAD_REQUEST', message: 'the request holds a string that is not well-formed Unicode (a lone surrogate)', data: {} };
+    return { code: 'BAD_REQUEST', message: `the request holds a string that is not well-formed Unicode (a lone surrogate), or nests deeper than ${MAX_REQUEST_DEPTH} levels`, data: {} };
   }
   const size = json.length * 3 <= MAX_HOST_REQUEST_BYTES ? json.length : new TextEncoder().encode(json).length;
   if (size > MAX_HOST_REQUEST_BYTES) {

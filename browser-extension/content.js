@@ -42,12 +42,16 @@
     });
   }
 
-  // JSON.stringify escapes a lone surrogate, but the browser's own JSON for
-  // the native host does not: the host would answer PARSE_ERROR with no id.
-  const wellFormed = (value) => {
+  // What the host refuses before it can read an id (so its answer could not be
+  // routed): a lone surrogate (JSON.stringify escapes it, the browser's own
+  // JSON for the native host does not: PARSE_ERROR) and deep nesting (the
+  // host's parser stops at 32 levels). The page API never nests beyond 4.
+  const MAX_PARAMS_DEPTH = 16;
+  const wellFormed = (value, depth = 1) => {
     if (typeof value === 'string') return value.isWellFormed();
     if (value && typeof value === 'object') {
-      return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+      return depth <= MAX_PARAMS_DEPTH &&
+        Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v, depth + 1));
     }
     return true;
   };
@@ -65,7 +69,7 @@
       return { error: ['MESSAGE_TOO_LARGE', `the request is ${size} bytes; the browser path takes at most ${MAX_REQUEST_BYTES}`, { limit: MAX_REQUEST_BYTES, size }] };
     }
     if (!wellFormed(params)) {
-      return { error: ['BAD_REQUEST', 'the request holds a string that is not well-formed Unicode (a lone surrogate)'] };
+      return { error: ['BAD_REQUEST', `the request holds a string that is not well-formed Unicode (a lone surrogate), or params nested deeper than ${MAX_PARAMS_DEPTH} levels`] };
     }
     return { message: JSON.parse(json) };
   }

@@ -165,6 +165,7 @@
       ['direct: bigint seq', 'signBlock', { uri: `${location.origin}/b`, kind: 'public', seq: 5n, payload: '' }, 'BAD_REQUEST'],
       ['direct: lone surrogate', 'deriveStorageKey', { uri: '/\uD800', kind: 'public' }, 'BAD_REQUEST'],
       ['direct: params as an array', 'hello', [], 'BAD_REQUEST'],
+      ['direct: params nested 40 deep', 'deriveStorageKey', { uri: '/x', kind: 'public', deep: JSON.parse('['.repeat(40) + ']'.repeat(40)) }, 'BAD_REQUEST'],
       ['direct: a method pages may not call', 'listConsents', {}, 'NOT_ALLOWED_BY_POLICY'],
       ['direct: no such method', 'frobnicate', {}, 'NOT_ALLOWED_BY_POLICY'],
     ];
