@@ -86,12 +86,12 @@ test('Firefox: a refused consent reaches the page as CONSENT_DENIED', { skip }, 
   }
 });
 
-test('Firefox: frames speak as their own origin; sandboxed, CSP-sandboxed, data: and srcdoc frames get NOT_ALLOWED', { skip }, async () => {
+test('Firefox: frames speak as their own origin (srcdoc as its parent\'s); sandboxed, CSP-sandboxed, data: and srcdoc frames get NOT_ALLOWED', { skip }, async () => {
   const session = await BrowserSession.start({ build, browser: 'none' });
   try {
     const { frames } = await runInFirefox(session, 'frames.html?report=1');
     const byName = Object.fromEntries(frames.map((f) => [f.name, f]));
-    for (const [name, origin] of [['same-origin', session.origin('a')], ['cross-origin', session.origin('b')]]) {
+    for (const [name, origin] of [['same-origin', session.origin('a')], ['cross-origin', session.origin('b')], ['srcdoc', session.origin('a')]]) {
       const r = byName[name];
       assert.ok(r?.hasApi, `${name}: ${JSON.stringify(r)}`);
       assert.deepEqual(r.login.result, { message: origin, verified: true }, `${name} signs as its own origin: ${JSON.stringify(r)}`);

@@ -198,10 +198,10 @@ test('frames speak as their own origin; sandboxed, CSP-sandboxed, data: and srcd
   const page = await session.context.newPage();
   await page.goto(`${session.origin('a')}/frames.html`);
   const reports = await page.evaluate(() => window.frameReports);
-  for (const [name, origin] of [['same-origin', session.origin('a')], ['cross-origin', session.origin('b')]]) {
+  for (const [name, origin] of [['same-origin', session.origin('a')], ['cross-origin', session.origin('b')], ['srcdoc', session.origin('a')]]) {
     const r = reports[name];
     assert.ok(r?.hasApi, `${name}: window.p2pcp is there: ${JSON.stringify(r)}`);
-    assert.equal(r.selfOrigin, origin);
+    assert.equal(r.selfOrigin, origin); // a srcdoc frame has its parent's origin
     assert.deepEqual(r.login.result, { message: origin, verified: true }, `${name}: the login names the frame's origin: ${JSON.stringify(r)}`);
     assert.equal(r.privateStorageKey.result,
       scheme.privateStorageKey(scheme.originRoot(root, origin), '/notes').toString('hex'), `${name}: the frame's own space`);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Builds one frame of each kind (same origin, cross origin, sandboxed, CSP
-// sandbox, data: URL, srcdoc) and collects what each one's probe reports.
+// sandbox, data: URL, srcdoc with its parent's origin, sandboxed srcdoc) and collects what each one's probe reports.
 'use strict';
 (() => {
   const port = location.port;
@@ -13,6 +13,7 @@
     { name: 'sandboxed', src: `${here}/frame.html?name=sandboxed`, sandbox: 'allow-scripts' },
     { name: 'csp-sandbox', src: `${here}/frame.html?name=csp-sandbox&csp=sandbox` },
     { name: 'data-url', src: `data:text/html,${encodeURIComponent(`<meta charset="utf-8"><script>window.FRAME_NAME='data-url'</script><script src="${probe}"></script>`)}` },
+    { name: 'srcdoc', srcdoc: `<meta charset="utf-8"><script>window.FRAME_NAME='srcdoc'</script><script src="${probe}"></script>` },
     { name: 'srcdoc-sandboxed', srcdoc: `<meta charset="utf-8"><script>window.FRAME_NAME='srcdoc-sandboxed'</script><script src="${probe}"></script>`, sandbox: 'allow-scripts' },
   ];
   const reports = {};
