@@ -161,7 +161,17 @@ test('batches: thousands of storage keys, hundreds of blocks and boxes, in order
     const boxes = sealed.map((r, i) => ({ uri: `/box/${i}`, sealed: r.sealed }));
     boxes[5] = { uri: '/box/6', sealed: sealed[5].sealed }; // the wrong uri: does not open
     const opened = await p2pcp.openMany(boxes);
+    // Long uris: 1500 of 4000 bytes are 6 MB, over one request's 4 MiB.
+    const longUris = Array.from({ length: 1500 }, (_, i) => `/${String(i).padStart(3999, 'x')}`);
+    const longKeys = await p2pcp.deriveStorageKeys(longUris, { kind: 'public' });
+    // An item over a request's byte budget fails alone; a 6 MiB block is hashed in the page.
+    const oversized = await p2pcp.sealMany([{ uri: '/a', plaintext: new Uint8Array(600 * 1024) }, { uri: '/b', plaintext: new Uint8Array(1) }]);
+    const bigSigned = await p2pcp.signBlocks([{ uri: '/big', kind: 'private', seq: 1, payload: new Uint8Array(6 * 1024 * 1024) }]);
     return {
+      longKeys: [0, 1499].map((i) => p2pcp.toHex(longKeys[i].storageKey)),
+      longUris: [longUris[0], longUris[1499]],
+      oversized: [oversized[0].error?.code, oversized[1].sealed instanceof Uint8Array],
+      bigSigned: bigSigned[0].signature?.length,
       count: keys.length,
       hex: keys.map((k) => (k.storageKey ? p2pcp.toHex(k.storageKey) : null)),
       badItem: { code: keys[1234].error?.code, field: keys[1234].error?.data?.field, isError: keys[1234].error instanceof p2pcp.P2pcpError },
@@ -189,6 +199,11 @@ test('batches: thousands of storage keys, hundreds of blocks and boxes, in order
   assert.equal(outcome.sealedCount, 300);
   assert.ok(outcome.openedOk, 'every other box opens to its own plaintext');
   assert.equal(outcome.wrongUri, 'OPEN_FAILED');
+  const spki = spkiOf(p256);
+  assert.deepEqual(outcome.longKeys, outcome.longUris.map((u) => scheme.publicStorageKey(spki, u).toString('hex')),
+    'long uris split by request size, in order');
+  assert.deepEqual(outcome.oversized, ['MESSAGE_TOO_LARGE', true]);
+  assert.equal(outcome.bigSigned, 64, 'an Ed25519 signature over a 6 MiB block');
   console.log(`# 5000 private storage keys in one deriveStorageKeys call: ${Math.round(outcome.deriveMs)} ms`);
   await page.close();
 });
