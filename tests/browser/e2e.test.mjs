@@ -23,7 +23,6 @@ const skipInstalled = skip || (installed ? 'needs a test policy (P2PCP_POLICY), 
 const privateKey = crypto.createPrivateKey(readFileSync(path.join(sourceDir, 'tests/fixtures/p256.pem')));
 const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
 const root = scheme.rootSecret(privateKey);
-const b64 = (bytes) => Buffer.from(bytes).toString('base64');
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 // A Uint8Array result of the page API, as harness.call hands it back.
 const bytesOf = (value) => Buffer.from(value.$hex, 'hex');
