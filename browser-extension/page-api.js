@@ -28,6 +28,7 @@
   // pinentry gives each 120 s) and the token's work.
   const DEFAULT_TIMEOUT_MS = 300000;
   const MAX_TIMEOUT_MS = 2147483647; // setTimeout's limit
+  const PIPELINE = 2; // batch requests in flight at once
   const U64_MAX = (1n << 64n) - 1n;
   // Used when the agent's hello does not say (an agent older than batches).
   const DEFAULT_BATCH_LIMITS = Object.freeze({
@@ -328,7 +329,7 @@
       size += item.size + 1;
     });
     if (chunk.length) chunks.push(chunk);
-    for (const part of chunks) {
+    const run = async (part) => {
       const r = await send(method, { ...common, [listName]: part.map((p) => p.param) }, { signal: opts.signal, deadline });
       if (!Array.isArray(r?.results) || r.results.length !== part.length) {
         throw fail('INTERNAL_ERROR', `the agent's ${method} reply does not have one result per item`);
@@ -337,6 +338,15 @@
         const one = r.results[i];
         results[p.index] = one && one.error ? { error: itemError(one.error) } : decode(one);
       });
+    };
+    // The first request alone (it may ask for consent and the PIN), then the
+    // rest PIPELINE at a time, so that the browser's transit of one overlaps
+    // the agent's work on another.
+    if (chunks.length) await run(chunks[0]);
+    for (let next = 1; next < chunks.length;) {
+      const wave = chunks.slice(next, next + PIPELINE);
+      next += wave.length;
+      await Promise.all(wave.map(run));
     }
     return results;
   }
