@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as scheme from '../independent/p2pcp-scheme.mjs';
-import { BrowserSession, missingPrerequisite, sourceDir } from './harness.mjs';
+import { BrowserSession, missingPrerequisite, sourceDir, DEV_EXTENSION_ID } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const build = process.env.P2PCP_BUILD ?? path.join(sourceDir, 'out/build/dev');
@@ -255,7 +255,7 @@ test('the example app (examples/first-app) runs: it lists keys, seals, signs and
   await page.close();
 });
 
-test('several keys: a page lists them and chooses one by fingerprint; timeouts and aborts settle', { skip }, async () => {
+test('several keys: a page lists them and chooses one by fingerprint; timeouts, aborts and an extension restart settle', { skip }, async () => {
   // No default key: KEY_AMBIGUOUS until the page names one. Dialogs take 1.5 s.
   const many = await BrowserSession.start({ build, keys: ['p256', 'p384'], defaultKey: null,
     extraEnv: { P2PCP_TEST_PINENTRY_DELAY_MS: '1500' } });
@@ -303,6 +303,24 @@ test('several keys: a page lists them and chooses one by fingerprint; timeouts a
     assert.equal(verified, true);
     const unknown = await many.call(page, 'identity', { key: '0'.repeat(64) });
     assert.equal(unknown.error?.code, 'KEY_NOT_FOUND', JSON.stringify(unknown));
+
+    // The extension restarts (an update) while a call waits on a dialog: the
+    // call and the next ones settle with EXTENSION_UNAVAILABLE (the page's
+    // bridge is gone until the page loads again). Last: the extension is
+    // not back in this browser afterwards.
+    assert.equal(many.cli(['consents', 'revoke', many.origin('a')]).status, 0); // the next call waits on a dialog
+    await page.evaluate(() => {
+      window.waiting = window.p2pcp.identity({ key: 'pkcs11:object=fixture-p256' }).then(() => 'OK', (e) => e.code);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const popup = await many.context.newPage();
+    await popup.goto(`chrome-extension://${DEV_EXTENSION_ID}/popup.html`);
+    await popup.evaluate(() => chrome.runtime.reload()).catch(() => {}); // the popup goes away with it
+    const afterRestart = await page.evaluate(async () => ({
+      waiting: await window.waiting,
+      next: await window.p2pcp.hello({ timeout: 5000 }).then(() => 'OK', (e) => e.code),
+    }));
+    assert.deepEqual(afterRestart, { waiting: 'EXTENSION_UNAVAILABLE', next: 'EXTENSION_UNAVAILABLE' });
     await page.close();
   } finally {
     await many.close();
