@@ -36,7 +36,7 @@
       port = null;
       // The extension was reloaded, updated or stopped: nothing will answer these any more.
       for (const id of inFlight) {
-        refuse(id, 'EXTENSION_UNAVAILABLE', 'the p2pcp extension restarted or stopped; load the page again');
+        refuse(id, 'EXTENSION_UNAVAILABLE', 'the p2pcp extension restarted or stopped; try again (after an update: load the page again)');
       }
       inFlight.clear();
     });
