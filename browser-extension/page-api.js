@@ -226,6 +226,8 @@
     }
   }
 
+  const opaqueError = () => fail('NOT_ALLOWED', 'p2pcp is not available in a document with an opaque origin ' +
+    '(a sandboxed frame, a CSP sandbox or a data: URL): it has no origin to grant access to', {});
   const abortError = (signal) => fail('ABORTED', 'the call was aborted', { reason: String(signal.reason ?? '') });
 
   // One request to the agent through the content script. `deadline` is an
@@ -233,8 +235,7 @@
   function send(method, params, { signal, deadline }) {
     return new Promise((resolve, reject) => {
       if (opaque) {
-        reject(fail('NOT_ALLOWED', 'p2pcp is not available in a document with an opaque origin ' +
-          '(a sandboxed frame, a CSP sandbox or a data: URL): it has no origin to grant access to'));
+        reject(opaqueError());
         return;
       }
       if (signal?.aborted) {
@@ -274,8 +275,12 @@
 
   // Runs a method body so that nothing escapes as a synchronous throw or a
   // plain TypeError: every outcome is a promise of a result or a P2pcpError.
+  // In a document with an opaque origin every call is NOT_ALLOWED, whatever its inputs.
   function settled(body) {
-    return new Promise((resolve) => resolve(body())).catch((e) => {
+    return new Promise((resolve) => {
+      if (opaque) throw opaqueError();
+      resolve(body());
+    }).catch((e) => {
       if (e instanceof P2pcpError) throw e;
       throw fail('INTERNAL_ERROR', `p2pcp page API: ${e?.message ?? e}`, {});
     });

@@ -104,7 +104,7 @@ test('Firefox: frames speak as their own origin (srcdoc as its parent\'s); sandb
       assert.equal(r.selfOrigin, 'null', name);
       // A frame the extension does not reach has no window.p2pcp at all; one it reaches is refused at once.
       if (r.hasApi) {
-        for (const call of ['hello', 'login', 'privateStorageKey', 'seal']) {
+        for (const call of ['hello', 'login', 'privateStorageKey', 'seal', 'badInput']) {
           assert.equal(r[call].error?.code, 'NOT_ALLOWED', `${name} ${call}: ${JSON.stringify(r[call])}`);
           assert.ok(r[call].ms < 1000, `${name} ${call} settled at once`);
         }

@@ -220,6 +220,7 @@ test('frames speak as their own origin; sandboxed, CSP-sandboxed, data: and srcd
     assert.deepEqual(r.login.result, { message: origin, verified: true }, `${name}: the login names the frame's origin: ${JSON.stringify(r)}`);
     assert.equal(r.privateStorageKey.result,
       scheme.privateStorageKey(scheme.originRoot(root, origin), '/notes').toString('hex'), `${name}: the frame's own space`);
+    assert.equal(r.badInput.error?.code, 'BAD_REQUEST');
   }
   const consents = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => c.origin);
   assert.ok(consents.includes(session.origin('b')), 'the cross-origin frame asked for its own origin');
@@ -227,7 +228,7 @@ test('frames speak as their own origin; sandboxed, CSP-sandboxed, data: and srcd
     const r = reports[name];
     assert.ok(r?.hasApi, `${name}: window.p2pcp is there: ${JSON.stringify(r)}`);
     assert.equal(r.selfOrigin, 'null');
-    for (const call of ['hello', 'login', 'privateStorageKey', 'seal']) {
+    for (const call of ['hello', 'login', 'privateStorageKey', 'seal', 'badInput']) {
       assert.equal(r[call].error?.code, 'NOT_ALLOWED', `${name} ${call}: ${JSON.stringify(r[call])}`);
       assert.ok(r[call].ms < 1000, `${name} ${call} settled at once (${r[call].ms} ms)`);
     }

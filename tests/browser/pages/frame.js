@@ -31,6 +31,8 @@
     });
     await attempt('privateStorageKey', async () => p2pcp.toHex(await p2pcp.privateStorageKey('/notes')));
     await attempt('seal', async () => p2pcp.toHex(await p2pcp.seal('/notes', new Uint8Array([1, 2, 3]))));
+    // Whatever the inputs: in an opaque origin this is NOT_ALLOWED too; elsewhere BAD_REQUEST.
+    await attempt('badInput', () => p2pcp.signBlock(null));
   }
   if (window.parent !== window) {
     window.parent.postMessage({ frameReport: report }, '*');
