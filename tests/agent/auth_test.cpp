@@ -251,8 +251,9 @@ TEST(AgentPolicy, RawSigningIsOffByDefaultAndNeverSignsSchemeMessages) {
   EXPECT_EQ(codeOf(tryCall(allowed, "sign",
                            {{"key", key}, {"message", toBase64(asBytes("p2pcp/v1/root"))}})),
             "NOT_ALLOWED_BY_POLICY");
-  const auto signed_ = allowed.call("sign", {{"key", key}, {"message", message}});
-  // Verify with OpenSSL against the SPKI the agent reports.
+  // Verify with OpenSSL (DER) against the SPKI the agent reports.
+  const auto signed_ =
+      allowed.call("sign", {{"key", key}, {"message", message}, {"signatureFormat", "der"}});
   const auto spki = fromBase64(signed_["publicKey"].get<std::string>());
   const auto signature = fromBase64(signed_["signature"].get<std::string>());
   ASSERT_TRUE(spki && signature);

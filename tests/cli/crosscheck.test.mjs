@@ -54,9 +54,13 @@ for (const { file, type } of KEYS) {
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const keyUri = () => listed.find((k) => k.label === `fixture-${file}`).uri;
   const root = scheme.rootSecret(privateKey);
-  // The scheme's hash for each key type: none for Ed25519, SHA-384 for P-384, else SHA-256.
+  // The scheme's hash for each key type: none for Ed25519, SHA-384 for P-384, else SHA-256;
+  // ECDSA signatures in the scheme's P1363 form (r || s), or DER when the CLI was given --der.
+  const hash = type === 'ed25519' ? null : type === 'ec-p384' ? 'sha384' : 'sha256';
   const verifyWith = (key, message, signature) =>
-    crypto.verify(type === 'ed25519' ? null : type === 'ec-p384' ? 'sha384' : 'sha256', message, key, signature);
+    crypto.verify(hash, message, { key, dsaEncoding: 'ieee-p1363' }, signature) &&
+    scheme.verifyTokenSignature(key, message, signature);
+  const verifyDer = (key, message, signature) => crypto.verify(hash, message, key, signature);
 
   test(`${type}: public storage key of /profile`, () => {
     const got = text(['derive', 'public', '/profile', '--key', keyUri()]);
@@ -76,6 +80,37 @@ for (const { file, type } of KEYS) {
     const message = scheme.blockMessage(storageKey, 18446744073709551615n, crypto.createHash('sha256').update(payload).digest());
     assert.ok(verifyWith(publicKey, message, Buffer.from(r.signature, 'base64')), 'signature verifies');
     assert.ok(!verifyWith(publicKey, Buffer.concat([message, Buffer.from([0])]), Buffer.from(r.signature, 'base64')));
+  });
+
+  test(`${type}: --der gives OpenSSL's form, the default WebCrypto's`, () => {
+    const storageKey = scheme.publicStorageKey(spki, '/profile');
+    const payload = Buffer.from('a block for both forms');
+    const message = scheme.blockMessage(storageKey, 2n, crypto.createHash('sha256').update(payload).digest());
+    const args = ['sign-block', '--key', keyUri(), '--storage-key', storageKey.toString('hex'), '--seq', '2'];
+    const plain = Buffer.from(json(args, payload).signature, 'base64');
+    const der = Buffer.from(json([...args, '--der'], payload).signature, 'base64');
+    assert.ok(verifyWith(publicKey, message, plain));
+    assert.ok(verifyDer(publicKey, message, der));
+    if (type.startsWith('ec-')) {
+      assert.equal(plain.length, type === 'ec-p256' ? 64 : 96, 'P1363 is r || s');
+      assert.equal(der[0], 0x30, 'DER is a SEQUENCE');
+      const login = json(['sign-login', '--key', keyUri(), '--origin', 'https://app.example', '--index-server',
+        'wss://index.example/', '--nonce', crypto.randomBytes(16).toString('base64'), '--timestamp', '1', '--der']);
+      assert.ok(verifyDer(publicKey, Buffer.from(login.message, 'base64'), Buffer.from(login.signature, 'base64')));
+    } else {
+      assert.ok(verifyWith(publicKey, message, der), 'RSA and Ed25519 have one form');
+    }
+  });
+
+  test(`${type}: derive --stdin prints what one derive per uri prints`, () => {
+    const uris = ['/notes', '/profile', '/a b/\u00e9', `${'/x'.repeat(100)}`];
+    for (const kind of ['public', 'private']) {
+      const batch = ok(['derive', kind, '--stdin', '--key', keyUri()], uris.join('\n') + '\n').toString();
+      const single = uris.map((uri) => ok(['derive', kind, uri, '--key', keyUri()]).toString()).join('');
+      assert.equal(batch, single, kind);
+    }
+    const expected = uris.map((uri) => scheme.privateStorageKey(root, uri).toString('hex'));
+    assert.deepEqual(ok(['derive', 'private', '--stdin', '--key', keyUri()], uris.join('\n')).toString().trim().split('\n'), expected);
   });
 
   test(`${type}: private block signature by the write key derived for /notes`, () => {

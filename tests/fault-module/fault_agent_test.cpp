@@ -430,6 +430,47 @@ TEST_F(FaultyAgent, DeviceErrorIsATokenErrorNotARemoval) {
   EXPECT_EQ(dataOf(failed).value("ckr", ""), "CKR_DEVICE_ERROR");
 }
 
+// signBlocks (docs/protocol.md, "Bulk methods"): public blocks are signed one by
+// one on the token; a device error fails its own item only, a removal ends the
+// session for the public blocks after it, without more token calls, and the
+// private blocks (write keys, never the token) are signed all the same.
+TEST_F(FaultyAgent, ATokenPulledDuringABatchEndsItsPublicBlocksOnly) {
+  AgentHarness& harness = start();
+  const std::string key = harness.keyUri("p256");  // its root is ECDH: C_Sign is for blocks only
+  auto agent = harness.connect();
+  ASSERT_EQ(codeOf(signBlock(agent, key)), "OK");
+  const auto block = [](const std::string& kind, int seq) {
+    return json{{"uri", "/b" + std::to_string(seq)},
+                {"kind", kind},
+                {"seq", seq},
+                {"payloadSha256", std::string(64, '0')}};
+  };
+  const json blocks = {block("public", 1), block("private", 2), block("public", 3),
+                       block("public", 4), block("private", 5), block("public", 6),
+                       block("public", 7)};
+  // A signature is two C_Sign calls (length, then signature). Item 3 meets a
+  // device error in its first (its own failure), item 4 a removal (the session's).
+  faults_.setRules({{{"call", "C_Sign"}, {"rv", "CKR_DEVICE_ERROR"}, {"skip", 2}, {"times", 1}},
+                    {{"call", "C_Sign"}, {"tokenPresent", false}, {"skip", 3}}});
+  faults_.clearLog();
+  const json r = tryCall(agent, "signBlocks", {{"key", key}, {"blocks", blocks}});
+  ASSERT_EQ(codeOf(r), "OK") << r.dump();
+  const json& results = r["result"]["results"];
+  ASSERT_EQ(results.size(), blocks.size());
+  const auto itemCode = [&](std::size_t i) {
+    return results[i].contains("error") ? results[i]["error"]["data"].value("error", "?") : "OK";
+  };
+  EXPECT_EQ(itemCode(0), "OK");
+  EXPECT_EQ(itemCode(1), "OK");
+  EXPECT_EQ(itemCode(2), "TOKEN_ERROR");
+  EXPECT_EQ(itemCode(3), "TOKEN_REMOVED");
+  EXPECT_EQ(itemCode(4), "OK") << "a private block needs no token";
+  EXPECT_EQ(itemCode(5), "TOKEN_REMOVED");
+  EXPECT_EQ(itemCode(6), "TOKEN_REMOVED");
+  EXPECT_EQ(faults_.count("C_Sign"), 4) << "no token call after the removal";
+  expectServing();
+}
+
 // --- What needs each module in a helper process (issue 8) ---------------------------------
 
 TEST_F(FaultyAgent, OtherClientsAreAnsweredWhileASlowSignatureRuns) {

@@ -169,12 +169,69 @@ export function seal(root, uri, plaintext, nonce = crypto.randomBytes(12)) {
   return Buffer.concat([Buffer.from([1]), nonce, body, cipher.getAuthTag()]);
 }
 
-// The signature the token key makes over a scheme message (deterministic for RSA and Ed25519).
-export function signWithTokenKey(privateKey, message) {
-  return privateKey.asymmetricKeyType === 'ed25519'
-    ? crypto.sign(null, message, privateKey)
-    : crypto.sign(privateKey.asymmetricKeyType === 'ec' && curveOf(privateKey) === 'P-384' ? 'sha384' : 'sha256', message, privateKey);
+// The scheme's hash for a token key: none for Ed25519, SHA-384 for P-384, else SHA-256.
+function schemeHash(key) {
+  if (key.asymmetricKeyType === 'ed25519') return null;
+  return key.asymmetricKeyType === 'ec' && curveOf(key) === 'P-384' ? 'sha384' : 'sha256';
 }
+
+// The signature the token key makes over a scheme message (deterministic for RSA and
+// Ed25519). ECDSA signatures are IEEE P1363 (r || s), the form WebCrypto verifies.
+export function signWithTokenKey(privateKey, message) {
+  return crypto.sign(schemeHash(privateKey), message, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+}
+
+// Whether a scheme signature (ECDSA in P1363 form) by the token key verifies.
+export function verifyTokenSignature(publicKey, message, signature) {
+  return crypto.verify(schemeHash(publicKey), message, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+}
+
+// ECDSA P1363 (r || s) <-> DER ECDSA-Sig-Value (SEQUENCE { INTEGER r, INTEGER s }),
+// written out here so that the agent's conversion is checked against another one.
+const derLength = (n) => (n < 0x80 ? Buffer.from([n]) : Buffer.from([0x81, n]));
+function derInteger(unsigned) {
+  let i = 0;
+  while (i < unsigned.length - 1 && unsigned[i] === 0) i++;
+  let value = unsigned.subarray(i);
+  if (value[0] & 0x80) value = Buffer.concat([Buffer.from([0]), value]);
+  return Buffer.concat([Buffer.from([0x02]), derLength(value.length), value]);
+}
+export function p1363ToDer(signature) {
+  const half = signature.length / 2;
+  const body = Buffer.concat([derInteger(signature.subarray(0, half)), derInteger(signature.subarray(half))]);
+  return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+}
+export function derToP1363(der, fieldBytes) {
+  let at = 0;
+  const read = (tag) => {
+    if (der[at++] !== tag) throw new Error('not a DER ECDSA-Sig-Value');
+    let length = der[at++];
+    if (length === 0x81) length = der[at++];
+    const value = der.subarray(at, at + length);
+    at += length;
+    return value;
+  };
+  const sequence = read(0x30);
+  if (at !== der.length) throw new Error('trailing bytes after the DER signature');
+  at = 0;
+  der = sequence;
+  const pad = (value) => {
+    const unsigned = value[0] === 0 ? value.subarray(1) : value;
+    if (unsigned.length > fieldBytes) throw new Error('a DER integer longer than the field');
+    return Buffer.concat([Buffer.alloc(fieldBytes - unsigned.length), unsigned]);
+  };
+  const r = pad(read(0x02));
+  const s = pad(read(0x02));
+  return Buffer.concat([r, s]);
+}
+
+// ECDSA is randomised: one public block signature of each EC fixture, made once
+// (P1363, base64) over its public block message, so that readers can check their
+// verifier and their DER conversion against the documentation.
+export const RECORDED_ECDSA_BLOCK_SIGNATURES = {
+  'p256.pem': 'WySCV4+kyYBOA6q/0K7/W9xYcE2qsMC1LtSpZt+W1asOER5uhPcg9gjlSyRSTJj+7zzJwbK80GwAeug0a2uvrA==',
+  'p384.pem': 'e09QFoWz5dIli0tCOFJt+EyTnOBuKNhLs4IrjXReQn6vxqvDGaDqWzc/w6ESVRpLs+0FgdnWQiNrT7DBXKU/hmEDHvfiA6J3WDh5JAkxeQrVdSEYHjFTBQWAmPEbu0ZW',
+};
 
 export function vectors(fixturesDir) {
   const out = { command: 'node tests/independent/p2pcp-scheme.mjs vectors tests/fixtures', keys: [] };
@@ -221,6 +278,10 @@ export function vectors(fixturesDir) {
     });
     if (privateKey.asymmetricKeyType !== 'ec') {
       entry.publicBlockSignature = signWithTokenKey(privateKey, block).toString('base64');
+    } else {
+      const recorded = Buffer.from(RECORDED_ECDSA_BLOCK_SIGNATURES[entry.fixture], 'base64');
+      entry.publicBlockSignatureP1363 = recorded.toString('base64');
+      entry.publicBlockSignatureDer = p1363ToDer(recorded).toString('base64');
     }
     out.keys.push(entry);
   }

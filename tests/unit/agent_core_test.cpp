@@ -80,6 +80,7 @@ TEST(CallerTable, EveryMethodHasAHandlerAndPagesGetOnlyTheP2pcpOperations) {
   EXPECT_EQ(methodsFor(CallerKind::Page),
             (std::vector<std::string>{"hello", "subscribe", "requestAccess", "getPublicKey",
                                       "deriveStorageKey", "signBlock", "signLogin", "seal", "open",
+                                      "deriveStorageKeys", "signBlocks", "sealMany", "openMany",
                                       "sign", "listKeys"}));
   EXPECT_FALSE(mayEverCall(CallerKind::Page, *findMethodAccess("setDefaultKey")));
   EXPECT_TRUE(mayEverCall(CallerKind::Extension, *findMethodAccess("setDefaultKey")));
