@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The popup: agent and token status, keys, the sites with consent (revocable),
+// The popup: agent and token status, the keys (the default marked, another
+// one made the default with a click), the sites with consent (revocable),
 // and a lock button. Everything goes through the background to the host.
 'use strict';
 
@@ -49,8 +50,24 @@ async function refresh() {
       tokens.append(item('No token. Insert your card or token.'));
     }
     const keys = await call('listKeys');
-    document.getElementById('keys').replaceChildren(...keys.map((k) =>
-      item(`${k.label} (${k.type}) ${k.fingerprint.slice(0, 16)}…`)));
+    document.getElementById('keys').replaceChildren(...keys.map((k) => {
+      const text = `${k.label} (${k.type}) ${k.fingerprint.slice(0, 16)}…`;
+      if (k.default) {
+        const marked = item(text, Object.assign(document.createElement('strong'), { textContent: 'default' }));
+        marked.classList.add('default');
+        return marked;
+      }
+      // The fingerprint names exactly this key, wherever its token sits.
+      const choose = document.createElement('button');
+      choose.type = 'button';
+      choose.textContent = 'Make default';
+      choose.title = 'Sites and programs that name no key will use this one';
+      choose.addEventListener('click', () => call('setDefaultKey', { key: k.fingerprint }).then(refresh, showError));
+      return item(text, choose);
+    }));
+    if (keys.length === 0) {
+      document.getElementById('keys').append(item('No key on the tokens present.'));
+    }
     const consents = await call('listConsents');
     const list = document.getElementById('consents');
     list.replaceChildren(...consents.map((c) => {

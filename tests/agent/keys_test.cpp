@@ -325,5 +325,29 @@ TEST_F(Keys, HelloListsWhatAPageMayCallNow) {
   EXPECT_EQ(codeOf(signed_), "OK") << signed_.dump();
 }
 
+TEST_F(Keys, TheCliShowsSetsAndClearsTheDefaultKey) {
+  const auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), P2PCP_CLI_PROGRAM);
+    return harness_->run(args);
+  };
+  const auto none = cli({"default-key"});
+  EXPECT_EQ(none.exitCode, 0) << none.output;
+  EXPECT_NE(none.output.find("no default key"), std::string::npos) << none.output;
+  const auto set = cli({"default-key", "set", fingerprint("p384")});
+  ASSERT_EQ(set.exitCode, 0) << set.output;
+  EXPECT_NE(set.output.find("fixture-p384"), std::string::npos) << set.output;
+  const auto shown = cli({"default-key", "--json"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.output;
+  EXPECT_EQ(json::parse(shown.output)["defaultKey"]["fingerprint"], fingerprint("p384"));
+  const auto keys = cli({"keys"});
+  EXPECT_NE(keys.output.find("fixture-p384 (ec-p384) [default]"), std::string::npos) << keys.output;
+  const auto pubkey = cli({"pubkey", "--json"});
+  ASSERT_EQ(pubkey.exitCode, 0) << pubkey.output;
+  EXPECT_EQ(json::parse(pubkey.output)["fingerprint"], fingerprint("p384"));
+  EXPECT_EQ(cli({"default-key", "set", "pkcs11:"}).exitCode, 1) << "several keys match";
+  ASSERT_EQ(cli({"default-key", "clear"}).exitCode, 0);
+  EXPECT_EQ(cli({"pubkey"}).exitCode, 1) << "four keys and no default: KEY_AMBIGUOUS";
+}
+
 }  // namespace
 }  // namespace p2pcp::testing

@@ -274,6 +274,33 @@ test('the popup shows the agent, the token, the key and the sites, and revokes o
   await popup.close();
 });
 
+test('the popup makes another key the default, and a page that names no key then uses it', { skip: skipInstalled }, async () => {
+  // Two keys; agent.json names the first (harness.mjs).
+  const two = await BrowserSession.start({ build, keys: ['p256', 'ed25519'] });
+  try {
+    two.setConsent('yes');
+    const page = await two.openPage('a');
+    const before = await two.call(page, 'identity');
+    assert.equal(before.result?.type, 'ec-p256', JSON.stringify(before));
+    const popup = await two.context.newPage();
+    await popup.goto(`chrome-extension://${DEV_EXTENSION_ID}/popup.html`);
+    await popup.waitForFunction(() => document.getElementById('keys').textContent.includes('fixture-ed25519'), null, { timeout: 10000 });
+    assert.match(await popup.textContent('#keys li.default'), /fixture-p256/);
+    await popup.locator('#keys li', { hasText: 'fixture-ed25519' }).getByRole('button', { name: 'Make default' }).click();
+    await popup.waitForFunction(() => document.querySelector('#keys li.default')?.textContent.includes('fixture-ed25519'), null, { timeout: 10000 });
+    assert.equal(await popup.textContent('#error'), '');
+    const after = await two.call(page, 'identity');
+    assert.equal(after.result?.type, 'ed25519', JSON.stringify(after));
+    // The agent keeps the person's choice: the CLI shows it, ahead of agent.json.
+    const shown = JSON.parse(two.cli(['default-key', '--json']).stdout);
+    assert.equal(shown.defaultKey.label, 'fixture-ed25519');
+    assert.equal(shown.defaultKey.from, 'setDefaultKey');
+    await popup.close();
+  } finally {
+    await two.close();
+  }
+});
+
 // Last: it takes the token away. SoftHSM2 cannot show a token created by
 // another process to a running agent, so insertion is not testable here; a
 // token whose files vanish is reported as removed by the agent's slot scan.

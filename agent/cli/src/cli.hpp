@@ -66,5 +66,8 @@ int consentsList(const Options& o);
 int consentsGrant(const Options& o, const std::string& origin, bool full,
                   const std::optional<std::string>& space);
 int consentsRevoke(const Options& o, const std::string& origin);
+int defaultKeyShow(const Options& o);
+int defaultKeySet(const Options& o, const std::string& key);
+int defaultKeyClear(const Options& o);
 
 }  // namespace p2pcp::cli

@@ -125,7 +125,8 @@ int keys(const Options& o) {
   const json list = call("listKeys", params);
   std::string text;
   for (const auto& k : list) {
-    text += k.value("label", "") + " (" + k.value("type", "") + ")\n  uri: " + k.value("uri", "") +
+    text += k.value("label", "") + " (" + k.value("type", "") + ")" +
+            (k.value("default", false) ? " [default]" : "") + "\n  uri: " + k.value("uri", "") +
             "\n  fingerprint: " + k.value("fingerprint", "") + "\n";
   }
   return printOr(o, list, text.empty() ? "no keys\n" : text);

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     cmd->add_flag("--json", o.json, "Print the agent's JSON result");
     if (withKey) {
       cmd->add_option("--key", o.key,
-                      "PKCS#11 URI of the key (default: the configured or only key)");
+                      "PKCS#11 URI or fingerprint of the key (default: the chosen, configured "
+                      "or only key)");
     }
   };
   std::function<int()> run;
@@ -216,6 +217,28 @@ int main(int argc, char** argv) {
         return consentsGrant(o, consentOrigin, full, shareSpace);
       }
       return consentsList(o);
+    };
+  });
+
+  auto* defaultKeyCmd = app.add_subcommand(
+      "default-key", "Show the default key (used without --key); set or clear your choice");
+  addCommon(defaultKeyCmd, false);
+  std::string defaultKey;
+  auto* setDefaultCmd = defaultKeyCmd->add_subcommand(
+      "set", "Choose the default key (kept by the agent, ahead of agent.json's defaultKey)");
+  setDefaultCmd->add_option("key", defaultKey, "The key's PKCS#11 URI or fingerprint")->required();
+  setDefaultCmd->add_flag("--json", o.json, "Print the agent's JSON result");
+  auto* clearDefaultCmd = defaultKeyCmd->add_subcommand("clear", "Forget the chosen default key");
+  clearDefaultCmd->add_flag("--json", o.json, "Print the agent's JSON result");
+  defaultKeyCmd->callback([&] {
+    run = [&] {
+      if (setDefaultCmd->parsed()) {
+        return defaultKeySet(o, defaultKey);
+      }
+      if (clearDefaultCmd->parsed()) {
+        return defaultKeyClear(o);
+      }
+      return defaultKeyShow(o);
     };
   });
 
