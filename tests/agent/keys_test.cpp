@@ -292,8 +292,9 @@ TEST_F(Keys, HelloListsWhatAPageMayCallNow) {
   EXPECT_EQ(helloMethods(*harness_, kNewPage),
             (std::vector<std::string>{"hello", "subscribe", "requestAccess"}));
   const std::vector<std::string> siteOps{
-      "hello",     "subscribe", "requestAccess", "getPublicKey", "deriveStorageKey",
-      "signBlock", "signLogin", "seal",          "open",         "listKeys"};
+      "hello",     "subscribe", "requestAccess", "getPublicKey", "deriveStorageKey",  "signBlock",
+      "signLogin", "seal",      "open",          "listKeys",     "deriveStorageKeys", "signBlocks",
+      "sealMany",  "openMany"};
   auto site = helloMethods(*harness_, kSitePage);
   auto expected = siteOps;
   std::sort(site.begin(), site.end());
