@@ -71,7 +71,8 @@
     const proto = Object.getPrototypeOf(v);
     return proto === null || proto === Object.prototype || tag(v) === '[object Object]';
   };
-  const utf8Length = (text) => new TextEncoder().encode(text).length;
+  const encoder = new TextEncoder();
+  const utf8Length = (text) => (/^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).length);
 
   // An object with only the named members; `undefined` members count as absent.
   function record(value, field, allowed) {
@@ -188,12 +189,15 @@
     for (const b of view) out += HEX[b];
     return out;
   }
+  const nibble = (c) => (c <= 57 ? c - 48 : (c | 32) - 87); // '0'-'9', 'a'-'f', 'A'-'F'
   function fromHex(value) {
     if (typeof value !== 'string' || !/^(?:[0-9a-fA-F]{2})*$/.test(value)) {
       throw bad('hex', 'is not an even number of hex digits');
     }
     const out = new Uint8Array(value.length / 2);
-    for (let i = 0; i < out.length; i++) out[i] = parseInt(value.substr(i * 2, 2), 16);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = (nibble(value.charCodeAt(2 * i)) << 4) | nibble(value.charCodeAt(2 * i + 1));
+    }
     return out;
   }
   // Replies from the agent: malformed ones are the extension's problem, not the page's.
