@@ -125,18 +125,20 @@ function onHostMessage(message) {
     // The host could not read a request far enough to find its id. With one
     // request in flight it is that one's answer; with several, none of them
     // can be told apart, so all fail (the next requests work as before).
-    lastHostError = errorOf(message.error); // e.g. MESSAGE_TOO_LARGE before the host exits
+    const hostError = errorOf(message.error);
     const waiting = [...inFlight.entries()];
+    // Kept only when it answered no one: the reason, should the host exit next.
+    lastHostError = waiting.length === 0 ? hostError : null;
     if (waiting.length === 1) {
       inFlight.clear();
-      waiting[0][1]({ error: lastHostError });
+      waiting[0][1]({ error: hostError });
     } else if (waiting.length > 1) {
       inFlight.clear();
       const error = {
         code: 'HOST_PROTOCOL_ERROR',
         message: `the native host could not read one of ${waiting.length} requests in flight ` +
-          `(${lastHostError.code}: ${lastHostError.message}); none of them was answered, try again`,
-        data: { hostError: lastHostError.code },
+          `(${hostError.code}: ${hostError.message}); none of them was answered, try again`,
+        data: { hostError: hostError.code },
       };
       for (const [, reply] of waiting) {
         reply({ error });
