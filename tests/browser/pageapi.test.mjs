@@ -52,6 +52,12 @@ test('the declarations and the example app type-check with tsc, and misuse does 
   const docs = readFileSync(path.join(sourceDir, 'docs/page-api.md'), 'utf8');
   const shown = docs.match(/## Build your first p2pcp app[\s\S]*?```ts\n([\s\S]*?)```/)?.[1];
   assert.equal(shown, readFileSync(path.join(sourceDir, 'examples/first-app/app.ts'), 'utf8'));
+  // Every error code of the declarations is documented, and no other.
+  const declarations = readFileSync(path.join(sourceDir, 'browser-extension/p2pcp.d.ts'), 'utf8');
+  const declared = [...declarations.match(/type ErrorCode =([\s\S]*?);/)[1].matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]).sort();
+  const table = docs.slice(docs.indexOf('## Error codes'), docs.indexOf('## Build your first p2pcp app'));
+  const documented = [...table.matchAll(/^\| (.*?) \|/gm)].flatMap((m) => [...m[1].matchAll(/`([A-Z_]+)`/g)].map((c) => c[1])).sort();
+  assert.deepEqual(documented, declared);
 });
 
 test('every bad input settles with a P2pcpError naming the field, and the next call works', { skip }, async () => {
