@@ -69,6 +69,7 @@ test('every bad input settles with a P2pcpError naming the field, and the next c
     o.code !== o.expected.code || (o.expected.field !== undefined && o.field !== o.expected.field) || !o.nextOk ||
     o.ms > 10000);
   assert.deepEqual(wrong, [], `cases that did not settle as they should: ${JSON.stringify(wrong, null, 1)}`);
+  console.log(`# ${outcomes.length} bad inputs settled, the slowest in ${Math.max(...outcomes.map((o) => o.ms))} ms`);
   await page.close();
 });
 
