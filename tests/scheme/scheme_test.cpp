@@ -248,6 +248,33 @@ TEST(Scheme, DerivationsAreDomainSeparated) {
   EXPECT_THROW((void)privateStorageKey(SecureBytes(31, 0), "/x"), SchemeError);
 }
 
+// The batch form (keyed once, HKDF expand from a precomputed PRK) gives exactly
+// what the free functions give, for every root and uri, including an empty uri.
+TEST(Scheme, RootDerivationsEqualTheFreeFunctions) {
+  for (const std::uint8_t fill : {std::uint8_t{0}, std::uint8_t{7}, std::uint8_t{0xff}}) {
+    const SecureBytes root(32, fill);
+    const RootDerivations derivations(root);
+    for (const std::string_view uri :
+         {std::string_view(""), std::string_view("/notes"), std::string_view("/\xc3\xa9t\xc3\xa9"),
+          std::string_view("https://app.example/scores")}) {
+      EXPECT_EQ(hex(derivations.privateStorageKey(uri)), hex(privateStorageKey(root, uri)));
+      EXPECT_EQ(hex(derivations.writeKeySeed(uri)), hex(writeKeySeed(root, uri)));
+      EXPECT_EQ(hex(derivations.sealKey(uri)), hex(sealKey(root, uri)));
+    }
+    const SecureBytes seed = writeKeySeed(root, "/notes");
+    const Bytes message(10, 1);
+    const auto write = signWithWriteKeyAndSpki(seed, message);
+    EXPECT_EQ(hex(write.spki), hex(writeKeySpki(seed)));
+    // The SPKI built by hand equals OpenSSL's encoding of the same key.
+    const ossl::EvpPkeyPtr key(
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+    ASSERT_TRUE(key);
+    EXPECT_EQ(hex(write.spki), hex(ossl::subjectPublicKeyInfo(key.get())));
+    EXPECT_EQ(hex(write.signature), hex(signWithWriteKey(seed, message)));
+  }
+  EXPECT_THROW(RootDerivations(SecureBytes(31, 0)), SchemeError);
+}
+
 // The hole this closes: a page allowed on one origin derived the same private keys as
 // the person's app on another. Every private key now depends on the space.
 constexpr std::array kSpaces{

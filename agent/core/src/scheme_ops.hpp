@@ -37,7 +37,6 @@ class SchemeCall {
 
   [[nodiscard]] const Space& space() const noexcept { return space_; }
   [[nodiscard]] const pkcs11::KeyDescription& key() const noexcept { return key_; }
-  [[nodiscard]] const Caller& caller() const noexcept { return context_.caller; }
   // The root of the call's space: from the token (or the agent's cache) on first use.
   [[nodiscard]] ByteView root();
   // The root's derivations, keyed once for all the call's items.
