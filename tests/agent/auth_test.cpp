@@ -172,7 +172,7 @@ TEST(AgentConsent, PageNeedsConsentAndADenialIsRememberedListedAndRevocable) {
   EXPECT_EQ(st.st_mode & 0777U, 0600U);
 
   for (const char* method : {"listConsents", "revokeConsent", "grantConsent", "lock", "status",
-                             "listTokens", "listKeys", "login"}) {
+                             "listTokens", "setDefaultKey", "login"}) {
     EXPECT_EQ(codeOf(tryCall(agent, method, json::object(), page)), "NOT_ALLOWED_BY_POLICY")
         << method << ": a page cannot read or change consents, the token or the agent";
   }

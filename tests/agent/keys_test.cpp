@@ -278,6 +278,16 @@ TEST_F(Keys, AStaleDefaultKeyIsNamedNotReplaced) {
   EXPECT_EQ(codeOf(call("getPublicKey", {{"key", fingerprint("p384")}})), "OK");
 }
 
+TEST_F(Keys, ACorruptDefaultKeyFileIsSetAsideNotTrusted) {
+  std::ofstream(defaultKeyFile()) << R"({"version": 1, "key": {"fingerprint": "not hex"}})";
+  harness_->restart({});
+  EXPECT_EQ(defaultKeyUsed(), "KEY_AMBIGUOUS");
+  EXPECT_FALSE(fs::exists(defaultKeyFile()));
+  EXPECT_TRUE(fs::exists(defaultKeyFile().string() + ".corrupt"));
+  EXPECT_EQ(codeOf(call("setDefaultKey", {{"key", fingerprint("p256")}})), "OK");
+  EXPECT_EQ(defaultKeyUsed(), fingerprint("p256"));
+}
+
 std::vector<std::string> helloMethods(const AgentHarness& harness, const json& meta) {
   const json r = tryCall(harness, "hello", json::object(), meta);
   return r.contains("result") ? r["result"]["methods"].get<std::vector<std::string>>()
@@ -292,25 +302,45 @@ TEST_F(Keys, HelloListsWhatAPageMayCallNow) {
   EXPECT_EQ(helloMethods(*harness_, kNewPage),
             (std::vector<std::string>{"hello", "subscribe", "requestAccess"}));
   const std::vector<std::string> siteOps{
-      "hello",     "subscribe", "requestAccess", "getPublicKey", "deriveStorageKey",  "signBlock",
-      "signLogin", "seal",      "open",          "listKeys",     "deriveStorageKeys", "signBlocks",
-      "sealMany",  "openMany"};
-  auto site = helloMethods(*harness_, kSitePage);
-  auto expected = siteOps;
-  std::sort(site.begin(), site.end());
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(site, expected);
+      "hello",     "subscribe", "requestAccess", "getPublicKey", "deriveStorageKey",
+      "signBlock", "signLogin", "seal",          "open",         "listKeys"};
+  // Site access: every p2pcp operation (the bulk forms too, whatever the
+  // table adds), nothing that needs full access or is not for pages.
+  const auto site = helloMethods(*harness_, kSitePage);
+  for (const auto& name : siteOps) {
+    EXPECT_TRUE(has(site, name)) << name;
+  }
   const auto full = helloMethods(*harness_, kFullPage);
   EXPECT_TRUE(has(full, "listKeys"));
   EXPECT_FALSE(has(full, "sign")) << "raw signing is off by default";
-  for (const auto& name : {"status", "listTokens", "setDefaultKey", "grantConsent", "login"}) {
-    EXPECT_FALSE(has(full, name)) << name;
+  for (const auto* listed : {&site, &full}) {
+    for (const auto& name : {"sign", "status", "listTokens", "setDefaultKey", "grantConsent",
+                             "revokeConsent", "listConsents", "login", "lock", "generateKey"}) {
+      EXPECT_FALSE(has(*listed, name)) << name;
+    }
   }
+  EXPECT_EQ(site, full) << "without raw signing, full access adds no method";
   // Local programs: what they may call, as before.
   const auto local = helloMethods(*harness_, json::object());
   for (const auto& name : {"status", "listKeys", "setDefaultKey", "sign", "grantConsent"}) {
     EXPECT_TRUE(has(local, name)) << name;
   }
+  // A bare hello (answered from text made once) says what a hello with params
+  // (the dispatcher's path) says.
+  for (const json& meta : {json::object(), kPopup}) {
+    const json bare = call("hello", json::object(), meta);
+    ASSERT_EQ(codeOf(bare), "OK") << bare.dump();
+    EXPECT_EQ(bare["result"], resultOf(call("hello", {{"client", "keys_test"}}, meta)));
+    EXPECT_EQ(codeOf(call("hello", {{"protocol", 2}}, meta)), "UNSUPPORTED");
+  }
+  // The id comes back as sent, escaped as JSON.
+  auto agent = harness_->connect();
+  agent.send(R"({"jsonrpc":"2.0","id":"a \"quoted\" id","method":"hello"})");
+  const auto raw = agent.receive();
+  ASSERT_TRUE(raw.has_value());
+  const json reply = json::parse(*raw);
+  EXPECT_EQ(reply["id"], "a \"quoted\" id") << *raw;
+  EXPECT_EQ(reply["result"]["protocol"], 1) << *raw;
   const auto popup = helloMethods(*harness_, kPopup);
   EXPECT_TRUE(has(popup, "setDefaultKey"));
   EXPECT_FALSE(has(popup, "signBlock"));

@@ -154,6 +154,43 @@ TEST_F(NativeHost, RelaysRequestsWithTheOriginAndExitsWhenTheBrowserCloses) {
   EXPECT_EQ(host.wait(), 0);
 }
 
+// Key choice through the host: a page with site access lists the keys without
+// their URIs and names one by fingerprint; only the popup sets the default.
+TEST_F(NativeHost, APageListsKeysAndThePopupChoosesTheDefault) {
+  auto local = harness_->connect();
+  local.call("grantConsent", {{"origin", kPage}, {"access", "site"}});
+  HostProcess host({kDevOrigin}, harness_->environment());
+  host.send({{"id", 1}, {"method", "listKeys"}, {"origin", kPage}});
+  const auto keys = host.receive();
+  ASSERT_EQ(codeOf(keys), "OK") << keys->dump();
+  ASSERT_FALSE((*keys)["result"].empty());
+  std::string fingerprint;
+  for (const auto& key : (*keys)["result"]) {
+    EXPECT_FALSE(key.contains("uri")) << key.dump();
+    EXPECT_FALSE(key.contains("tokenUri")) << key.dump();
+    if (key["label"] == "fixture-p256") {
+      fingerprint = key["fingerprint"];
+    }
+  }
+  ASSERT_EQ(fingerprint.size(), 64U) << keys->dump();
+  host.send({{"id", 2},
+             {"method", "setDefaultKey"},
+             {"origin", kPage},
+             {"params", {{"key", fingerprint}}}});
+  EXPECT_EQ(codeOf(host.receive()), "NOT_ALLOWED_BY_POLICY");
+  host.send({{"id", 3},
+             {"method", "setDefaultKey"},
+             {"origin", kPopup},
+             {"params", {{"key", fingerprint}}}});
+  const auto chosen = host.receive();
+  ASSERT_EQ(codeOf(chosen), "OK") << chosen->dump();
+  EXPECT_EQ((*chosen)["result"]["defaultKey"]["label"], "fixture-p256");
+  host.send({{"id", 4}, {"method", "getPublicKey"}, {"origin", kPage}});
+  const auto identity = host.receive();
+  ASSERT_EQ(codeOf(identity), "OK") << identity->dump();
+  EXPECT_EQ((*identity)["result"]["fingerprint"], fingerprint);
+}
+
 TEST_F(NativeHost, FirefoxCallerIsAccepted) {
   HostProcess host({"/tmp/dev.p2pcp.agent.json", "key-agent@p2pcp.dev"}, harness_->environment());
   host.send({{"id", 1}, {"method", "hello"}, {"origin", kPage}});

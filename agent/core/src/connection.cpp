@@ -46,6 +46,10 @@ Connection::Connection(Server& server, Socket socket)
       lastActivity_(lastCompleted_) {}
 
 void Connection::start() {
+  // Reads that find nothing return at once (readBody); asynchronous reads and
+  // writes work the same either way.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
   watch(lastActivity_ + limits_.idleTimeout);
   readHeader();
 }
@@ -165,17 +169,36 @@ void Connection::onBudgetGranted() {
 
 // The body buffer grows as bytes arrive, never to what the header claims up front.
 void Connection::readBody() {
-  if (bodyHave_ == length_) {
-    onMessage();
-    return;
+  for (;;) {
+    if (bodyHave_ == length_) {
+      onMessage();
+      return;
+    }
+    const std::size_t chunk = std::min(limits_.readChunkBytes, length_ - bodyHave_);
+    if (body_.capacity() < bodyHave_ + chunk) {
+      body_.reserve(std::min(length_, std::max(body_.capacity() * 2, bodyHave_ + chunk)));
+    }
+    body_.resize(bodyHave_ + chunk);
+    if (length_ > limits_.smallMessageBytes) {
+      break;
+    }
+    // A small message's body has almost always arrived with its header: read it
+    // now (the socket is non-blocking) instead of after another pass through the
+    // event loop; only what has not arrived yet is waited for.
+    boost::system::error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(body_.data() + bodyHave_, chunk), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      break;
+    }
+    if (ec) {
+      endOfInput();  // truncated message: nothing to answer
+      return;
+    }
+    bodyHave_ += n;
+    body_.resize(bodyHave_);
   }
-  const std::size_t chunk = std::min(limits_.readChunkBytes, length_ - bodyHave_);
-  if (body_.capacity() < bodyHave_ + chunk) {
-    body_.reserve(std::min(length_, std::max(body_.capacity() * 2, bodyHave_ + chunk)));
-  }
-  body_.resize(bodyHave_ + chunk);
   reading_ = true;
-  socket_.async_read_some(asio::buffer(body_.data() + bodyHave_, chunk),
+  socket_.async_read_some(asio::buffer(body_.data() + bodyHave_, body_.size() - bodyHave_),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       std::size_t n) { self->onBodyBytes(ec, n); });
 }
@@ -263,6 +286,11 @@ void Connection::serveSmall(const std::string& text) {
   auto request = std::get<Request>(std::move(parsed));
   if (request.method == "subscribe") {
     subscribe(request);
+    return;
+  }
+  if (const auto canned = Dispatcher::cannedReply(request)) {
+    send(std::make_shared<const std::string>(
+        makeFrame(*canned, LengthOrder::BigEndian, limits_.maxMessageBytes)));
     return;
   }
   if (auto reply = server_.dispatcher_.tryHandleQuickly(request)) {

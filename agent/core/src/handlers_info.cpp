@@ -46,6 +46,22 @@ json keyForPage(json entry, Grade grade) {
 
 }  // namespace
 
+namespace {
+
+// Nothing here identifies the person or their token: every page may ask.
+json helloResult(CallerKind kind, std::vector<std::string> methods) {
+  return {{"agent", "p2pcp-agent"},
+          {"version", kAgentVersion},
+          {"protocol", kProtocolVersion},
+          {"methods", std::move(methods)},
+          {"notifications", {"tokenInserted", "tokenRemoved"}},
+          {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
+          {"maxRequestBytes", kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage},
+          {"batchLimits", batchLimits()}};
+}
+
+}  // namespace
+
 json handleHello(RequestContext& context, const json& params) {
   const Params p(params, {"client", "protocol"});
   if (p.has("protocol") && p.u64("protocol") != kProtocolVersion) {
@@ -53,22 +69,25 @@ json handleHello(RequestContext& context, const json& params) {
                      "this agent speaks protocol version " + std::to_string(kProtocolVersion),
                      {{"protocol", kProtocolVersion}});
   }
-  // Nothing here identifies the person or their token: every page may ask.
-  json hello = {{"agent", "p2pcp-agent"},
-                {"version", kAgentVersion},
-                {"protocol", kProtocolVersion},
-                {"methods", context.caller.isPage()
-                                ? methodsForPage(context.grade, rawSigningAllowed(context))
-                                : methodsFor(context.caller.kind)},
-                {"notifications", {"tokenInserted", "tokenRemoved"}},
-                {"keyTypes", {"rsa", "ec-p256", "ec-p384", "ed25519"}},
-                {"maxRequestBytes",
-                 context.caller.kind == CallerKind::Local ? kMaxAgentMessage : kMaxBrowserMessage},
-                {"batchLimits", batchLimits()}};
-  if (context.caller.isPage()) {
-    hello["access"] = gradeName(context.grade);
+  if (!context.caller.isPage()) {
+    return helloResult(context.caller.kind, methodsFor(context.caller.kind));
   }
+  json hello =
+      helloResult(context.caller.kind, methodsForPage(context.grade, rawSigningAllowed(context)));
+  hello["access"] = gradeName(context.grade);
   return hello;
+}
+
+const std::string& helloResultText(CallerKind kind) {
+  // Built once: the same answer handleHello gives these callers.
+  static const std::string local =
+      helloResult(CallerKind::Local, methodsFor(CallerKind::Local)).dump();
+  static const std::string extension =
+      helloResult(CallerKind::Extension, methodsFor(CallerKind::Extension)).dump();
+  if (kind == CallerKind::Page) {
+    throw std::logic_error("a page's hello depends on its grade");
+  }
+  return kind == CallerKind::Local ? local : extension;
 }
 
 json handleSubscribe(RequestContext& /*context*/, const json& params) {

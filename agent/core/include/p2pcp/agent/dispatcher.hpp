@@ -45,6 +45,10 @@ class Dispatcher {
   // pad) or for a token another thread is using: run it with handle() on a
   // thread that may wait (no_wait.hpp).
   std::optional<nlohmann::json> tryHandleQuickly(const Request& request) noexcept;
+  // The whole reply as JSON text when it is the same every time: a bare
+  // `hello` (no params) from a local program or the extension, which clients
+  // send to check the agent is there. nullopt: dispatch it as usual.
+  [[nodiscard]] static std::optional<std::string> cannedReply(const Request& request);
   // What a subscriber receives of a token event: local programs the event as it
   // is; web pages only while their origin holds site or full access, and then
   // without the token's identity (no serial, no label), tagged with the

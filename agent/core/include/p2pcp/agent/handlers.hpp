@@ -45,6 +45,9 @@ const Handler* findHandler(std::string_view name) noexcept;
 
 // Handler functions, grouped by file.
 nlohmann::json handleHello(RequestContext& context, const nlohmann::json& params);
+// handleHello's result for a local program or the extension (never a page:
+// its answer depends on its grade), as JSON text made once.
+const std::string& helloResultText(CallerKind kind);
 nlohmann::json handleSubscribe(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleStatus(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleListTokens(RequestContext& context, const nlohmann::json& params);
