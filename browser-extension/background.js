@@ -16,9 +16,12 @@ const OWN_ORIGIN = new URL(api.runtime.getURL('')).origin;
 // the agent through pinentry on the first request that needs it; full access
 // only when the page calls requestAccess.
 const PAGE_METHODS = new Set([
-  'hello', 'requestAccess', 'getPublicKey', 'deriveStorageKey', 'signBlock', 'signLogin', 'seal',
-  'open', 'sign',
+  'hello', 'requestAccess', 'listKeys', 'getPublicKey', 'deriveStorageKey', 'deriveStorageKeys',
+  'signBlock', 'signBlocks', 'signLogin', 'seal', 'open', 'sealMany', 'openMany', 'sign',
 ]);
+// The native host reads requests of at most 4 MiB; a bigger one would get an
+// answer it cannot address (id null), so it is refused here with its own id.
+const MAX_HOST_REQUEST_BYTES = 4 * 1024 * 1024;
 // What the popup (the person, in the extension's own page) may ask for.
 const POPUP_METHODS = new Set([
   'hello', 'status', 'listKeys', 'setDefaultKey', 'listConsents', 'revokeConsent', 'lock',
@@ -119,7 +122,28 @@ function onHostMessage(message) {
     return;
   }
   if (message.id === null && message.error) {
-    lastHostError = errorOf(message.error); // e.g. MESSAGE_TOO_LARGE before the host exits
+    // The host could not read a request far enough to find its id. With one
+    // request in flight it is that one's answer; with several, none of them
+    // can be told apart, so all fail (the next requests work as before).
+    const hostError = errorOf(message.error);
+    const waiting = [...inFlight.entries()];
+    // Kept only when it answered no one: the reason, should the host exit next.
+    lastHostError = waiting.length === 0 ? hostError : null;
+    if (waiting.length === 1) {
+      inFlight.clear();
+      waiting[0][1]({ error: hostError });
+    } else if (waiting.length > 1) {
+      inFlight.clear();
+      const error = {
+        code: 'HOST_PROTOCOL_ERROR',
+        message: `the native host could not read one of ${waiting.length} requests in flight ` +
+          `(${hostError.code}: ${hostError.message}); none of them was answered, try again`,
+        data: { hostError: hostError.code },
+      };
+      for (const [, reply] of waiting) {
+        reply({ error });
+      }
+    }
     return;
   }
   const reply = inFlight.get(message.id);
@@ -130,11 +154,54 @@ function onHostMessage(message) {
   reply(message.error ? { error: errorOf(message.error) } : { result: message.result });
 }
 
+// What the host refuses before it can read an id (so its answer could not be
+// routed, and would fail every request in flight): a lone surrogate
+// (JSON.stringify escapes it, the browser's own JSON for the native host does
+// not: PARSE_ERROR) and nesting beyond the host parser's 32 levels.
+const MAX_REQUEST_DEPTH = 17; // the request object, then params (content.js: 16)
+function wellFormed(value, depth = 1) {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (value && typeof value === 'object') {
+    return depth <= MAX_REQUEST_DEPTH &&
+      Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v, depth + 1));
+  }
+  return true;
+}
+
+// Why a request cannot go to the host as it is, or null: what the host would
+// refuse without an id to answer to is refused here with one.
+function unsendable(request) {
+  let json;
+  try {
+    json = JSON.stringify(request);
+  } catch (e) {
+    return { code: 'BAD_REQUEST', message: `the request cannot be serialised: ${e?.message ?? e}`, data: {} };
+  }
+  if (!wellFormed(request)) {
+    return { code: 'BAD_REQUEST', message: `the request holds a string that is not well-formed Unicode (a lone surrogate), or nests deeper than ${MAX_REQUEST_DEPTH} levels`, data: {} };
+  }
+  const size = json.length * 3 <= MAX_HOST_REQUEST_BYTES ? json.length : new TextEncoder().encode(json).length;
+  if (size > MAX_HOST_REQUEST_BYTES) {
+    return {
+      code: 'MESSAGE_TOO_LARGE',
+      message: `the request is ${size} bytes; the native host takes at most ${MAX_HOST_REQUEST_BYTES}`,
+      data: { limit: MAX_HOST_REQUEST_BYTES, size },
+    };
+  }
+  return null;
+}
+
 function toHost(method, params, origin, reply) {
   const id = nextId++;
+  const request = { id, method, params, origin };
+  const refused = unsendable(request);
+  if (refused) {
+    reply({ error: refused });
+    return;
+  }
   inFlight.set(id, reply);
   try {
-    nativePort().postMessage({ id, method, params, origin });
+    nativePort().postMessage(request);
   } catch (e) {
     inFlight.delete(id);
     reply({ error: { code: 'AGENT_UNAVAILABLE', message: String(e?.message ?? e), data: {} } });
@@ -149,10 +216,21 @@ function subscribe(origin) {
   }
 }
 
-// The origin of a content script's page, from the browser's sender data.
+// The origin of the frame whose content script connected, from the browser's
+// sender data for that frame (never the tab's top page): Chromium gives the
+// frame's origin in sender.origin ("null" for an opaque one); where a browser
+// gives only sender.url, the origin of the frame's URL. An about:blank frame
+// without sender.origin, a data: frame or an opaque origin has none.
 function senderOrigin(sender) {
-  const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : null);
-  return origin && /^https?:\/\//.test(origin) ? origin : null;
+  let origin = sender.origin;
+  if (origin === undefined && typeof sender.url === 'string') {
+    try {
+      origin = new URL(sender.url).origin;
+    } catch {
+      origin = null;
+    }
+  }
+  return typeof origin === 'string' && /^https?:\/\//.test(origin) ? origin : null;
 }
 
 api.runtime.onConnect.addListener((port) => {
@@ -170,12 +248,14 @@ api.runtime.onConnect.addListener((port) => {
       }
     };
     if (!origin) {
-      answer({ error: { code: 'NOT_ALLOWED_BY_POLICY', message: 'p2pcp works on http and https pages only', data: {} } });
+      answer({ error: { code: 'NOT_ALLOWED', message: 'p2pcp works in documents with an http or https origin only (not in sandboxed frames or opaque origins)', data: {} } });
     } else if (message.listen === true) {
       pagePorts.get(port).listening = true;
       subscribe(origin);
     } else if (!PAGE_METHODS.has(message.method)) {
       answer({ error: { code: 'NOT_ALLOWED_BY_POLICY', message: `pages cannot call "${String(message.method).slice(0, 64)}"`, data: {} } });
+    } else if (!Number.isSafeInteger(message.id) || !message.params || typeof message.params !== 'object' || Array.isArray(message.params)) {
+      answer({ error: { code: 'BAD_REQUEST', message: 'a request needs an integer id and params as an object', data: {} } });
     } else {
       toHost(message.method, message.params, origin, answer);
     }

@@ -23,7 +23,12 @@ const skipInstalled = skip || (installed ? 'needs a test policy (P2PCP_POLICY), 
 const privateKey = crypto.createPrivateKey(readFileSync(path.join(sourceDir, 'tests/fixtures/p256.pem')));
 const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
 const root = scheme.rootSecret(privateKey);
-const b64 = (bytes) => Buffer.from(bytes).toString('base64');
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+// A Uint8Array result of the page API, as harness.call hands it back.
+const bytesOf = (value) => Buffer.from(value.$hex, 'hex');
+// ECDSA signatures come as IEEE P1363 (r || s), the form WebCrypto verifies.
+const verifies = (message, signature) => crypto.verify('sha256', message,
+  { key: crypto.createPublicKey(privateKey), dsaEncoding: 'ieee-p1363' }, signature);
 const codeOf = (reply) => reply.error?.code ?? 'OK';
 
 let session;
@@ -44,14 +49,14 @@ test('a page with site access works in a space of its own, checked independently
   assert.ok(!JSON.stringify(hello.result).includes('p2pcp-test'), 'hello names no token');
   const identity = await session.call(page, 'identity');
   assert.equal(codeOf(identity), 'OK', JSON.stringify(identity));
-  assert.equal(identity.result.spki, b64(spki));
+  assert.equal(identity.result.spki.$hex, hex(spki));
   assert.equal(identity.result.type, 'ec-p256');
 
   const publicKey = await session.call(page, 'publicStorageKey', '/profile');
-  assert.equal(publicKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
+  assert.equal(publicKey.result.$hex, scheme.publicStorageKey(spki, '/profile').toString('hex'));
   const privateKey_ = await session.call(page, 'privateStorageKey', '/notes');
-  assert.equal(privateKey_.result, scheme.privateStorageKey(siteRoot, '/notes').toString('hex'));
-  assert.notEqual(privateKey_.result, scheme.privateStorageKey(root, '/notes').toString('hex'),
+  assert.equal(privateKey_.result.$hex, scheme.privateStorageKey(siteRoot, '/notes').toString('hex'));
+  assert.notEqual(privateKey_.result.$hex, scheme.privateStorageKey(root, '/notes').toString('hex'),
     'not the person\'s own private key');
 
   // Public blocks only under the site's own origin; the agent computes the storage key.
@@ -59,10 +64,10 @@ test('a page with site access works in a space of its own, checked independently
   const uri = `${origin}/scores`;
   const signed = await session.call(page, 'signBlock', { uri, kind: 'public', seq: 7, payload: { $bytes: payload } });
   assert.equal(codeOf(signed), 'OK', JSON.stringify(signed));
-  assert.equal(signed.result.storageKey, scheme.publicStorageKey(spki, uri).toString('hex'));
-  const message = scheme.blockMessage(Buffer.from(signed.result.storageKey, 'hex'), 7,
+  assert.equal(signed.result.storageKey.$hex, scheme.publicStorageKey(spki, uri).toString('hex'));
+  const message = scheme.blockMessage(bytesOf(signed.result.storageKey), 7,
     crypto.createHash('sha256').update(payload).digest());
-  assert.ok(crypto.verify('sha256', message, crypto.createPublicKey(privateKey), Buffer.from(signed.result.signature, 'base64')),
+  assert.ok(verifies(message, bytesOf(signed.result.signature)),
     'the block signature verifies with the fixture public key');
   for (const forbidden of [{ uri: '/profile', kind: 'public' }, { storageKey: publicKey.result }]) {
     const refused = await session.call(page, 'signBlock', { ...forbidden, seq: 1, payload: { $bytes: 'x' } });
@@ -70,10 +75,10 @@ test('a page with site access works in a space of its own, checked independently
   }
 
   const sealed = await session.call(page, 'seal', '/notes', { $bytes: 'private notes' });
-  assert.equal(scheme.openSealed(siteRoot, '/notes', Buffer.from(sealed.result, 'base64')).toString(), 'private notes');
-  assert.throws(() => scheme.openSealed(root, '/notes', Buffer.from(sealed.result, 'base64')));
+  assert.equal(scheme.openSealed(siteRoot, '/notes', bytesOf(sealed.result)).toString(), 'private notes');
+  assert.throws(() => scheme.openSealed(root, '/notes', bytesOf(sealed.result)));
   const opened = await session.call(page, 'open', '/notes', sealed.result);
-  assert.deepEqual(opened.result, { $bytes: 'private notes' });
+  assert.equal(bytesOf(opened.result).toString(), 'private notes');
 
   const consents = JSON.parse(session.cli(['consents', '--json']).stdout);
   const entry = consents.find((c) => c.origin === origin);
@@ -93,8 +98,8 @@ test('full access is granted only on the page\'s explicit request, in its own wo
   const words = session.pinentryLog().filter((l) => l.cmd === 'SETDESC').map((l) => l.arg).pop();
   assert.match(words, /FULL ACCESS/);
   const full = await session.call(page, 'privateStorageKey', '/notes');
-  assert.equal(full.result, scheme.privateStorageKey(root, '/notes').toString('hex'));
-  const profile = scheme.publicStorageKey(spki, '/profile').toString('hex');
+  assert.equal(full.result.$hex, scheme.privateStorageKey(root, '/notes').toString('hex'));
+  const profile = { $hex: scheme.publicStorageKey(spki, '/profile').toString('hex') };
   const signed = await session.call(page, 'signBlock', { storageKey: profile, seq: 1, payload: { $bytes: 'profile' } });
   assert.equal(codeOf(signed), 'OK', JSON.stringify(signed));
   // Back to site access: the CLI revokes, the page asks for site access again.
@@ -113,10 +118,10 @@ test('consent denied for a second origin, and the two origins are kept apart', {
   session.setConsent('yes');
   const pageA = await session.openPage('a');
   const nonce = crypto.randomBytes(16);
-  const login = { indexServer: 'wss://index.example/', nonce: b64(nonce), timestamp: 1700000000 };
+  const login = { indexServer: 'wss://index.example/', nonce: { $hex: hex(nonce) }, timestamp: 1700000000 };
   const fromA = await session.call(pageA, 'signLogin', login);
   assert.equal(codeOf(fromA), 'OK', JSON.stringify(fromA));
-  assert.deepEqual(Buffer.from(fromA.result.message, 'base64'),
+  assert.deepEqual(bytesOf(fromA.result.message),
     scheme.loginMessage(session.origin('a'), login.indexServer, nonce, login.timestamp));
 
   // B's denial is remembered until the person forgets it; then B asks again and is allowed.
@@ -124,7 +129,7 @@ test('consent denied for a second origin, and the two origins are kept apart', {
   assert.equal(session.cli(['consents', 'revoke', session.origin('b')]).status, 0);
   const fromB = await session.call(pageB, 'signLogin', login);
   assert.equal(codeOf(fromB), 'OK', 'B asks again and is allowed this time');
-  assert.deepEqual(Buffer.from(fromB.result.message, 'base64'),
+  assert.deepEqual(bytesOf(fromB.result.message),
     scheme.loginMessage(session.origin('b'), login.indexServer, nonce, login.timestamp));
 
   // Revoking A leaves B alone; a new denial for A is remembered (no dialog loop).
@@ -147,7 +152,7 @@ test('a page that forges an origin or calls what pages may not gets nothing', { 
   session.setConsent('yes');
   const pageB = await session.openPage('b');
   const forged = await session.call(pageB, 'signLogin',
-    { indexServer: 'wss://index.example/', nonce: b64(crypto.randomBytes(16)), timestamp: 1 });
+    { indexServer: 'wss://index.example/', nonce: { $hex: hex(crypto.randomBytes(16)) }, timestamp: 1 });
   assert.equal(codeOf(forged), 'OK');
   // The page talks to the content script directly, adding an origin of its choosing.
   const direct = await pageB.evaluate((victim) => new Promise((resolve) => {
@@ -183,7 +188,7 @@ test('a wrong PIN comes back as PIN_INCORRECT with the retry state, and is not r
   assert.equal(session.pinentryLog().filter((l) => l.cmd === 'GETPIN').length, before + 1, 'asked once');
   session.setPin(PIN);
   const right = await session.call(page, 'privateStorageKey', '/notes');
-  assert.equal(right.result,
+  assert.equal(right.result.$hex,
     scheme.privateStorageKey(scheme.originRoot(root, session.origin('a')), '/notes').toString('hex'));
   await page.close();
 });
@@ -228,7 +233,7 @@ test('the session survives the agent restarting', { skip }, async () => {
   process.kill(first, 'SIGTERM');
   for (let i = 0; i < 50 && session.agentPid() === first; i++) await new Promise((r) => setTimeout(r, 100));
   const again = await session.call(page, 'publicStorageKey', '/profile');
-  assert.equal(again.result, scheme.publicStorageKey(spki, '/profile').toString('hex'), JSON.stringify(again));
+  assert.equal(again.result.$hex, scheme.publicStorageKey(spki, '/profile').toString('hex'), JSON.stringify(again));
   const second = session.agentPid();
   assert.ok(second && second !== first, 'the host started a new agent');
   await page.close();

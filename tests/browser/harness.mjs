@@ -38,10 +38,14 @@ const CONTENT_TYPES = {
 
 // Serves files from `roots` (first match wins) on 127.0.0.1; `localhost` on the
 // same port is a second origin for the tests. A POST to /report hands its JSON
-// body to `onReport` (pages that report their own results).
+// body to `onReport` (pages that report their own results). `?csp=sandbox`
+// serves a page with the header `Content-Security-Policy: sandbox allow-scripts`
+// (an opaque origin whose URL is still http).
 export function serveStatic(roots, onReport = () => {}) {
   const server = createServer((request, response) => {
     const url = new URL(request.url, 'http://127.0.0.1');
+    const extraHeaders = url.searchParams.get('csp') === 'sandbox'
+      ? { 'content-security-policy': 'sandbox allow-scripts' } : {};
     if (request.method === 'POST' && url.pathname === '/report') {
       let body = '';
       request.on('data', (chunk) => { body += chunk; });
@@ -59,7 +63,7 @@ export function serveStatic(roots, onReport = () => {}) {
     for (const root of roots) {
       const file = path.join(root, name);
       if (existsSync(file)) {
-        response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' });
+        response.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', ...extraHeaders });
         response.end(readFileSync(file));
         return;
       }
@@ -90,7 +94,8 @@ export class BrowserSession {
   // installed: the directory of installed p2pcp, p2pcp-native-host and p2pcp-agent (the
   //   package test); test-only tools still come from the build. An installed release
   //   build reads only the system policy, so `policy` cannot be given then.
-  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
+  // defaultKey: agent.json's defaultKey (default: the first key; null: none)
+  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], defaultKey, manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
     this.show = show;
     this.browser = browser;
     this.reports = [];
@@ -105,6 +110,7 @@ export class BrowserSession {
     this.beforeLaunch = beforeLaunch;
     this.pageRoots = pageRoots;
     this.keys = keys;
+    this.defaultKey = defaultKey === undefined ? `pkcs11:object=fixture-${keys[0]}` : defaultKey;
     this.home = mkdtempSync(path.join(tmpdir(), 'p2pcp-browser-'));
     this.agentPids = new Set();
   }
@@ -124,7 +130,7 @@ export class BrowserSession {
     this.setConsent('yes');
     if (this.policy) writeFileSync(path.join(h, 'policy.json'), JSON.stringify(this.policy));
     writeFileSync(path.join(h, 'config/p2pcp/agent.json'),
-      JSON.stringify({ defaultKey: `pkcs11:object=fixture-${this.keys[0]}` }));
+      JSON.stringify(this.defaultKey === null ? {} : { defaultKey: this.defaultKey }));
     this.env = {
       PATH: process.env.PATH,
       HOME: h,
@@ -193,18 +199,29 @@ export class BrowserSession {
     return page;
   }
 
-  // Runs `window.p2pcp.<method>(...args)` in the page: {result} or {error: {code, message, data}}.
+  // Runs `window.p2pcp.<method>(...args)` in the page (or frame): {result} or
+  // {error: {code, message, data}}. In the arguments, {$bytes: text} stands for
+  // the UTF-8 bytes of text and {$hex: digits} for those bytes, at any depth of
+  // plain objects and arrays; in the result every Uint8Array comes back as
+  // {$hex: digits}.
   async call(page, method, ...args) {
     return page.evaluate(async ({ method, args }) => {
-      // {$bytes: text} stands for the UTF-8 bytes of text, at any depth of plain objects.
       const bytes = (v) => {
         if (!v || typeof v !== 'object') return v;
+        if (Array.isArray(v)) return v.map(bytes);
         if (v.$bytes !== undefined) return new TextEncoder().encode(v.$bytes);
+        if (v.$hex !== undefined) return window.p2pcp.fromHex(v.$hex);
         return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, bytes(x)]));
       };
+      const plain = (v) => {
+        if (v instanceof Uint8Array) return { $hex: window.p2pcp.toHex(v) };
+        if (v instanceof Error) return { error: { code: v.code, message: v.message, data: v.data } };
+        if (Array.isArray(v)) return v.map(plain);
+        if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+        return v;
+      };
       try {
-        const result = await window.p2pcp[method](...args.map(bytes));
-        return { result: result instanceof Uint8Array ? { $bytes: new TextDecoder().decode(result) } : result };
+        return { result: plain(await window.p2pcp[method](...args.map(bytes))) };
       } catch (e) {
         return { error: { code: e.code, message: e.message, data: e.data } };
       }

@@ -174,7 +174,7 @@ test('a force-installed extension serves a page with no action by the person', {
     assert.equal(report.origin, session.origin('a'));
     assert.equal(report.hello.error, undefined, JSON.stringify(report));
     assert.equal(report.hello.result.access, 'full', 'full access from the policy, before any request');
-    assert.equal(report.identity.result?.spki, spki.toString('base64'), JSON.stringify(report.identity));
+    assert.equal(report.identity.result?.spki, spki.toString('hex'), JSON.stringify(report.identity));
     assert.equal(report.publicStorageKey.result, scheme.publicStorageKey(spki, '/profile').toString('hex'));
     assert.deepEqual(report.checks, { storageKey: true, fingerprint: true }, 'the page checked the results itself');
     assert.deepEqual(session.pinentryLog().filter((l) => l.cmd === 'SETDESC'), [], 'no dialog was shown');

@@ -31,10 +31,14 @@
   if (!window.p2pcp) {
     report.hello = { error: { code: 'NO_API', message: 'window.p2pcp did not appear' } };
   } else if (!(await attempt('hello', () => window.p2pcp.hello())).error) {
-    const identity = await attempt('identity', () => window.p2pcp.identity());
-    const storageKey = await attempt('publicStorageKey', () => window.p2pcp.publicStorageKey('/profile'));
+    // Bytes (Uint8Array) travel to the test as hex.
+    const identity = await attempt('identity', async () => {
+      const r = await window.p2pcp.identity();
+      return { ...r, spki: hex(r.spki) };
+    });
+    const storageKey = await attempt('publicStorageKey', async () => hex(await window.p2pcp.publicStorageKey('/profile')));
     if (identity.result && storageKey.result) {
-      const spki = Uint8Array.from(atob(identity.result.spki), (c) => c.charCodeAt(0));
+      const spki = Uint8Array.from(identity.result.spki.match(/../g), (h) => parseInt(h, 16));
       const mine = hex(await crypto.subtle.digest('SHA-256',
         concat(enc.encode('p2pcp/v1/public\0'), spki, enc.encode('/profile'))));
       const fingerprint = hex(await crypto.subtle.digest('SHA-256', spki));
