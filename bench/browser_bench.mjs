@@ -41,13 +41,19 @@ async function interleavedLatency(paths, count, rounds = 10) {
   const samples = paths.map(() => []);
   for (const { page, method, params } of paths) {
     const warm = await page.evaluate(async ({ method, params }) => {
-      try { await window.p2pcp[method](...params); return 'ok'; } catch (e) { return `${e.code} ${e.message}`; }
+      // {$bytes: text} stands for the UTF-8 bytes of text (the page API takes bytes, not strings).
+      const revive = (v) => (v && typeof v === 'object' ? (v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes)
+        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))) : v);
+      try { await window.p2pcp[method](...params.map(revive)); return 'ok'; } catch (e) { return `${e.code} ${e.message}`; }
     }, { method, params });
     if (warm !== 'ok') throw new Error(`${method} failed: ${warm}`);
   }
   for (let round = 0; round < rounds; round++) {
     for (const [i, { page, method, params }] of paths.entries()) {
-      samples[i].push(...await page.evaluate(async ({ method, params, n }) => {
+      samples[i].push(...await page.evaluate(async ({ method, params: given, n }) => {
+        const revive = (v) => (v && typeof v === 'object' ? (v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes)
+          : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))) : v);
+        const params = given.map(revive);
         const out = [];
         for (let k = 0; k < n; k++) {
           const start = performance.now();
@@ -146,13 +152,12 @@ try {
   // The echo session's manifest names the echo host under our host's name.
   execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(echo.home, 'profile'),
     '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: echo.env });
-  const storageKey = 'ab'.repeat(32);
   const oursPage = await ours.openPage('a');
   const echoPage = await echo.openPage('a');
   const delayedPage = await delayedEcho.openPage('a');
   const tokenPage = await tokenEcho.openPage('a');
   const [sign, identity, echoed, delayed, tokenOnly] = await interleavedLatency([
-    { page: oursPage, method: 'signBlock', params: [{ storageKey, seq: 1, payload: 'aGVsbG8gcDJwY3A=' }] },
+    { page: oursPage, method: 'signBlock', params: [{ uri: `${ours.origin('a')}/bench`, kind: 'public', seq: 1, payload: { $bytes: 'hello p2pcp' } }] },
     { page: oursPage, method: 'identity', params: [] },
     { page: echoPage, method: 'hello', params: [] },
     { page: delayedPage, method: 'hello', params: [] },

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The baseline for bench/browser_bench.mjs: the most trivial native-messaging
-// host, which sends every message straight back. Whatever the browser path
+// host, which sends every message straight back with an empty "result" added
+// (so that the page API takes it as an answer). Whatever the browser path
 // itself costs (extension, Chromium's pipes, process start-up), this pays too.
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -58,7 +60,15 @@ int main() {
     if (delayUs > 0) {
       ::usleep(static_cast<useconds_t>(delayUs));
     }
-    if (!writeAll(&length, sizeof length) || !writeAll(message.data(), length)) {
+    // {"id":1,...} goes back as {"result":{},"id":1,...}: the request's own
+    // members (its id) with an empty result in front.
+    static constexpr std::string_view kResult = R"({"result":{},)";
+    if (length < 2 || message.front() != '{') {
+      return 0;
+    }
+    const std::uint32_t replyLength = length - 1 + static_cast<std::uint32_t>(kResult.size());
+    if (!writeAll(&replyLength, sizeof replyLength) || !writeAll(kResult.data(), kResult.size()) ||
+        !writeAll(message.data() + 1, length - 1)) {
       return 0;
     }
   }
