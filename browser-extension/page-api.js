@@ -651,6 +651,10 @@
     if (m.error) {
       waiter.reject(fail(typeof m.error.code === 'string' ? m.error.code : 'INTERNAL_ERROR',
         String(m.error.message ?? 'unknown error'), isPlainObject(m.error.data) ? m.error.data : {}));
+    } else if (!isPlainObject(m.result) && !Array.isArray(m.result)) {
+      // Every agent result is an object or an array: anything else is a host
+      // that does not speak the protocol, not a result to read fields from.
+      waiter.reject(fail('HOST_PROTOCOL_ERROR', 'the native host answered without a result'));
     } else {
       waiter.resolve(m.result);
     }
