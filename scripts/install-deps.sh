@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
-  libssl-dev openssl xxd
+  libssl-dev openssl xxd libsodium-dev
   libboost1.74-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   p11-kit libp11-kit-dev libp11-dev libengine-pkcs11-openssl
   softhsm2 opensc opensc-pkcs11

@@ -9,6 +9,7 @@
 
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/common/ossl.hpp"
+#include "write_key.hpp"
 
 namespace p2pcp::scheme {
 
@@ -46,32 +47,6 @@ SecureBytes hkdf(ByteView ikm, std::string_view label, std::string_view uri) {
   ossl::check(EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()),
               "EVP_KDF_derive(HKDF)");
   return out;
-}
-
-ossl::EvpPkeyPtr writeKey(ByteView seed) {
-  if (seed.size() != kKeyBytes) {
-    throw SchemeError(SchemeError::Kind::BadInput, "an Ed25519 seed has 32 bytes");
-  }
-  return ossl::EvpPkeyPtr(
-      ossl::check(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()),
-                  "EVP_PKEY_new_raw_private_key"));
-}
-
-// The DER SPKI of an Ed25519 key is a fixed prefix (RFC 8410) and the 32-byte
-// public key. Built here: i2d_PUBKEY goes through OpenSSL's encoder lookup,
-// which costs more than the signature in a batch of private block writes.
-Bytes ed25519Spki(EVP_PKEY* key) {
-  static constexpr std::array<std::uint8_t, 12> kPrefix{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
-                                                        0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
-  Bytes spki(kPrefix.begin(), kPrefix.end());
-  spki.resize(kPrefix.size() + kKeyBytes);
-  std::size_t length = kKeyBytes;
-  ossl::check(EVP_PKEY_get_raw_public_key(key, spki.data() + kPrefix.size(), &length),
-              "EVP_PKEY_get_raw_public_key");
-  if (length != kKeyBytes) {
-    throw SchemeError(SchemeError::Kind::BadInput, "an Ed25519 public key has 32 bytes");
-  }
-  return spki;
 }
 
 void requireRoot(ByteView root) {
@@ -203,34 +178,16 @@ SecureBytes writeKeySeed(ByteView root, std::string_view uri) {
 }
 
 Bytes writeKeySpki(ByteView seed) {
-  return ed25519Spki(writeKey(seed).get());
+  return ed25519Spki(Ed25519WriteKey(seed).publicKey());
 }
 
 Bytes signWithWriteKey(ByteView seed, ByteView message) {
-  const auto key = writeKey(seed);
-  const ossl::EvpMdCtxPtr ctx(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  ossl::check(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()),
-              "EVP_DigestSignInit");
-  Bytes signature(64);
-  std::size_t length = signature.size();
-  ossl::check(EVP_DigestSign(ctx.get(), signature.data(), &length, message.data(), message.size()),
-              "EVP_DigestSign");
-  signature.resize(length);
-  return signature;
+  return Ed25519WriteKey(seed).sign(message);
 }
 
 WriteKeySignature signWithWriteKeyAndSpki(ByteView seed, ByteView message) {
-  const auto key = writeKey(seed);
-  const ossl::EvpMdCtxPtr ctx(ossl::check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  ossl::check(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()),
-              "EVP_DigestSignInit");
-  WriteKeySignature out{Bytes(64), ed25519Spki(key.get())};
-  std::size_t length = out.signature.size();
-  ossl::check(
-      EVP_DigestSign(ctx.get(), out.signature.data(), &length, message.data(), message.size()),
-      "EVP_DigestSign");
-  out.signature.resize(length);
-  return out;
+  const Ed25519WriteKey key(seed);
+  return {key.sign(message), ed25519Spki(key.publicKey())};
 }
 
 Bytes blockMessage(ByteView storageKey, std::uint64_t seq, const Sha256& payloadHash) {
