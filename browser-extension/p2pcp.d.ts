@@ -103,7 +103,7 @@ declare namespace P2pcp {
   }
   /** Options of the calls that use a key. */
   interface KeyOptions extends CallOptions {
-    /** A key fingerprint (64 lowercase hex digits, from listKeys or identity) or a PKCS#11 URI. */
+    /** A key fingerprint (64 lowercase hex digits, from listKeys or identity); with full access also a PKCS#11 URI (below full access a URI is BAD_REQUEST). */
     key?: string;
   }
   /** Options of the calls that return signatures. */

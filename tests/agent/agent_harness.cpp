@@ -295,6 +295,16 @@ std::string AgentHarness::keyUri(const std::string& fixture) const {
   throw std::runtime_error("no fixture key " + fixture);
 }
 
+std::string AgentHarness::keyFingerprint(const std::string& fixture) const {
+  auto agent = connect();
+  for (const auto& key : agent.call("listKeys")) {
+    if (key.value("label", "") == "fixture-" + fixture) {
+      return key["fingerprint"].get<std::string>();
+    }
+  }
+  throw std::runtime_error("no fixture key " + fixture);
+}
+
 int AgentHarness::runAgentOnce(const std::vector<std::string>& extraArgs) const {
   writePolicy();
   std::vector<std::string> argv = setup_.launcher;

@@ -81,6 +81,8 @@ class AgentHarness {
   [[nodiscard]] int countPinentry(const std::string& command) const;
   // URI of the fixture key with this file name (rsa2048, p256, p384, ed25519).
   [[nodiscard]] std::string keyUri(const std::string& fixture) const;
+  // Its fingerprint: how a web page below full access names a key.
+  [[nodiscard]] std::string keyFingerprint(const std::string& fixture) const;
   // Waits up to `timeout` for the agent to exit by itself; its exit code, or
   // nullopt while it still runs.
   std::optional<int> waitForExit(std::chrono::milliseconds timeout);

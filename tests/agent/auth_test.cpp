@@ -41,7 +41,7 @@ TEST(AgentAuth, WrongPinIsReportedWithRetryStateAndNeverRetried) {
   setup.pinentryPins = "0000-wrong,4321-test-pin";
   AgentHarness harness(setup);
   auto agent = harness.connect();
-  const std::string key = harness.keyUri("ed25519");
+  const std::string key = harness.keyFingerprint("ed25519");
   const json params = {{"key", key}, {"kind", "private"}, {"uri", "/notes"}};
 
   const json first = tryCall(agent, "deriveStorageKey", params);
@@ -87,7 +87,7 @@ TEST(AgentAuth, LockForgetsTheLoginAndTheRootSecret) {
   SKIP_WITHOUT_SOFTHSM();
   AgentHarness harness;
   auto agent = harness.connect();
-  const json params = {{"key", harness.keyUri("p256")}, {"kind", "private"}, {"uri", "/notes"}};
+  const json params = {{"key", harness.keyFingerprint("p256")}, {"kind", "private"}, {"uri", "/notes"}};
   const auto first = agent.call("deriveStorageKey", params);
   const auto cached = agent.call("deriveStorageKey", params);
   EXPECT_EQ(first, cached);
@@ -121,7 +121,7 @@ TEST(AgentConsent, PageNeedsConsentAndADenialIsRememberedListedAndRevocable) {
   AgentSetup setup;
   setup.confirm = "no";
   AgentHarness harness(setup);
-  const std::string key = harness.keyUri("p256");
+  const std::string key = harness.keyFingerprint("p256");
   const json params = {{"key", key}, {"kind", "public"}, {"uri", "/profile"}};
   const json page = {{"origin", "https://a.example"}};
   {
@@ -193,7 +193,7 @@ TEST(AgentConsent, OriginsAreKeptApartAndLoginsBoundToTheCallersOrigin) {
   SKIP_WITHOUT_SOFTHSM();
   AgentHarness harness;
   auto agent = harness.connect();
-  const std::string key = harness.keyUri("ed25519");
+  const std::string key = harness.keyFingerprint("ed25519");
   const json login = {{"key", key},
                       {"indexServer", "wss://index.example/"},
                       {"nonce", toBase64(Bytes(32, 7))},
@@ -222,7 +222,7 @@ TEST(AgentPolicy, BlockedAndUnlistedOrigins) {
                         {"onlyAllowed", true}}}};
   AgentHarness harness(setup);
   auto agent = harness.connect();
-  const json params = {{"key", harness.keyUri("p256")}, {"kind", "public"}, {"uri", "/profile"}};
+  const json params = {{"key", harness.keyFingerprint("p256")}, {"kind", "public"}, {"uri", "/profile"}};
   EXPECT_EQ(
       codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://evil.example"}})),
       "NOT_ALLOWED_BY_POLICY");
@@ -239,7 +239,7 @@ TEST(AgentPolicy, RawSigningIsOffByDefaultAndNeverSignsSchemeMessages) {
   SKIP_WITHOUT_SOFTHSM();
   AgentHarness harness;
   auto agent = harness.connect();
-  const std::string key = harness.keyUri("p256");
+  const std::string key = harness.keyFingerprint("p256");
   const std::string message = toBase64(asBytes("a message a program chose"));
   EXPECT_EQ(codeOf(tryCall(agent, "sign", {{"key", key}, {"message", message}})),
             "NOT_ALLOWED_BY_POLICY");

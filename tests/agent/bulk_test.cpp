@@ -120,7 +120,7 @@ class Bulk : public ::testing::Test {
   }
   json call(const std::string& method, json params, const std::string& fixture,
             const json& meta = json::object()) {
-    params["key"] = harness_->keyUri(fixture);
+    params["key"] = harness_->keyFingerprint(fixture);  // as pages name keys
     auto agent = harness_->connect();
     return tryCall(agent, method, params, meta);
   }

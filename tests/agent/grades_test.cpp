@@ -53,7 +53,7 @@ class Grades : public ::testing::Test {
   void SetUp() override {
     SKIP_WITHOUT_SOFTHSM();
     harness_ = std::make_unique<AgentHarness>(setup());
-    key_ = harness_->keyUri("ed25519");
+    key_ = harness_->keyFingerprint("ed25519");  // pages name keys so
   }
   virtual AgentSetup setup() { return {}; }
   json call(const std::string& method, json params, const json& meta = json::object()) {

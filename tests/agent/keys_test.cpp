@@ -166,7 +166,7 @@ TEST_F(Keys, EveryKeyParamTakesAFingerprint) {
             resultOf(call("getPublicKey", {{"key", uri}}))["spki"]);
   EXPECT_EQ(byFingerprint["result"]["fingerprint"], fp);
 
-  for (const json& meta : {json::object(), kSitePage}) {
+  for (const json& meta : {json::object(), kFullPage}) {
     const json derived =
         call("deriveStorageKey", {{"key", fp}, {"kind", "private"}, {"uri", "/a"}}, meta);
     ASSERT_EQ(codeOf(derived), "OK") << derived.dump();
@@ -174,6 +174,9 @@ TEST_F(Keys, EveryKeyParamTakesAFingerprint) {
               resultOf(call("deriveStorageKey", {{"key", uri}, {"kind", "private"}, {"uri", "/a"}},
                             meta))["storageKey"]);
   }
+  EXPECT_EQ(codeOf(call("deriveStorageKey", {{"key", fp}, {"kind", "private"}, {"uri", "/a"}},
+                        kSitePage)),
+            "OK");
 
   const json signedBlock = call(
       "signBlock",
@@ -195,6 +198,68 @@ TEST_F(Keys, EveryKeyParamTakesAFingerprint) {
                                       {"seq", 1},
                                       {"payload", "aGVsbG8="}})),
             "KEY_NOT_FOUND");
+}
+
+// A page below full access never sees a token's label or serial, so it must
+// not be able to probe them either: whether `pkcs11:serial=...` finds a key
+// (or which error it gets) would tell. It names keys by fingerprint only.
+TEST_F(Keys, PagesBelowFullAccessNameKeysByFingerprintOnly) {
+  const json tokens = resultOf(call("listTokens", json::object()));
+  ASSERT_FALSE(tokens.empty());
+  const std::string serial = tokens[0]["serial"];
+  const std::string label = tokens[0]["label"];
+  const std::vector<std::string> probes = {"pkcs11:serial=" + serial,
+                                           "pkcs11:serial=not-" + serial,
+                                           "pkcs11:token=" + label + ";object=fixture-p256",
+                                           "pkcs11:object=fixture-p256",
+                                           harness_->keyUri("p256"),
+                                           "pkcs11:"};
+  const std::string fp = fingerprint("p256");
+  const std::vector<std::pair<std::string, json>> calls = {
+      {"getPublicKey", json::object()},
+      {"deriveStorageKey", {{"kind", "private"}, {"uri", "/a"}}},
+      {"deriveStorageKeys", {{"kind", "public"}, {"uris", {"/a"}}}},
+      {"signBlock",
+       {{"uri", "https://site.example/a"}, {"kind", "public"}, {"seq", 1}, {"payload", ""}}},
+      {"signBlocks",
+       {{"blocks", {{{"uri", "/a"}, {"kind", "private"}, {"seq", 1}, {"payload", ""}}}}}},
+      {"seal", {{"uri", "/a"}, {"plaintext", "aGk="}}},
+      {"sealMany", {{"items", {{{"uri", "/a"}, {"plaintext", "aGk="}}}}}},
+      {"signLogin",
+       {{"indexServer", "https://index.example"}, {"nonce", "AAAAAAAAAAAAAAAAAAAAAA=="}, {"timestamp", 1}}},
+  };
+  for (const auto& [method, params] : calls) {
+    json byFingerprint = params;
+    byFingerprint["key"] = fp;
+    const json ok = call(method, byFingerprint, kSitePage);
+    EXPECT_EQ(codeOf(ok), "OK") << method << ": " << ok.dump();
+    for (const auto& probe : probes) {
+      json withUri = params;
+      withUri["key"] = probe;
+      const json r = call(method, withUri, kSitePage);
+      EXPECT_EQ(codeOf(r), "BAD_REQUEST") << method << " " << probe << ": " << r.dump();
+      // With full access the URIs are the page's to see and use.
+      const json full = call(method, withUri, kFullPage);
+      EXPECT_NE(codeOf(full), "BAD_REQUEST") << method << " " << probe << ": " << full.dump();
+    }
+  }
+}
+
+// agent.json's defaultKey is a URI naming the token; when it finds no key, a
+// page below full access is told so without the URI.
+TEST_F(Keys, AMissingConfiguredDefaultKeyIsNotQuotedToPages) {
+  writeAgentJson({{"defaultKey", "pkcs11:token=office;serial=4242beef;object=card"}});
+  harness_->restart({});
+  const json local = call("getPublicKey", json::object());
+  ASSERT_EQ(codeOf(local), "KEY_NOT_FOUND") << local.dump();
+  for (const std::string method : {"getPublicKey", "deriveStorageKeys"}) {
+    const json params =
+        method == "getPublicKey" ? json::object() : json{{"kind", "private"}, {"uris", {"/a"}}};
+    const json r = call(method, params, kSitePage);
+    ASSERT_EQ(codeOf(r), "KEY_NOT_FOUND") << r.dump();
+    EXPECT_EQ(r.dump().find("4242beef"), std::string::npos) << r.dump();
+    EXPECT_EQ(r.dump().find("office"), std::string::npos) << r.dump();
+  }
 }
 
 TEST_F(Keys, TheChosenDefaultKeyPersistsAndComesBeforeAgentJson) {

@@ -103,7 +103,7 @@ TEST(PolicyReload, ABlockedOriginLosesItsConsentForGood) {
   auto agent = harness.connect();
   (void)agent.call("grantConsent", {{"origin", "https://a.example"}, {"access", "full"}});
   (void)agent.call("grantConsent", {{"origin", "https://b.example"}, {"access", "site"}});
-  const std::string key = harness.keyUri("p256");
+  const std::string key = harness.keyFingerprint("p256");
   const json page = {{"origin", "https://a.example"}};
   ASSERT_NO_THROW((void)agent.call("getPublicKey", {{"key", key}}, page));
 

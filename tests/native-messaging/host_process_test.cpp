@@ -143,7 +143,7 @@ TEST_F(NativeHost, RelaysRequestsWithTheOriginAndExitsWhenTheBrowserCloses) {
              {"method", "signLogin"},
              {"origin", "https://app.example"},
              {"params",
-              {{"key", harness_->keyUri("p256")},
+              {{"key", harness_->keyFingerprint("p256")},
                {"indexServer", "wss://index.example/"},
                {"nonce", "MDEyMzQ1Njc4OWFiY2RlZg=="},
                {"timestamp", 1}}}});
@@ -233,7 +233,7 @@ TEST_F(NativeHost, ReplyOverOneMiBBecomesATypedErrorAndTheHostGoesOn) {
              {"method", "seal"},
              {"origin", kPage},
              {"params",
-              {{"key", harness_->keyUri("p256")},
+              {{"key", harness_->keyFingerprint("p256")},
                {"uri", "/big"},
                {"plaintext", std::string(1100000, 'A')}}}});  // ~800 KiB, sealed > 1 MiB
   const auto reply = host.receive();
@@ -301,7 +301,7 @@ TEST_F(NativeHost, TwoHostsStartingTheAgentAtOnceShareOne) {
 // Everything through the host is a browser request: nothing passes for a
 // local program, and the caller table is applied before anything is relayed.
 TEST_F(NativeHost, BrowserRequestsNeverReachWhatIsNotTheirs) {
-  const std::string key = harness_->keyUri("p256");
+  const std::string key = harness_->keyFingerprint("p256");
   auto local = harness_->connect();
   local.call("login", json::object());
   const auto keysBefore = local.call("listKeys").size();

@@ -11,6 +11,7 @@
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/common/framing.hpp"
 #include "p2pcp/scheme/scheme.hpp"
+#include "scheme_ops.hpp"
 
 namespace p2pcp::agent {
 
@@ -166,7 +167,7 @@ json handleSetDefaultKey(RequestContext& context, const json& params) {
 
 json handleGetPublicKey(RequestContext& context, const json& params) {
   const Params p(params, {"key"});
-  const auto [token, key] = context.tokens.resolveKey(p.optionalString("key"));
+  const auto [token, key] = resolveKeyFor(context, p.optionalString("key"));
   json identity = {{"type", pkcs11::keyTypeName(key.type)},
                    {"spki", toBase64(key.spki)},
                    {"fingerprint", toHex(scheme::fingerprint(key.spki))}};

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 
+#include "p2pcp/agent/default_key_store.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/no_wait.hpp"
 #include "p2pcp/agent/origin.hpp"
 #include "p2pcp/common/encoding.hpp"
 #include "p2pcp/scheme/scheme.hpp"
@@ -53,6 +55,44 @@ Sha256 payloadHashParam(const Params& p) {
 
 }  // namespace
 
+std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> resolveKeyFor(
+    RequestContext& context, const std::optional<std::string>& keyRef) {
+  const bool seesTokens = !context.caller.isPage() || context.grade == Grade::Full;
+  if (seesTokens) {
+    return context.tokens.resolveKey(keyRef);
+  }
+  if (keyRef && !isKeyFingerprint(*keyRef)) {
+    // Whether pkcs11:serial=... finds a key would tell the page the serial.
+    throw AgentError(ErrorCode::BadRequest,
+                     "key must be a key fingerprint (64 lowercase hex digits, as listKeys shows "
+                     "them); PKCS#11 URIs need full access",
+                     {{"param", "key"}});
+  }
+  try {
+    return context.tokens.resolveKey(keyRef);
+  } catch (const MustNotWait&) {
+    throw;
+  } catch (...) {
+    try {
+      rethrowAsAgentError();
+    } catch (const AgentError& error) {
+      // The chosen default's error names it by label and fingerprint (data
+      // "defaultKey"), which the page may see; agent.json's default is a URI
+      // (token label and serial): say what the page can act on instead.
+      if (keyRef || error.data().contains("defaultKey") ||
+          (error.code() != ErrorCode::KeyNotFound && error.code() != ErrorCode::KeyAmbiguous)) {
+        throw;
+      }
+      throw AgentError(error.code(),
+                       error.code() == ErrorCode::KeyNotFound
+                           ? "the default key is not present; ask the person to insert its token "
+                             "or to choose another default key"
+                           : "several keys and no default: name one by its fingerprint (listKeys)",
+                       error.data());
+    }
+  }
+}
+
 Space spaceFor(RequestContext& context, const Params& p) {
   if (context.caller.isPage()) {
     if (p.has("space")) {
@@ -86,7 +126,7 @@ bool privateKindParam(const Params& p) {
 SchemeCall::SchemeCall(RequestContext& context, Space space,
                        const std::optional<std::string>& keyParam)
     : context_(context), space_(std::move(space)) {
-  std::tie(token_, key_) = context.tokens.resolveKey(keyParam);
+  std::tie(token_, key_) = resolveKeyFor(context, keyParam);
 }
 
 ByteView SchemeCall::root() {

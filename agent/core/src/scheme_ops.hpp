@@ -23,6 +23,13 @@ namespace p2pcp::agent {
 
 inline constexpr std::size_t kMaxUri = 4096;
 
+// The key a request names (`key`), or the default, as this caller may name
+// it: a page below full access sees no token labels or serials, so it names
+// keys by fingerprint only (a PKCS#11 URI would let it probe them), and its
+// key errors never quote a configured URI.
+std::pair<std::shared_ptr<Token>, pkcs11::KeyDescription> resolveKeyFor(
+    RequestContext& context, const std::optional<std::string>& keyRef);
+
 // The space this request works in. A page has no say: its grade decides.
 Space spaceFor(RequestContext& context, const Params& p);
 // "public" -> false, "private" -> true; anything else is BAD_REQUEST.
