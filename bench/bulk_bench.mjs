@@ -11,7 +11,7 @@
 //     `p2pcp derive private --stdin` reading K lines;
 //   - the agent's bare round trip (hello) on its Unix socket against a trivial
 //     echo server with the same framing (bench/echo_socket_server.cpp), with
-//     the same Node client, interleaved.
+//     the same Node client, interleaved, once the browser is closed.
 // The last line reads `bulk speed-up: derive N×, sign M×, hello/echo R×`.
 // Usage: node bench/bulk_bench.mjs [BUILD_DIR] [--derive N] [--sign M] [--cli K] [--hello H]
 //        (defaults: out/build/bench, 10000, 1000, 1000, 20000)
@@ -175,10 +175,6 @@ try {
   const page = await session.openPage('a');
   // Consent and login outside the timing.
   await page.evaluate(() => window.p2pcp.privateStorageKey('/bench/warm'));
-  // The bare round trip first, while the browser idles: the agent the native
-  // host started, against the echo server, interleaved.
-  echoServer = await startEchoServer(scratch);
-  const hello = await helloAgainstEcho(session.env.P2PCP_AGENT_SOCK, echoServer.socketPath, helloCount);
   const derive = await pageDerive(page, deriveCount);
   if (derive.batch.length !== deriveCount || derive.batch.some((key, i) => key !== derive.single[i])) {
     throw new Error('deriveStorageKeys differs from one-at-a-time privateStorageKey');
@@ -187,6 +183,13 @@ try {
   checkSignatures(sign);
   cliRun(session, ['derive', 'private', '/bench/cli/warm']);
   const cli = cliDerive(session, cliCount);
+  // The bare round trip last, with the browser closed so that its background
+  // work does not fall on one side only: the agent the native host started
+  // (it outlives the browser), against the echo server, interleaved.
+  session.agentPid(); // remembered, so that close() stops it
+  await session.context.close();
+  echoServer = await startEchoServer(scratch);
+  const hello = await helloAgainstEcho(session.env.P2PCP_AGENT_SOCK, echoServer.socketPath, helloCount);
   figures = { derive, sign, cli, hello };
 } finally {
   echoServer?.child.kill('SIGTERM');
