@@ -76,7 +76,7 @@ Policy Policy::load(const fs::path& file) {
   }
   const FieldReader fields(*doc, file, "");
   fields.allowOnly({"allowedModules", "origins", "pinCacheSeconds", "pinCacheMaxSeconds",
-                    "rawSigning", "keyGeneration", "allowedExtensions", "$comment"});
+                    "rawSigning", "keyGeneration", "allowedExtensions", "webSocket", "$comment"});
   if (fields.has("allowedModules")) {
     const auto paths = fields.strings("allowedModules");
     for (std::size_t i = 0; i < paths.size(); ++i) {
@@ -105,6 +105,9 @@ Policy Policy::load(const fs::path& file) {
   }
   if (fields.has("keyGeneration")) {
     policy.keyGeneration = fields.boolean("keyGeneration");
+  }
+  if (fields.has("webSocket")) {
+    policy.webSocket = fields.boolean("webSocket");
   }
   if (fields.has("allowedExtensions")) {
     policy.allowedExtensions = fields.strings("allowedExtensions");
@@ -150,7 +153,7 @@ Config Config::load(const fs::path& file) {
   Config config;
   if (const auto doc = readConfigFile(file)) {
     const FieldReader fields(*doc, file, "");
-    fields.allowOnly({"module", "pinentry", "defaultKey", "$comment"});
+    fields.allowOnly({"module", "pinentry", "defaultKey", "webSocket", "$comment"});
     if (fields.has("module")) {
       config.module = fields.string("module");
     }
@@ -159,6 +162,14 @@ Config Config::load(const fs::path& file) {
     }
     if (fields.has("defaultKey")) {
       config.defaultKey = fields.string("defaultKey");
+    }
+    if (fields.has("webSocket")) {
+      const FieldReader webSocket = fields.object("webSocket");
+      webSocket.allowOnly({"port", "$comment"});
+      if (!webSocket.has("port")) {
+        webSocket.fail("\"webSocket\" needs a \"port\" (1 to 65535)");
+      }
+      config.webSocketPort = webSocket.port("port");
     }
   }
   if (auto module = env("P2PCP_PKCS11_MODULE")) {

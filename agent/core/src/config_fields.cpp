@@ -52,6 +52,18 @@ std::chrono::seconds FieldReader::seconds(const char* name, long long max) const
   return std::chrono::seconds(seconds);
 }
 
+std::uint16_t FieldReader::port(const char* name) const {
+  const json& value = object_.at(name);
+  if (!value.is_number_integer()) {
+    wrongType(path(name), "a port number", value);
+  }
+  if (value.is_number_unsigned() && value.get<unsigned long long>() <= 65535U &&
+      value.get<unsigned long long>() >= 1U) {
+    return static_cast<std::uint16_t>(value.get<unsigned long long>());
+  }
+  fail("\"" + path(name) + "\" must be a port from 1 to 65535");
+}
+
 const json& FieldReader::array(const char* name) const {
   const json& value = object_.at(name);
   if (!value.is_array()) {

@@ -5,6 +5,7 @@
 // to the protocol library (config.cpp, origin_rules.cpp).
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,8 @@ class FieldReader {
   [[nodiscard]] bool boolean(const char* name) const;
   [[nodiscard]] std::string string(const char* name) const;
   [[nodiscard]] std::chrono::seconds seconds(const char* name, long long max) const;
+  // A TCP port, 1 to 65535.
+  [[nodiscard]] std::uint16_t port(const char* name) const;
   [[nodiscard]] std::vector<std::string> strings(const char* name) const;
   [[nodiscard]] const nlohmann::json& array(const char* name) const;
   [[nodiscard]] FieldReader object(const char* name) const;

@@ -4,6 +4,7 @@
 
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/front_door_status.hpp"
 #include "p2pcp/agent/handlers.hpp"
 #include "p2pcp/agent/json_codec.hpp"
 #include "p2pcp/agent/params.hpp"
@@ -117,6 +118,7 @@ json handleStatus(RequestContext& context, const json& params) {
     status["pid"] = ::getpid();
     status["modules"] = context.tokens.modules();
     status["consents"] = context.access.consents().list().size();
+    status["webSocket"] = frontDoorStatus();
     // Which default a request without `key` uses: the person's choice, else agent.json's.
     if (const auto chosen = context.tokens.chosenDefaultKey()) {
       status["defaultKey"] = describeChosen(chosen);

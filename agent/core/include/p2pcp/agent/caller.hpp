@@ -24,6 +24,10 @@ struct Caller {
   std::optional<std::string> extension;  // the extension's id, when relayed by the native host
   std::optional<std::string> ttyName;    // the CLI's terminal, for a terminal pinentry
   std::optional<std::string> display;    // the CLI's X11/Wayland display, for a graphical pinentry
+  // A page that came through the loopback WebSocket front door (agent/ws), not
+  // through the extension: `origin` is its browser's Origin header. Kept apart
+  // so that pairing can gate this door without touching the extension path.
+  bool viaWebSocket = false;
 
   [[nodiscard]] bool isPage() const noexcept { return kind == CallerKind::Page; }
   // The words a dialog uses for who is asking.

@@ -9,6 +9,7 @@
 // that does not apply. Only a path where nothing exists means "defaults".
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -60,6 +61,9 @@ struct Policy {
   // Browser extensions the native host serves: Chromium ids and Firefox add-on
   // ids. Empty: the ids built into the host (P2PCP_EXTENSION_IDS at build time).
   std::vector<std::string> allowedExtensions;
+  // The loopback WebSocket front door (agent/ws): false forbids it whatever
+  // agent.json says; true (the default) leaves it to the person's agent.json.
+  bool webSocket = true;
 
   // Nothing at the path (lstat: ENOENT): defaults. Anything else that is not a
   // well-formed policy (unreadable, a dangling symlink, a directory, a malformed
@@ -80,6 +84,9 @@ struct Config {
   std::optional<std::string> module;  // explicit PKCS#11 module path ($P2PCP_PKCS11_MODULE wins)
   std::string pinentry = "pinentry";  // program ($P2PCP_PINENTRY wins)
   std::optional<std::string> defaultKey;  // key URI used when a request names none
+  // "webSocket": {"port": N}: the loopback WebSocket front door listens on N
+  // (127.0.0.1 and ::1 only). Absent: no front door.
+  std::optional<std::uint16_t> webSocketPort;
 
   // The same file rules as Policy::load.
   static Config load(const std::filesystem::path& file);
