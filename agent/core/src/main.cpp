@@ -17,12 +17,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/config.hpp"
 #include "p2pcp/agent/consent_store.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/agent/front_door_status.hpp"
 #include "p2pcp/agent/lifetime.hpp"
 #include "p2pcp/agent/listener.hpp"
 #include "p2pcp/agent/log.hpp"
@@ -34,6 +36,7 @@
 #include "p2pcp/agent/test_hooks.hpp"
 #include "p2pcp/agent/token_service.hpp"
 #include "p2pcp/agent/version.hpp"
+#include "p2pcp/ws/front_door.hpp"
 
 namespace asio = boost::asio;
 using namespace p2pcp::agent;
@@ -112,6 +115,42 @@ ServerLimits serverLimits() {
   override("P2PCP_TEST_IDLE_TIMEOUT_MS", limits.idleTimeout);
   override("P2PCP_TEST_WRITE_TIMEOUT_MS", limits.writeTimeout);
   return limits;
+}
+
+// The loopback WebSocket front door (agent/ws), when agent.json names a port
+// and the policy does not forbid it. A port it cannot take is an error in the
+// log and in `p2pcp status`; the Unix socket is served all the same.
+std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispatcher& dispatcher,
+                                                    asio::thread_pool& workers,
+                                                    const Config& config,
+                                                    const PolicyHolder& policy,
+                                                    const ServerLimits& limits) {
+  if (!config.webSocketPort) {
+    return nullptr;  // off by default; status says "off"
+  }
+  const std::uint16_t port = *config.webSocketPort;
+  const auto current = policy.tryCurrent();
+  if (!current || !current->webSocket) {
+    // A malformed policy fails closed, as everywhere.
+    const std::string why = current ? "the administrator's policy forbids it (\"webSocket\": false)"
+                                    : "the policy is malformed";
+    logWarning("the WebSocket front door stays off: " + why);
+    setFrontDoorStatus({{"state", "forbidden"}, {"port", port}, {"error", why}});
+    return nullptr;
+  }
+  p2pcp::ws::FrontDoorLimits doorLimits;
+  doorLimits.idleTimeout = limits.idleTimeout;
+  doorLimits.writeTimeout = limits.writeTimeout;
+  doorLimits.upgradeTimeout = std::min(doorLimits.upgradeTimeout, limits.frameTimeout);
+  auto door = std::make_unique<p2pcp::ws::FrontDoor>(io, dispatcher, workers, port, doorLimits);
+  if (const auto problem = door->open()) {
+    logError("the WebSocket front door is off: " + *problem);
+    setFrontDoorStatus({{"state", "error"}, {"port", port}, {"error", *problem}});
+    return nullptr;
+  }
+  setFrontDoorStatus(
+      {{"state", "listening"}, {"port", port}, {"url", "ws://127.0.0.1:" + std::to_string(port)}});
+  return door;
 }
 
 // How long a helper's call may take before its module counts as hung. Tests
@@ -232,10 +271,14 @@ int main(int argc, char** argv) {
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
     service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
     server.start();
+    auto frontDoor = openFrontDoor(io, dispatcher, workers, config, policy, limits);
 
     const auto stopAgent = [&](const std::string& why) {
       logInfo("stopping: " + why);
       server.stop();
+      if (frontDoor) {
+        frontDoor->stop();
+      }
       io.stop();
     };
     asio::signal_set stopSignals(io, SIGINT, SIGTERM);
@@ -297,14 +340,16 @@ int main(int argc, char** argv) {
     // whether the agent should end by itself (lifetime.hpp).
     IdleTimer idle(idleExit.value_or(std::chrono::milliseconds::max()));
     const auto endsByItself = [&]() -> std::optional<std::string> {
-      const bool busy = server.anyRequestInFlight();
+      const bool busy =
+          server.anyRequestInFlight() || (frontDoor && frontDoor->anyRequestInFlight());
       if (!busy && program.replaced()) {
         return program.path().string() + " was replaced or removed (an upgrade?)";
       }
       // Idle: no client connected (a browser's native host or a CLI keeps it),
       // so no request and no dialog either, and no login the person would lose.
-      if (idleExit &&
-          idle.expired(server.connectionCount() == 0 && !busy && !service.holdsLogins())) {
+      if (idleExit && idle.expired(server.connectionCount() == 0 &&
+                                   (!frontDoor || frontDoor->connectionCount() == 0) && !busy &&
+                                   !service.holdsLogins())) {
         return "idle for " + std::to_string(idleExit->count()) + " ms";
       }
       return std::nullopt;

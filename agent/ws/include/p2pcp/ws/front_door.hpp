@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The loopback WebSocket front door: listens on 127.0.0.1 and ::1 (never any
+// other address) on the configured port, on the agent's own io_context, and
+// hands every request to the agent's one Dispatcher as a page request of the
+// browser's Origin header, like the Unix socket hands the native host's.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "p2pcp/agent/dispatcher.hpp"
+
+namespace p2pcp::ws {
+
+class WsSession;
+
+struct FrontDoorLimits {
+  std::size_t maxConnections = 64;
+  // Before the upgrade: the request line and headers together, and the time
+  // the whole upgrade request may take.
+  std::size_t maxHeaderBytes = 8192;
+  std::chrono::milliseconds upgradeTimeout{10000};
+  // After it: one message (a JSON-RPC request) per text frame, at most this big.
+  std::size_t maxMessageBytes = std::size_t{4} * 1024U * 1024U;
+  // Messages up to this size are parsed and served on the I/O thread when they
+  // would not wait; larger ones on a worker.
+  std::size_t smallMessageBytes = std::size_t{64} * 1024U;
+  std::size_t maxInFlightPerConnection = 16;
+  // Queued replies: above the soft cap no new request is read; at the hard cap
+  // the connection is closed (it does not read its replies).
+  std::size_t writeQueueSoftBytes = std::size_t{16} * 1024U * 1024U;
+  std::size_t writeQueueHardBytes = std::size_t{64} * 1024U * 1024U;
+  // Nothing in progress and nothing received for this long: closed.
+  std::chrono::milliseconds idleTimeout{60000};
+  // A write that makes no progress for this long closes the connection.
+  std::chrono::milliseconds writeTimeout{30000};
+};
+
+class FrontDoor {
+ public:
+  FrontDoor(boost::asio::io_context& io, agent::Dispatcher& dispatcher,
+            boost::asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits = {});
+  FrontDoor(const FrontDoor&) = delete;
+  FrontDoor& operator=(const FrontDoor&) = delete;
+  ~FrontDoor();
+
+  // Binds and listens. nullopt on success; otherwise the reason nothing
+  // listens (the port is in use, ...), and nothing does.
+  [[nodiscard]] std::optional<std::string> open();
+  void stop();
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  // I/O thread only.
+  [[nodiscard]] std::size_t connectionCount() const noexcept { return sessions_.size(); }
+  [[nodiscard]] bool anyRequestInFlight() const noexcept;
+
+ private:
+  friend class WsSession;
+  void accept(boost::asio::ip::tcp::acceptor& acceptor);
+  void forget(const std::shared_ptr<WsSession>& session);
+
+  boost::asio::io_context& io_;
+  agent::Dispatcher& dispatcher_;
+  boost::asio::thread_pool& workers_;
+  std::uint16_t port_;
+  FrontDoorLimits limits_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::set<std::shared_ptr<WsSession>> sessions_;
+};
+
+}  // namespace p2pcp::ws

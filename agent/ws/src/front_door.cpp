@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "p2pcp/ws/front_door.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address_v6.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+
+#include "p2pcp/agent/log.hpp"
+#include "ws_session.hpp"
+
+namespace p2pcp::ws {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using agent::logInfo;
+using agent::logWarning;
+
+FrontDoor::FrontDoor(asio::io_context& io, agent::Dispatcher& dispatcher,
+                     asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits)
+    : io_(io), dispatcher_(dispatcher), workers_(workers), port_(port), limits_(limits) {}
+
+FrontDoor::~FrontDoor() {
+  stop();
+}
+
+std::optional<std::string> FrontDoor::open() {
+  struct Address {
+    asio::ip::address address;
+    const char* shown;
+  };
+  const Address addresses[] = {{asio::ip::address_v4::loopback(), "127.0.0.1"},
+                               {asio::ip::address_v6::loopback(), "[::1]"}};
+  for (const auto& [address, shown] : addresses) {
+    const tcp::endpoint endpoint(address, port_);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    boost::system::error_code ec;
+    const std::string where = std::string(shown) + ":" + std::to_string(port_);
+    if (acceptor->open(endpoint.protocol(), ec); ec) {
+      if (address.is_v6()) {
+        logWarning("the WebSocket front door does not listen on " + where +
+                   " (no IPv6: " + ec.message() + ")");
+        continue;
+      }
+      acceptors_.clear();
+      return "cannot open a socket for " + where + ": " + ec.message();
+    }
+    ::fcntl(acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
+    // A restarted agent may take the port while old connections linger in
+    // TIME_WAIT; a port another program listens on stays refused (Linux).
+    acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (address.is_v6()) {
+      acceptor->set_option(asio::ip::v6_only(true), ec);
+    }
+    if (acceptor->bind(endpoint, ec); ec) {
+      if (address.is_v6() && ec == boost::system::errc::address_not_available) {
+        logWarning("the WebSocket front door does not listen on " + where +
+                   " (no IPv6 loopback on this machine)");
+        continue;
+      }
+      acceptors_.clear();
+      return ec == asio::error::address_in_use
+                 ? "port " + std::to_string(port_) + " is already in use on " + shown +
+                       " (another agent or another program)"
+                 : "cannot listen on " + where + ": " + ec.message();
+    }
+    if (acceptor->listen(asio::socket_base::max_listen_connections, ec); ec) {
+      acceptors_.clear();
+      return "cannot listen on " + where + ": " + ec.message();
+    }
+    acceptors_.push_back(std::move(acceptor));
+  }
+  for (auto& acceptor : acceptors_) {
+    accept(*acceptor);
+  }
+  logInfo("the WebSocket front door listens on ws://127.0.0.1:" + std::to_string(port_) + "/");
+  return std::nullopt;
+}
+
+void FrontDoor::stop() {
+  boost::system::error_code ignored;
+  for (auto& acceptor : acceptors_) {
+    acceptor->close(ignored);
+  }
+  acceptors_.clear();
+  const auto all = std::exchange(sessions_, {});
+  for (const auto& session : all) {
+    session->close();
+  }
+}
+
+void FrontDoor::accept(tcp::acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) {
+      return;
+    }
+    if (ec) {
+      logWarning("WebSocket accept failed: " + ec.message());
+    } else if (::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC) != 0) {
+      logWarning("cannot mark a WebSocket connection close-on-exec");
+    } else if (sessions_.size() >= limits_.maxConnections) {
+      // Refused before a byte is read: a flood of browser tabs never takes the
+      // Unix socket's connections, which are counted apart.
+      logWarning("refused a WebSocket connection: at the limit of " +
+                 std::to_string(limits_.maxConnections));
+    } else {
+      auto session = std::make_shared<WsSession>(*this, std::move(socket));
+      sessions_.insert(session);
+      session->start();
+    }
+    accept(acceptor);
+  });
+}
+
+bool FrontDoor::anyRequestInFlight() const noexcept {
+  return std::any_of(sessions_.begin(), sessions_.end(),
+                     [](const auto& session) { return session->busy(); });
+}
+
+void FrontDoor::forget(const std::shared_ptr<WsSession>& session) {
+  sessions_.erase(session);
+}
+
+}  // namespace p2pcp::ws

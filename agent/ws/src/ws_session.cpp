@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ws_session.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <utility>
+#include <variant>
+
+#include "p2pcp/agent/errors.hpp"
+#include "p2pcp/agent/json_rpc.hpp"
+#include "p2pcp/agent/log.hpp"
+#include "p2pcp/ws/upgrade_check.hpp"
+
+namespace p2pcp::ws {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using agent::AgentError;
+using agent::ErrorCode;
+using agent::Request;
+using nlohmann::json;
+
+namespace {
+
+// How long the agent tries to deliver a refusal or a close frame to a client
+// that does not read.
+constexpr auto kGoodbyeTimeout = std::chrono::seconds(2);
+
+std::string serialised(const json& message) {
+  // A token label with invalid UTF-8 must not make the reply throw.
+  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The request as the dispatcher takes it: parsed, and its caller this
+// connection's page. A message may not name its caller at all: on this door
+// the browser's Origin header is the only word on who asks.
+std::variant<Request, json> prepare(std::string_view text, const agent::Caller& caller) {
+  auto parsed = agent::parseRequest(text);
+  if (auto* error = std::get_if<json>(&parsed)) {
+    return std::move(*error);
+  }
+  auto request = std::get<Request>(std::move(parsed));
+  const agent::Caller& claimed = request.caller;
+  if (claimed.origin || claimed.extension || claimed.ttyName || claimed.display) {
+    return agent::errorResponse(
+        request.id, AgentError(ErrorCode::BadRequest,
+                               "a WebSocket request may not name its caller: the origin is the "
+                               "browser's Origin header"));
+  }
+  if (request.method == "subscribe") {
+    // Events need a per-connection subscription list (connection.cpp); not yet here.
+    return agent::errorResponse(
+        request.id, AgentError(ErrorCode::MethodNotFound,
+                               "\"subscribe\" is not served on the WebSocket front door yet"));
+  }
+  request.caller = caller;
+  return request;
+}
+
+}  // namespace
+
+WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket)
+    : door_(door),
+      limits_(door.limits_),
+      ws_(std::move(socket)),
+      timer_(ws_.get_executor()),
+      lastActivity_(Clock::now()) {}
+
+void WsSession::start() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(limits_.maxHeaderBytes));
+  parser_->body_limit(0);  // an upgrade request has no body
+  buffer_.max_size(limits_.maxHeaderBytes);
+  timer_.expires_after(limits_.upgradeTimeout);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->upgraded_ && !self->closed_) {
+      self->upgradeTimedOut_ = true;
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().cancel(ignored);
+    }
+  });
+  http::async_read(beast::get_lowest_layer(ws_), buffer_, *parser_,
+                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                     self->onUpgradeRequest(ec);
+                   });
+}
+
+void WsSession::close(const std::string& why) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  if (!why.empty()) {
+    agent::logWarning(why);
+  }
+  timer_.cancel();
+  beast::get_lowest_layer(ws_).close();
+  writes_.clear();
+  queuedBytes_ = 0;
+  door_.forget(shared_from_this());
+}
+
+// ---- before the upgrade --------------------------------------------------
+
+void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
+  if (closed_) {
+    return;
+  }
+  if (upgradeTimedOut_) {
+    refuse(http::status::request_timeout, "the upgrade request did not arrive within " +
+                                              std::to_string(limits_.upgradeTimeout.count()) +
+                                              " ms");
+    return;
+  }
+  timer_.cancel();
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    refuse(http::status::request_header_fields_too_large,
+           "the request line and headers are limited to " + std::to_string(limits_.maxHeaderBytes) +
+               " bytes");
+    return;
+  }
+  if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+      ec == asio::error::eof) {
+    close();  // gone before it asked anything
+    return;
+  }
+  if (ec) {
+    refuse(http::status::bad_request, "not an HTTP request: " + ec.message());
+    return;
+  }
+  if (buffer_.size() != 0) {
+    // A browser waits for 101 before it sends a frame.
+    refuse(http::status::bad_request, "bytes after the upgrade request");
+    return;
+  }
+  const UpgradeVerdict verdict = checkUpgrade(parser_->get(), door_.port());
+  if (!verdict.accepted) {
+    refuse(verdict.status, verdict.reason);
+    return;
+  }
+  caller_.kind = agent::CallerKind::Page;
+  caller_.origin = verdict.origin;
+  caller_.viaWebSocket = true;
+  ws_.set_option(websocket::stream_base::timeout{
+      kGoodbyeTimeout + std::chrono::seconds(3),  // the 101 and the close handshake
+      websocket::stream_base::none(),             // idleness: check() below
+      false});
+  ws_.read_message_max(limits_.maxMessageBytes);
+  ws_.async_accept(parser_->get(), [self = shared_from_this()](const boost::system::error_code& e) {
+    self->onAccepted(e);
+  });
+}
+
+// A plain HTTP answer and no upgrade: the page learns only that it may not.
+void WsSession::refuse(http::status status, const std::string& why) {
+  agent::logWarning("refused a WebSocket upgrade (" + std::to_string(static_cast<int>(status)) +
+                    "): " + why);
+  auto response = std::make_shared<http::response<http::string_body>>(status, 11);
+  response->set(http::field::connection, "close");
+  response->set(http::field::content_type, "text/plain; charset=utf-8");
+  response->body() = why + "\n";
+  response->prepare_payload();
+  auto& stream = beast::get_lowest_layer(ws_);
+  stream.expires_after(kGoodbyeTimeout);
+  http::async_write(
+      stream, *response,
+      [self = shared_from_this(), response](const boost::system::error_code&, std::size_t) {
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_send,
+                                                             ignored);
+        self->close();
+      });
+}
+
+void WsSession::onAccepted(const boost::system::error_code& ec) {
+  parser_.reset();
+  if (closed_) {
+    return;
+  }
+  if (ec) {
+    close("a WebSocket handshake failed: " + ec.message());
+    return;
+  }
+  upgraded_ = true;
+  buffer_ = beast::flat_buffer();
+  lastActivity_ = Clock::now();
+  agent::logDebug("a WebSocket client of " + *caller_.origin + " connected");
+  watch();
+  readNext();
+}
+
+// ---- after the upgrade ---------------------------------------------------
+
+// Reads the next message unless this client is held back: too many requests
+// running, or too many reply bytes queued (resumed when they go out).
+void WsSession::readNext() {
+  if (closed_ || closing_ || reading_ || inFlight_ >= limits_.maxInFlightPerConnection ||
+      queuedBytes_ >= limits_.writeQueueSoftBytes) {
+    return;
+  }
+  reading_ = true;
+  buffer_.clear();
+  ws_.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      std::size_t) { self->onMessage(ec); });
+}
+
+void WsSession::onMessage(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (closed_) {
+    return;
+  }
+  if (ec) {
+    // The peer closed, or broke the protocol (an oversized message, invalid
+    // UTF-8 in a text frame): Beast has sent the close frame with its code.
+    if (ec != websocket::error::closed) {
+      agent::logWarning("closed a WebSocket client of " + *caller_.origin + ": " + ec.message());
+    }
+    close();
+    return;
+  }
+  lastActivity_ = Clock::now();
+  if (!ws_.got_text()) {
+    closeWith(websocket::close_code::unknown_data,
+              "binary frames are refused: one JSON-RPC request per text frame");
+    return;
+  }
+  serve(beast::buffers_to_string(buffer_.data()));
+  buffer_.clear();
+  readNext();
+}
+
+// A small request is served here when nothing would make it wait; a large one,
+// or one that would wait (for the person, a PIN pad, a busy token), on a worker.
+void WsSession::serve(std::string text) {
+  if (text.size() > limits_.smallMessageBytes) {
+    ++inFlight_;
+    asio::post(door_.workers_, [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->serveOnWorker(std::move(text));
+    });
+    return;
+  }
+  auto prepared = prepare(text, caller_);
+  if (auto* error = std::get_if<json>(&prepared)) {
+    send(serialised(*error));
+    return;
+  }
+  auto request = std::get<Request>(std::move(prepared));
+  if (auto reply = door_.dispatcher_.tryHandleQuickly(request)) {
+    send(serialised(*reply));
+    return;
+  }
+  ++inFlight_;
+  asio::post(door_.workers_, [self = shared_from_this(), request = std::move(request)]() {
+    std::string reply;
+    try {
+      reply = serialised(self->door_.dispatcher_.handle(request));
+    } catch (const std::exception& e) {
+      // An exception escaping a pool thread would end the agent.
+      agent::logError(std::string("serving a WebSocket request failed: ") + e.what());
+    }
+    asio::post(self->door_.io_,
+               [self, reply = std::move(reply)]() mutable { self->workDone(std::move(reply)); });
+  });
+}
+
+void WsSession::serveOnWorker(std::string text) {
+  std::string reply;
+  try {
+    auto prepared = prepare(text, caller_);
+    text = std::string();
+    if (auto* error = std::get_if<json>(&prepared)) {
+      reply = serialised(*error);
+    } else {
+      reply = serialised(door_.dispatcher_.handle(std::get<Request>(prepared)));
+    }
+  } catch (const std::exception& e) {
+    agent::logError(std::string("serving a WebSocket request failed: ") + e.what());
+  }
+  asio::post(door_.io_, [self = shared_from_this(), reply = std::move(reply)]() mutable {
+    self->workDone(std::move(reply));
+  });
+}
+
+void WsSession::workDone(std::string reply) {
+  --inFlight_;
+  lastActivity_ = Clock::now();
+  if (closed_) {
+    return;
+  }
+  if (!reply.empty()) {
+    send(std::move(reply));
+  }
+  readNext();
+}
+
+void WsSession::send(std::string text) {
+  if (closed_ || closing_) {
+    return;
+  }
+  // A client that sends requests but does not read its replies: the soft cap
+  // stopped reading its requests; replies still running add the rest.
+  if (queuedBytes_ >= limits_.writeQueueHardBytes) {
+    close("closed a WebSocket client of " + *caller_.origin + " that does not read its replies (" +
+          std::to_string(queuedBytes_) + " bytes queued)");
+    return;
+  }
+  queuedBytes_ += text.size();
+  writes_.push_back(std::move(text));
+  lastActivity_ = Clock::now();
+  if (!writing_) {
+    writeNext();
+  }
+}
+
+void WsSession::writeNext() {
+  writing_ = true;
+  writeStarted_ = Clock::now();
+  ws_.text(true);
+  ws_.async_write(asio::buffer(writes_.front()),
+                  [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                    self->onWritten(ec);
+                  });
+}
+
+void WsSession::onWritten(const boost::system::error_code& ec) {
+  writing_ = false;
+  if (closed_) {
+    return;
+  }
+  if (ec) {
+    close();  // the peer went away
+    return;
+  }
+  queuedBytes_ -= writes_.front().size();
+  writes_.pop_front();
+  lastActivity_ = Clock::now();
+  if (!writes_.empty()) {
+    writeNext();
+    return;
+  }
+  if (closeAfterWrites_) {
+    const auto reason = *std::exchange(closeAfterWrites_, std::nullopt);
+    ws_.async_close(
+        reason, [self = shared_from_this()](const boost::system::error_code&) { self->close(); });
+    return;
+  }
+  readNext();  // resumes reading once the queue is under its soft cap
+}
+
+// Ends the connection with a close frame once the replies already queued are
+// written (a WebSocket allows one write at a time).
+void WsSession::closeWith(websocket::close_code code, const std::string& why) {
+  if (closing_ || closed_) {
+    return;
+  }
+  agent::logWarning("closing a WebSocket client of " + *caller_.origin + ": " + why);
+  closing_ = true;
+  websocket::close_reason reason(code, why);
+  if (writing_ || !writes_.empty()) {
+    closeAfterWrites_ = reason;
+    return;
+  }
+  ws_.async_close(reason,
+                  [self = shared_from_this()](const boost::system::error_code&) { self->close(); });
+}
+
+// ---- deadlines -----------------------------------------------------------
+
+// One timer per connection, re-armed when it fires: activity never touches it.
+void WsSession::watch() {
+  if (closed_) {
+    return;
+  }
+  const auto now = Clock::now();
+  auto next = inFlight_ == 0 && writes_.empty() ? std::max(now, lastActivity_ + limits_.idleTimeout)
+                                                : now + limits_.idleTimeout;
+  if (writing_) {
+    next = std::min(next, writeStarted_ + limits_.writeTimeout);
+  }
+  timer_.expires_at(next);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) {
+      self->check();
+    }
+  });
+}
+
+void WsSession::check() {
+  if (closed_) {
+    return;
+  }
+  const auto now = Clock::now();
+  if (writing_ && now >= writeStarted_ + limits_.writeTimeout) {
+    close("closed a WebSocket client of " + *caller_.origin +
+          " that read none of its replies for " + std::to_string(limits_.writeTimeout.count()) +
+          " ms");
+    return;
+  }
+  if (!closing_ && inFlight_ == 0 && writes_.empty() &&
+      now >= lastActivity_ + limits_.idleTimeout) {
+    closeWith(websocket::close_code::going_away,
+              "idle for " + std::to_string(limits_.idleTimeout.count()) + " ms");
+    // The close handshake has its own deadline (the stream's timeout option).
+    return;
+  }
+  watch();
+}
+
+}  // namespace p2pcp::ws

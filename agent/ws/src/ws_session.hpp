@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// One WebSocket client of the front door (front_door.hpp): reads the upgrade
+// request within its limits and checks it (upgrade_check.hpp), then reads one
+// JSON-RPC request per text frame, serves it through the agent's Dispatcher
+// as a page request of the Origin header, and writes the replies back through
+// a bounded queue. Everything runs on the I/O thread except what is posted to
+// the workers, which touches only the dispatcher.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "p2pcp/agent/caller.hpp"
+#include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/ws/front_door.hpp"
+
+namespace p2pcp::ws {
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  WsSession(FrontDoor& door, boost::asio::ip::tcp::socket socket);
+
+  void start();
+  // Closes at once (no close handshake); pending handlers find closed_.
+  void close(const std::string& why = {});
+  [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
+
+ private:
+  // Before the upgrade.
+  void onUpgradeRequest(const boost::system::error_code& ec);
+  void refuse(boost::beast::http::status status, const std::string& why);
+  void onAccepted(const boost::system::error_code& ec);
+
+  // After it.
+  void readNext();
+  void onMessage(const boost::system::error_code& ec);
+  void serve(std::string text);
+  void serveOnWorker(std::string text);
+  void workDone(std::string reply);
+  void send(std::string text);
+  void writeNext();
+  void onWritten(const boost::system::error_code& ec);
+  void closeWith(boost::beast::websocket::close_code code, const std::string& why);
+
+  // Deadlines after the upgrade.
+  void watch();
+  void check();
+
+  FrontDoor& door_;
+  const FrontDoorLimits& limits_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
+  boost::asio::steady_timer timer_;
+  agent::Caller caller_;
+  bool upgraded_ = false;
+  bool upgradeTimedOut_ = false;
+  bool reading_ = false;
+  bool closing_ = false;  // a close frame is sent or about to be: read and write no more
+  bool closed_ = false;
+  std::size_t inFlight_ = 0;
+  std::deque<std::string> writes_;
+  bool writing_ = false;
+  std::size_t queuedBytes_ = 0;
+  std::optional<boost::beast::websocket::close_reason> closeAfterWrites_;
+  Clock::time_point lastActivity_;
+  Clock::time_point writeStarted_;
+};
+
+}  // namespace p2pcp::ws
