@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: Apache-2.0
+// The loopback WebSocket front door (agent/ws) of a real agent on SoftHSM2,
+// driven by a Boost.Beast client: off by default, refused before the upgrade
+// for a rebinding Host or a missing or opaque Origin, and after it the same
+// dispatcher as the extension path, with the Origin header as the page.
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket.hpp>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent_harness.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+using p2pcp::testing::AgentHarness;
+using p2pcp::testing::AgentSetup;
+
+#define SKIP_WITHOUT_SOFTHSM()                              \
+  if (auto missing = AgentHarness::missingPrerequisite()) { \
+    GTEST_SKIP() << *missing;                               \
+  }
+
+// A port nothing listens on right now (the kernel's choice, released at once).
+std::uint16_t freePort() {
+  asio::io_context io;
+  tcp::acceptor probe(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  return probe.local_endpoint().port();
+}
+
+bool somethingListens(std::uint16_t port) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port), ec);
+  return !ec;
+}
+
+// Sends `request` as it is and returns everything the agent answers until it
+// closes (at most 5 s).
+std::string rawExchange(std::uint16_t port, const std::string& request) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+  const timeval timeout{5, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  asio::write(socket, asio::buffer(request));
+  std::string answer;
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = ::recv(socket.native_handle(), chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      break;
+    }
+    answer.append(chunk, static_cast<std::size_t>(n));
+  }
+  return answer;
+}
+
+std::string upgradeRequest(const std::string& host, const std::optional<std::string>& origin,
+                           const std::string& target = "/") {
+  std::string text = "GET " + target + " HTTP/1.1\r\nHost: " + host +
+                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n";
+  if (origin) {
+    text += "Origin: " + *origin + "\r\n";
+  }
+  return text + "\r\n";
+}
+
+std::string statusLine(const std::string& answer) {
+  return answer.substr(0, answer.find("\r\n"));
+}
+
+// A browser's side of the front door.
+class PageClient {
+ public:
+  PageClient(std::uint16_t port, const std::string& origin) : ws_(io_) {
+    auto& socket = ws_.next_layer();
+    socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+    const timeval timeout{10, 0};
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ws_.set_option(websocket::stream_base::decorator(
+        [origin](websocket::request_type& request) { request.set(http::field::origin, origin); }));
+    ws_.handshake("127.0.0.1:" + std::to_string(port), "/");
+  }
+  void sendText(const std::string& text) {
+    ws_.text(true);
+    ws_.write(asio::buffer(text));
+  }
+  void sendBinary(const std::string& bytes) {
+    ws_.binary(true);
+    ws_.write(asio::buffer(bytes));
+  }
+  json receive() {
+    beast::flat_buffer buffer;
+    ws_.read(buffer);
+    return json::parse(beast::buffers_to_string(buffer.data()));
+  }
+  json call(const std::string& method, const json& params = json::object(),
+            const json& extra = json::object()) {
+    json request = {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}};
+    request.update(extra);
+    sendText(request.dump());
+    return receive();
+  }
+  // Reads until the agent closes; the error the read ends with.
+  boost::system::error_code readUntilClosed() {
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    while (!ec) {
+      buffer.clear();
+      ws_.read(buffer, ec);
+    }
+    return ec;
+  }
+  [[nodiscard]] websocket::close_reason closeReason() const { return ws_.reason(); }
+
+ private:
+  asio::io_context io_;
+  websocket::stream<tcp::socket> ws_;
+  long long id_ = 0;
+};
+
+class FrontDoor : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_WITHOUT_SOFTHSM();
+    harness_ = std::make_unique<AgentHarness>(setup_);
+  }
+  // Restarts the agent with `"webSocket": {"port": port}` in agent.json.
+  void openDoor(std::uint16_t port) {
+    port_ = port;
+    const auto dir = harness_->home() / "config" / "p2pcp";
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "agent.json") << json{{"webSocket", {{"port", port}}}}.dump();
+    harness_->restart(setup_);
+  }
+  json status() {
+    auto agent = harness_->connect();
+    return agent.call("status");
+  }
+  AgentSetup setup_;
+  std::unique_ptr<AgentHarness> harness_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(FrontDoor, IsOffByDefault) {
+  EXPECT_EQ(status()["webSocket"], json({{"state", "off"}}));
+}
+
+TEST_F(FrontDoor, ThePolicyCanForbidIt) {
+  setup_.policy = json{{"webSocket", false}};
+  const std::uint16_t port = freePort();
+  openDoor(port);
+  EXPECT_FALSE(somethingListens(port));
+  const json state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "forbidden") << state.dump();
+}
+
+TEST_F(FrontDoor, RefusesARebindingHostWithoutUpgrading) {
+  openDoor(freePort());
+  const std::string port = std::to_string(port_);
+  for (const std::string& host :
+       std::vector<std::string>{"evil.example:" + port, "127.0.0.1:" + std::to_string(port_ + 1),
+                                "127.0.0.1", "localhost.evil.example:" + port}) {
+    const std::string answer = rawExchange(port_, upgradeRequest(host, "https://app.example"));
+    EXPECT_EQ(statusLine(answer), "HTTP/1.1 403 Forbidden") << host << "\n" << answer;
+  }
+  const std::string twoHosts = "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + port +
+                               "\r\nHost: evil.example\r\nOrigin: https://app.example\r\n\r\n";
+  EXPECT_EQ(statusLine(rawExchange(port_, twoHosts)), "HTTP/1.1 400 Bad Request");
+}
+
+TEST_F(FrontDoor, RefusesAMissingOrOpaqueOrigin) {
+  openDoor(freePort());
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const std::vector<std::optional<std::string>> origins = {
+      std::nullopt, "null", "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+      "https://App.example/"};
+  for (const auto& origin : origins) {
+    const std::string answer = rawExchange(port_, upgradeRequest(host, origin));
+    EXPECT_EQ(statusLine(answer), "HTTP/1.1 403 Forbidden") << origin.value_or("(none)");
+  }
+}
+
+TEST_F(FrontDoor, RefusesOtherPathsAndHugeHeaders) {
+  openDoor(freePort());
+  const std::string host = "localhost:" + std::to_string(port_);
+  EXPECT_EQ(statusLine(rawExchange(port_, upgradeRequest(host, "https://app.example", "/x"))),
+            "HTTP/1.1 404 Not Found");
+  std::string huge = upgradeRequest(host, "https://app.example");
+  huge.insert(huge.size() - 2, "X-Padding: " + std::string(16000, 'a') + "\r\n");
+  EXPECT_EQ(statusLine(rawExchange(port_, huge)), "HTTP/1.1 431 Request Header Fields Too Large");
+  EXPECT_EQ(statusLine(rawExchange(port_, "BREW / HTCPCP/1.0\r\n\r\n")),
+            "HTTP/1.1 400 Bad Request");
+}
+
+TEST_F(FrontDoor, AGoodUpgradeIsAPageOfItsOrigin) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const json hello = page.call("hello");
+  ASSERT_TRUE(hello.contains("result")) << hello.dump();
+  EXPECT_EQ(hello["result"]["access"], "none");
+  EXPECT_EQ(hello["result"]["methods"], json({"hello", "subscribe", "requestAccess"}))
+      << "a page without consent sees only the open methods";
+  EXPECT_EQ(status()["webSocket"]["state"], "listening");
+}
+
+// The outcome of deriveStorageKey for https://app.example through the native
+// host's path (the Unix socket with an origin member) or the front door.
+json deriveViaHost(AgentHarness& harness, const json& params) {
+  auto agent = harness.connect();
+  try {
+    return {
+        {"result", agent.call("deriveStorageKey", params, {{"origin", "https://app.example"}})}};
+  } catch (const p2pcp::client::AgentCallError& e) {
+    return {{"error", e.error()}};
+  }
+}
+
+json privateNotes(AgentHarness& harness) {
+  return {{"kind", "private"}, {"uri", "/notes"}, {"key", harness.keyFingerprint("ed25519")}};
+}
+
+// Without consent the person is asked, naming the Origin header; the refusal
+// is remembered for the origin in the one consent store both doors share, and
+// then answered the same on either door without asking again.
+TEST_F(FrontDoor, APageMethodWithoutConsentFailsAsOnTheExtensionPath) {
+  setup_.confirm = "no";
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const json first = page.call("deriveStorageKey", privateNotes(*harness_));
+  ASSERT_TRUE(first.contains("error")) << first.dump();
+  EXPECT_EQ(first["error"]["data"]["error"], "CONSENT_DENIED");
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
+  const json viaHost = deriveViaHost(*harness_, privateNotes(*harness_));
+  const json again = page.call("deriveStorageKey", privateNotes(*harness_));
+  EXPECT_EQ(viaHost["error"]["data"]["remembered"], true) << viaHost.dump();
+  EXPECT_EQ(again["error"], viaHost["error"]);
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1) << "a remembered refusal asks nobody";
+}
+
+TEST_F(FrontDoor, AConsentedPageGetsTheSameKeyAsOnTheExtensionPath) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const json viaDoor = page.call("deriveStorageKey", privateNotes(*harness_));
+  ASSERT_TRUE(viaDoor.contains("result")) << viaDoor.dump();
+  bool originShown = false;
+  for (const auto& line : harness_->pinentryLog()) {
+    originShown = originShown || line.dump().find("https://app.example") != std::string::npos;
+  }
+  EXPECT_TRUE(originShown) << "the consent dialog names the Origin header";
+  const json viaHost = deriveViaHost(*harness_, privateNotes(*harness_));
+  EXPECT_EQ(viaDoor["result"], viaHost["result"]) << "one origin, one site space, either door";
+  EXPECT_EQ(page.call("hello")["result"]["access"], "site");
+}
+
+TEST_F(FrontDoor, AMessageMayNotNameItsCaller) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  for (const json& extra :
+       {json{{"origin", "https://other.example"}},
+        json{{"extension", "abcdefghijklmnopabcdefghijklmnop"}}, json{{"tty", "/dev/pts/0"}}}) {
+    const json reply = page.call("hello", json::object(), extra);
+    ASSERT_TRUE(reply.contains("error")) << reply.dump();
+    EXPECT_EQ(reply["error"]["data"]["error"], "BAD_REQUEST") << reply.dump();
+  }
+}
+
+TEST_F(FrontDoor, OversizedAndBinaryFramesClose) {
+  openDoor(freePort());
+  {
+    PageClient page(port_, "https://app.example");
+    page.sendText(std::string(5U * 1024U * 1024U, ' '));
+    (void)page.readUntilClosed();
+    EXPECT_EQ(page.closeReason().code, websocket::close_code::too_big);
+  }
+  {
+    PageClient page(port_, "https://app.example");
+    page.sendBinary(R"({"jsonrpc":"2.0","id":1,"method":"hello"})");
+    (void)page.readUntilClosed();
+    EXPECT_EQ(page.closeReason().code, websocket::close_code::unknown_data);
+  }
+  // The agent still serves both doors.
+  PageClient page(port_, "https://app.example");
+  EXPECT_TRUE(page.call("hello").contains("result"));
+}
+
+TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {
+  asio::io_context io;
+  tcp::acceptor squatter(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  openDoor(squatter.local_endpoint().port());
+  const json state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "error") << state.dump();
+  EXPECT_NE(state.value("error", "").find("already in use"), std::string::npos) << state.dump();
+  EXPECT_NE(harness_->agentLog().find("already in use"), std::string::npos);
+}
+
+}  // namespace
