@@ -16,6 +16,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -58,11 +59,12 @@ bool somethingListens(std::uint16_t port) {
 }
 
 // Sends `request` as it is and returns everything the agent answers until it
-// closes (at most 5 s).
-std::string rawExchange(std::uint16_t port, const std::string& request) {
+// closes (at most 5 s), or its answer's head when it upgrades.
+std::string rawExchangeOn(const asio::ip::address& address, std::uint16_t port,
+                          const std::string& request) {
   asio::io_context io;
   tcp::socket socket(io);
-  socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+  socket.connect(tcp::endpoint(address, port));
   const timeval timeout{5, 0};
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   asio::write(socket, asio::buffer(request));
@@ -74,8 +76,15 @@ std::string rawExchange(std::uint16_t port, const std::string& request) {
       break;
     }
     answer.append(chunk, static_cast<std::size_t>(n));
+    if (answer.starts_with("HTTP/1.1 101 ") && answer.find("\r\n\r\n") != std::string::npos) {
+      break;  // upgraded: the agent now waits for frames
+    }
   }
   return answer;
+}
+
+std::string rawExchange(std::uint16_t port, const std::string& request) {
+  return rawExchangeOn(asio::ip::address_v4::loopback(), port, request);
 }
 
 std::string upgradeRequest(const std::string& host, const std::optional<std::string>& origin,
@@ -307,6 +316,39 @@ TEST_F(FrontDoor, OversizedAndBinaryFramesClose) {
   // The agent still serves both doors.
   PageClient page(port_, "https://app.example");
   EXPECT_TRUE(page.call("hello").contains("result"));
+}
+
+TEST_F(FrontDoor, ServesIPv6LoopbackAndLocalhost) {
+  openDoor(freePort());
+  asio::io_context io;
+  tcp::socket probe(io);
+  boost::system::error_code ec;
+  probe.connect(tcp::endpoint(asio::ip::address_v6::loopback(), port_), ec);
+  if (ec) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << ec.message();
+  }
+  const std::string answer =
+      rawExchangeOn(asio::ip::address_v6::loopback(), port_,
+                    upgradeRequest("[::1]:" + std::to_string(port_), "https://app.example"));
+  EXPECT_EQ(statusLine(answer), "HTTP/1.1 101 Switching Protocols") << answer;
+  EXPECT_EQ(statusLine(rawExchange(port_, upgradeRequest("LocalHost:" + std::to_string(port_),
+                                                         "https://app.example"))),
+            "HTTP/1.1 101 Switching Protocols");
+}
+
+// A client that opens a connection and sends its upgrade request slowly gets
+// 408; one that upgrades and then says nothing is closed when idle.
+TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
+  setup_.extraEnv["P2PCP_TEST_FRAME_TIMEOUT_MS"] = "300";
+  setup_.extraEnv["P2PCP_TEST_IDLE_TIMEOUT_MS"] = "500";
+  openDoor(freePort());
+  const auto started = std::chrono::steady_clock::now();
+  const std::string answer = rawExchange(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1");
+  EXPECT_EQ(statusLine(answer), "HTTP/1.1 408 Request Timeout") << answer;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  PageClient page(port_, "https://app.example");
+  (void)page.readUntilClosed();
+  EXPECT_EQ(page.closeReason().code, websocket::close_code::going_away);
 }
 
 TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "p2pcp/agent/dispatcher.hpp"
+#include "p2pcp/common/framing.hpp"
 
 namespace p2pcp::ws {
 
@@ -29,8 +30,9 @@ struct FrontDoorLimits {
   // the whole upgrade request may take.
   std::size_t maxHeaderBytes = 8192;
   std::chrono::milliseconds upgradeTimeout{10000};
-  // After it: one message (a JSON-RPC request) per text frame, at most this big.
-  std::size_t maxMessageBytes = std::size_t{4} * 1024U * 1024U;
+  // After it: one message (a JSON-RPC request) per text frame, at most this big:
+  // what a page's hello announces as maxRequestBytes, as on the extension path.
+  std::size_t maxMessageBytes = kMaxBrowserMessage;
   // Messages up to this size are parsed and served on the I/O thread when they
   // would not wait; larger ones on a worker.
   std::size_t smallMessageBytes = std::size_t{64} * 1024U;
