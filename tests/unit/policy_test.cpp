@@ -276,5 +276,27 @@ TEST_F(PolicyLoad, TheSettingsFileFollowsTheSameRules) {
   EXPECT_EQ(Config::load(settings).defaultKey, "pkcs11:object=k");
 }
 
+// The loopback WebSocket front door: the person's agent.json turns it on with a
+// port; the policy can only forbid it (or leave it to the person).
+TEST_F(PolicyLoad, TheWebSocketPortAndThePolicySwitch) {
+  const fs::path settings = dir_ / "agent.json";
+  EXPECT_FALSE(Config::load(settings).webSocketPort) << "off by default";
+  std::ofstream(settings) << R"({"webSocket": {"port": 7433}})";
+  EXPECT_EQ(Config::load(settings).webSocketPort, 7433);
+  for (const char* bad :
+       {R"({"webSocket": {"port": 0}})", R"({"webSocket": {"port": 65536}})",
+        R"({"webSocket": {"port": -1}})", R"({"webSocket": {"port": "7433"}})",
+        R"({"webSocket": {}})", R"({"webSocket": {"port": 7433, "host": "0.0.0.0"}})",
+        R"({"webSocket": 7433})"}) {
+    std::ofstream(settings, std::ios::trunc) << bad;
+    EXPECT_NE(errorOf([&] { (void)Config::load(settings); }).find("webSocket"), std::string::npos)
+        << bad;
+  }
+  EXPECT_TRUE(Policy::load(dir_ / "absent.json").webSocket) << "left to the person";
+  write(R"({"webSocket": false})");
+  EXPECT_FALSE(Policy::load(file_).webSocket);
+  EXPECT_NE(errorLoading(R"({"webSocket": {"port": 1}})").find("wrong type"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace p2pcp::agent

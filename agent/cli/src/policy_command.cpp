@@ -35,6 +35,7 @@ json values(const agent::Policy& p) {
           {"pinCacheMaxSeconds", p.pinCacheMax.count()},
           {"rawSigning", p.rawSigning},
           {"keyGeneration", p.keyGeneration},
+          {"webSocket", p.webSocket},
           {"allowedExtensions", p.allowedExtensions}};
 }
 
