@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "agent_harness.hpp"
+#include "p2pcp/ws/upgrade_check.hpp"
 
 namespace {
 
@@ -152,6 +153,46 @@ class PageClient {
   websocket::stream<tcp::socket> ws_;
   long long id_ = 0;
 };
+
+// The checks before the upgrade, without a socket (upgrade_check.hpp).
+p2pcp::ws::UpgradeRequest upgrade(const std::string& host, const std::string& origin) {
+  p2pcp::ws::UpgradeRequest request(http::verb::get, "/", 11);
+  request.set(http::field::host, host);
+  request.set(http::field::origin, origin);
+  request.set(http::field::upgrade, "websocket");
+  request.set(http::field::connection, "Upgrade");
+  request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  request.set(http::field::sec_websocket_version, "13");
+  return request;
+}
+
+TEST(UpgradeCheck, OnlyTheLoopbackNamesWithThisPort) {
+  using p2pcp::ws::isLoopbackHost;
+  EXPECT_TRUE(isLoopbackHost("127.0.0.1:7433", 7433));
+  EXPECT_TRUE(isLoopbackHost("[::1]:7433", 7433));
+  EXPECT_TRUE(isLoopbackHost("LOCALHOST:7433", 7433));
+  for (const char* host : {"127.0.0.1", "127.0.0.1:74330", "127.0.0.1:433", "127.0.0.2:7433",
+                           "::1:7433", "[::1]", "localhost.:7433", "x.localhost:7433", "127.1:7433",
+                           "2130706433:7433", ":7433", "", "127.0.0.1:07433"}) {
+    EXPECT_FALSE(isLoopbackHost(host, 7433)) << host;
+  }
+}
+
+TEST(UpgradeCheck, TheOriginHeaderBecomesTheCaller) {
+  const auto verdict =
+      p2pcp::ws::checkUpgrade(upgrade("127.0.0.1:7433", "https://app.example"), 7433);
+  EXPECT_TRUE(verdict.accepted) << verdict.reason;
+  EXPECT_EQ(verdict.origin, "https://app.example");
+  auto twoOrigins = upgrade("127.0.0.1:7433", "https://app.example");
+  twoOrigins.insert(http::field::origin, "https://evil.example");
+  EXPECT_EQ(p2pcp::ws::checkUpgrade(twoOrigins, 7433).status, http::status::forbidden);
+  auto post = upgrade("127.0.0.1:7433", "https://app.example");
+  post.method(http::verb::post);
+  EXPECT_EQ(p2pcp::ws::checkUpgrade(post, 7433).status, http::status::bad_request);
+  auto plain = upgrade("127.0.0.1:7433", "https://app.example");
+  plain.erase(http::field::upgrade);
+  EXPECT_EQ(p2pcp::ws::checkUpgrade(plain, 7433).status, http::status::bad_request);
+}
 
 class FrontDoor : public ::testing::Test {
  protected:
