@@ -207,6 +207,9 @@ class FrontDoor : public ::testing::Test {
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "agent.json") << json{{"webSocket", {{"port", port}}}}.dump();
     harness_->restart(setup_);
+    // The harness returns once the Unix socket accepts, which it does before
+    // the agent's loop runs; a reply means the front door was opened (or not).
+    (void)status();
   }
   json status() {
     auto agent = harness_->connect();

@@ -160,7 +160,8 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
 
 // A plain HTTP answer and no upgrade: the page learns only that it may not.
 void WsSession::refuse(http::status status, const std::string& why) {
-  agent::logWarning("refused a WebSocket upgrade (" + std::to_string(static_cast<int>(status)) +
+  // Debug only: any web page can make its browser knock, and must not fill the log.
+  agent::logDebug("refused a WebSocket upgrade (" + std::to_string(static_cast<int>(status)) +
                     "): " + why);
   auto response = std::make_shared<http::response<http::string_body>>(status, 11);
   response->set(http::field::connection, "close");
@@ -220,7 +221,7 @@ void WsSession::onMessage(const boost::system::error_code& ec) {
     // The peer closed, or broke the protocol (an oversized message, invalid
     // UTF-8 in a text frame): Beast has sent the close frame with its code.
     if (ec != websocket::error::closed) {
-      agent::logWarning("closed a WebSocket client of " + *caller_.origin + ": " + ec.message());
+      agent::logDebug("closed a WebSocket client of " + *caller_.origin + ": " + ec.message());
     }
     close();
     return;
@@ -360,7 +361,7 @@ void WsSession::closeWith(websocket::close_code code, const std::string& why) {
   if (closing_ || closed_) {
     return;
   }
-  agent::logWarning("closing a WebSocket client of " + *caller_.origin + ": " + why);
+  agent::logDebug("closing a WebSocket client of " + *caller_.origin + ": " + why);
   closing_ = true;
   websocket::close_reason reason(code, why);
   if (writing_ || !writes_.empty()) {
