@@ -395,6 +395,37 @@ TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
   EXPECT_EQ(page.closeReason().code, websocket::close_code::going_away);
 }
 
+// Loopback TCP is open to every user of the machine: the door, like the Unix
+// socket, serves only the agent's own user. The same upgrade request from bash
+// gets 101 as this user and nothing at all as another one.
+TEST_F(FrontDoor, AnotherUserOfTheMachineIsRefused) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to run a client as another user";
+  }
+  openDoor(freePort());
+  const std::string request =
+      upgradeRequest("127.0.0.1:" + std::to_string(port_), "https://app.example");
+  std::string printable;
+  for (const char c : request) {
+    printable += c == '\r'   ? std::string("\\r")
+                 : c == '\n' ? std::string("\\n")
+                             : std::string(1, c);
+  }
+  const std::string script = "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port_) +
+                             " || exit 9; printf '" + printable +
+                             "' >&3; timeout 2 head -c 12 <&3; true";
+  const auto asUs = harness_->run({"/bin/bash", "-c", script});
+  EXPECT_EQ(asUs.output, "HTTP/1.1 101") << asUs.output;
+  const auto asNobody = harness_->run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                       "--clear-groups", "/bin/bash", "-c", script});
+  EXPECT_EQ(asNobody.exitCode, 0) << asNobody.output;
+  EXPECT_EQ(asNobody.output.find("HTTP/"), std::string::npos)
+      << "another user gets no answer: " << asNobody.output;
+  EXPECT_NE(harness_->agentLog().find("refused a WebSocket connection from uid 65534"),
+            std::string::npos)
+      << harness_->agentLog();
+}
+
 TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {
   asio::io_context io;
   tcp::acceptor squatter(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));

@@ -2,6 +2,7 @@
 #include "p2pcp/ws/front_door.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/ip/address_v4.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "p2pcp/agent/log.hpp"
+#include "peer_uid.hpp"
 #include "ws_session.hpp"
 
 namespace p2pcp::ws {
@@ -100,6 +102,11 @@ void FrontDoor::accept(tcp::acceptor& acceptor) {
       logWarning("WebSocket accept failed: " + ec.message());
     } else if (::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC) != 0) {
       logWarning("cannot mark a WebSocket connection close-on-exec");
+    } else if (const auto uid = loopbackPeerUid(socket); !uid || *uid != ::geteuid()) {
+      // Loopback TCP is open to every user of the machine; this door, like the
+      // Unix socket, serves the agent's own user only.
+      logWarning("refused a WebSocket connection from uid " +
+                 (uid ? std::to_string(*uid) : std::string("(unknown)")));
     } else if (sessions_.size() >= limits_.maxConnections) {
       // Refused before a byte is read: a flood of browser tabs never takes the
       // Unix socket's connections, which are counted apart.

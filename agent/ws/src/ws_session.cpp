@@ -162,7 +162,7 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
 void WsSession::refuse(http::status status, const std::string& why) {
   // Debug only: any web page can make its browser knock, and must not fill the log.
   agent::logDebug("refused a WebSocket upgrade (" + std::to_string(static_cast<int>(status)) +
-                    "): " + why);
+                  "): " + why);
   auto response = std::make_shared<http::response<http::string_body>>(status, 11);
   response->set(http::field::connection, "close");
   response->set(http::field::content_type, "text/plain; charset=utf-8");
