@@ -17,12 +17,14 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent_harness.hpp"
@@ -231,6 +233,22 @@ TEST_F(FrontDoor, ThePolicyCanForbidIt) {
   EXPECT_FALSE(somethingListens(port));
   const json state = status()["webSocket"];
   EXPECT_EQ(state["state"], "forbidden") << state.dump();
+}
+
+TEST_F(FrontDoor, APolicyReloadThatForbidsItClosesIt) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  ASSERT_TRUE(page.call("hello").contains("result"));
+  std::ofstream(harness_->home() / "policy.json", std::ios::trunc) << R"({"webSocket": false})";
+  ASSERT_EQ(::kill(harness_->pid(), SIGHUP), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (status()["webSocket"]["state"] != "forbidden" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status()["webSocket"]["state"], "forbidden");
+  EXPECT_FALSE(somethingListens(port_));
+  (void)page.readUntilClosed();  // the open connection ends too
 }
 
 TEST_F(FrontDoor, RefusesARebindingHostWithoutUpgrading) {

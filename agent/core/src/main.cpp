@@ -153,6 +153,25 @@ std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispat
   return door;
 }
 
+// After a policy reload: a policy that now forbids the front door (or is
+// malformed: fail closed) closes it and its connections. It is not reopened
+// when allowed again: that takes a restart. The object stays (stopped): work
+// still running on the workers refers to it.
+void closeFrontDoorIfForbidden(p2pcp::ws::FrontDoor* door, const PolicyHolder& policy) {
+  if (door == nullptr || !door->listening()) {
+    return;
+  }
+  const auto current = policy.tryCurrent();
+  if (current && current->webSocket) {
+    return;
+  }
+  const std::string why = current ? "the administrator's policy forbids it (\"webSocket\": false)"
+                                  : "the policy is malformed";
+  logWarning("closing the WebSocket front door: " + why);
+  door->stop();
+  setFrontDoorStatus({{"state", "forbidden"}, {"port", door->port()}, {"error", why}});
+}
+
 // How long a helper's call may take before its module counts as hung. Tests
 // shorten the bound for token operations through P2PCP_TEST_TOKEN_TIMEOUT_MS,
 // as they cannot wait a minute for a hanging module.
@@ -289,7 +308,12 @@ int main(int argc, char** argv) {
     // configuration; SIGUSR1 locks like `p2pcp lock` (for screen-lock hooks),
     // on the housekeeping thread, so neither waits behind a request.
     const auto requestReload = [&](const std::string& why) {
-      asio::post(housekeeping, [&reloader, why] { reloader.reload(why); });
+      asio::post(housekeeping, [&reloader, &io, &frontDoor, &policy, why] {
+        reloader.reload(why);
+        // The door's connections belong to the I/O thread.
+        asio::post(io,
+                   [&frontDoor, &policy] { closeFrontDoorIfForbidden(frontDoor.get(), policy); });
+      });
     };
     asio::signal_set reloadSignal(io, SIGHUP);
     std::function<void()> waitForHup = [&] {

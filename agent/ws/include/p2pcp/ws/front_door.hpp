@@ -60,6 +60,7 @@ class FrontDoor {
   [[nodiscard]] std::optional<std::string> open();
   void stop();
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] bool listening() const noexcept { return !acceptors_.empty(); }
   // I/O thread only.
   [[nodiscard]] std::size_t connectionCount() const noexcept { return sessions_.size(); }
   [[nodiscard]] bool anyRequestInFlight() const noexcept;
