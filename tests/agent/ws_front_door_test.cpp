@@ -411,6 +411,11 @@ TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
   PageClient page(port_, "https://app.example");
   (void)page.readUntilClosed();
   EXPECT_EQ(page.closeReason().code, websocket::close_code::going_away);
+  // A page that subscribed waits for events: it is not idle.
+  PageClient listener(port_, "https://app.example");
+  EXPECT_EQ(listener.call("subscribe")["result"], json({{"subscribed", true}}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(listener.call("hello").contains("result"));
 }
 
 // Loopback TCP is open to every user of the machine: the door, like the Unix

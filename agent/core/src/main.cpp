@@ -288,9 +288,14 @@ int main(int argc, char** argv) {
     asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol(),
                                                     listener->socket.release());
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
-    service.setEventSink([&server](const nlohmann::json& note) { server.broadcast(note); });
     server.start();
     auto frontDoor = openFrontDoor(io, dispatcher, workers, config, policy, limits);
+    service.setEventSink([&server, &frontDoor](const nlohmann::json& note) {
+      server.broadcast(note);
+      if (frontDoor) {
+        frontDoor->broadcast(note);
+      }
+    });
 
     const auto stopAgent = [&](const std::string& why) {
       logInfo("stopping: " + why);

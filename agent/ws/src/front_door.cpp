@@ -8,6 +8,8 @@
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/asio/ip/address_v6.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <vector>
 
 #include "p2pcp/agent/log.hpp"
 #include "peer_uid.hpp"
@@ -118,6 +120,16 @@ void FrontDoor::accept(tcp::acceptor& acceptor) {
       session->start();
     }
     accept(acceptor);
+  });
+}
+
+void FrontDoor::broadcast(const nlohmann::json& event) {
+  asio::post(io_, [this, event] {
+    // notify() may close a session that does not read, which changes the set.
+    const std::vector<std::shared_ptr<WsSession>> all(sessions_.begin(), sessions_.end());
+    for (const auto& session : all) {
+      session->notify(event);
+    }
   });
 }
 

@@ -99,8 +99,7 @@ std::optional<uid_t> loopbackPeerUid(const boost::asio::ip::tcp::socket& socket)
     return std::nullopt;  // NLMSG_ERROR: no such socket
   }
   // NLMSG_DATA without its C cast: the payload follows the aligned header.
-  const auto* message =
-      reinterpret_cast<const inet_diag_msg*>(reply.data() + NLMSG_LENGTH(0));
+  const auto* message = reinterpret_cast<const inet_diag_msg*>(reply.data() + NLMSG_LENGTH(0));
   return static_cast<uid_t>(message->idiag_uid);
 }
 

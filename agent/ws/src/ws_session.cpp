@@ -54,12 +54,6 @@ std::variant<Request, json> prepare(std::string_view text, const agent::Caller& 
                                "a WebSocket request may not name its caller: the origin is the "
                                "browser's Origin header"));
   }
-  if (request.method == "subscribe") {
-    // Events need a per-connection subscription list (connection.cpp); not yet here.
-    return agent::errorResponse(
-        request.id, AgentError(ErrorCode::MethodNotFound,
-                               "\"subscribe\" is not served on the WebSocket front door yet"));
-  }
   request.caller = caller;
   return request;
 }
@@ -253,6 +247,14 @@ void WsSession::serve(std::string text) {
     return;
   }
   auto request = std::get<Request>(std::move(prepared));
+  if (request.method == "subscribe") {
+    // The caller table decides (it never waits); the connection then gets token
+    // events as the dispatcher shapes them for this page (Dispatcher::eventFor).
+    json reply = door_.dispatcher_.handle(request);
+    subscribed_ = subscribed_ || reply.contains("result");
+    send(serialised(reply));
+    return;
+  }
   if (auto reply = door_.dispatcher_.tryHandleQuickly(request)) {
     send(serialised(*reply));
     return;
@@ -278,6 +280,11 @@ void WsSession::serveOnWorker(std::string text) {
     text = std::string();
     if (auto* error = std::get_if<json>(&prepared)) {
       reply = serialised(*error);
+    } else if (std::get<Request>(prepared).method == "subscribe") {
+      // Connection state belongs to the I/O thread; a subscribe is never this big.
+      reply = serialised(agent::errorResponse(
+          std::get<Request>(prepared).id,
+          AgentError(ErrorCode::BadRequest, "a subscribe request is a small message")));
     } else {
       reply = serialised(door_.dispatcher_.handle(std::get<Request>(prepared)));
     }
@@ -299,6 +306,15 @@ void WsSession::workDone(std::string reply) {
     send(std::move(reply));
   }
   readNext();
+}
+
+void WsSession::notify(const json& event) {
+  if (!subscribed_ || closed_ || closing_) {
+    return;
+  }
+  if (auto shaped = door_.dispatcher_.eventFor(caller_, event)) {
+    send(serialised(*shaped));
+  }
 }
 
 void WsSession::send(std::string text) {
@@ -380,8 +396,8 @@ void WsSession::watch() {
     return;
   }
   const auto now = Clock::now();
-  auto next = inFlight_ == 0 && writes_.empty() ? std::max(now, lastActivity_ + limits_.idleTimeout)
-                                                : now + limits_.idleTimeout;
+  auto next =
+      idle() ? std::max(now, lastActivity_ + limits_.idleTimeout) : now + limits_.idleTimeout;
   if (writing_) {
     next = std::min(next, writeStarted_ + limits_.writeTimeout);
   }
@@ -404,8 +420,7 @@ void WsSession::check() {
           " ms");
     return;
   }
-  if (!closing_ && inFlight_ == 0 && writes_.empty() &&
-      now >= lastActivity_ + limits_.idleTimeout) {
+  if (!closing_ && idle() && now >= lastActivity_ + limits_.idleTimeout) {
     closeWith(websocket::close_code::going_away,
               "idle for " + std::to_string(limits_.idleTimeout.count()) + " ms");
     // The close handshake has its own deadline (the stream's timeout option).

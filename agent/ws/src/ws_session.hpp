@@ -35,6 +35,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // Closes at once (no close handshake); pending handlers find closed_.
   void close(const std::string& why = {});
   [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
+  // I/O thread: a token event, sent shaped for this page if it subscribed.
+  void notify(const nlohmann::json& event);
 
  private:
   // Before the upgrade.
@@ -53,6 +55,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void onWritten(const boost::system::error_code& ec);
   void closeWith(boost::beast::websocket::close_code code, const std::string& why);
 
+  // Nothing running, nothing queued, no subscription: the idle deadline applies.
+  [[nodiscard]] bool idle() const noexcept {
+    return inFlight_ == 0 && writes_.empty() && !subscribed_;
+  }
+
   // Deadlines after the upgrade.
   void watch();
   void check();
@@ -67,6 +74,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool upgraded_ = false;
   bool upgradeTimedOut_ = false;
   bool reading_ = false;
+  bool subscribed_ = false;
   bool closing_ = false;  // a close frame is sent or about to be: read and write no more
   bool closed_ = false;
   std::size_t inFlight_ = 0;

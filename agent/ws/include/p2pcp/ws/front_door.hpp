@@ -61,6 +61,8 @@ class FrontDoor {
   void stop();
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] bool listening() const noexcept { return !acceptors_.empty(); }
+  // Thread-safe: a token event to every page that subscribed (shaped per page).
+  void broadcast(const nlohmann::json& event);
   // I/O thread only.
   [[nodiscard]] std::size_t connectionCount() const noexcept { return sessions_.size(); }
   [[nodiscard]] bool anyRequestInFlight() const noexcept;
