@@ -87,7 +87,8 @@ TEST(AgentAuth, LockForgetsTheLoginAndTheRootSecret) {
   SKIP_WITHOUT_SOFTHSM();
   AgentHarness harness;
   auto agent = harness.connect();
-  const json params = {{"key", harness.keyFingerprint("p256")}, {"kind", "private"}, {"uri", "/notes"}};
+  const json params = {
+      {"key", harness.keyFingerprint("p256")}, {"kind", "private"}, {"uri", "/notes"}};
   const auto first = agent.call("deriveStorageKey", params);
   const auto cached = agent.call("deriveStorageKey", params);
   EXPECT_EQ(first, cached);
@@ -222,7 +223,8 @@ TEST(AgentPolicy, BlockedAndUnlistedOrigins) {
                         {"onlyAllowed", true}}}};
   AgentHarness harness(setup);
   auto agent = harness.connect();
-  const json params = {{"key", harness.keyFingerprint("p256")}, {"kind", "public"}, {"uri", "/profile"}};
+  const json params = {
+      {"key", harness.keyFingerprint("p256")}, {"kind", "public"}, {"uri", "/profile"}};
   EXPECT_EQ(
       codeOf(tryCall(agent, "deriveStorageKey", params, {{"origin", "https://evil.example"}})),
       "NOT_ALLOWED_BY_POLICY");

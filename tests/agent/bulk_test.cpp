@@ -251,7 +251,11 @@ TEST_F(Bulk, SignBlocksEqualsSingleCallsItemByItem) {
       {{"uri", "/profile"}, {"kind", "public"}, {"seq", 3}, {"payload", payload}},
       {{"storageKey", std::string(64, 'a')}, {"private", "/x"}, {"seq", 4}, {"payload", payload}},
       {{"uri", "/bad"}, {"kind", "public"}, {"seq", -1}, {"payload", payload}},
-      {{"uri", "/bad"}, {"kind", "public"}, {"seq", 5}, {"payload", payload}, {"payloadSha256", "zz"}},
+      {{"uri", "/bad"},
+       {"kind", "public"},
+       {"seq", 5},
+       {"payload", payload},
+       {"payloadSha256", "zz"}},
       "not an object",
   };
   for (const json& meta : {json::object(), kPageA}) {

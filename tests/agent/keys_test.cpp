@@ -226,7 +226,9 @@ TEST_F(Keys, PagesBelowFullAccessNameKeysByFingerprintOnly) {
       {"seal", {{"uri", "/a"}, {"plaintext", "aGk="}}},
       {"sealMany", {{"items", {{{"uri", "/a"}, {"plaintext", "aGk="}}}}}},
       {"signLogin",
-       {{"indexServer", "https://index.example"}, {"nonce", "AAAAAAAAAAAAAAAAAAAAAA=="}, {"timestamp", 1}}},
+       {{"indexServer", "https://index.example"},
+        {"nonce", "AAAAAAAAAAAAAAAAAAAAAA=="},
+        {"timestamp", 1}}},
   };
   for (const auto& [method, params] : calls) {
     json byFingerprint = params;

@@ -64,7 +64,8 @@ TEST(AgentPolicyFile, AWildcardAllowsSubdomainsOnly) {
   setup.policy = json{{"origins", {{"allow", {"https://*.corp.example"}}, {"onlyAllowed", true}}}};
   AgentHarness harness(setup);
   auto agent = harness.connect();
-  const json params = {{"key", harness.keyFingerprint("p256")}, {"kind", "public"}, {"uri", "/profile"}};
+  const json params = {
+      {"key", harness.keyFingerprint("p256")}, {"kind", "public"}, {"uri", "/profile"}};
   EXPECT_NO_THROW(
       (void)agent.call("deriveStorageKey", params, {{"origin", "https://a.corp.example"}}));
   try {

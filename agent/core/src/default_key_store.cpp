@@ -25,15 +25,7 @@ DefaultKeyStore::DefaultKeyStore(fs::path file) : file_(std::move(file)) {
     load();
   } catch (const std::exception& e) {
     chosen_.reset();
-    // Never over an earlier copy: each corrupt file is kept for a look.
-    fs::path aside = file_;
-    aside += ".corrupt";
-    for (int n = 1; n < 100 && fs::symlink_status(aside).type() != fs::file_type::not_found; ++n) {
-      aside = file_;
-      aside += ".corrupt." + std::to_string(n);
-    }
-    std::error_code ec;
-    fs::rename(file_, aside, ec);
+    const fs::path aside = setAsideUnreadableFile(file_);
     logWarning("default key file " + file_.string() + " could not be read (" + e.what() +
                "); moved to " + aside.string() + ", starting without a chosen default key");
   }

@@ -40,4 +40,18 @@ void replacePrivateFile(const fs::path& file, std::string_view text) {
   }
 }
 
+std::filesystem::path setAsideUnreadableFile(const std::filesystem::path& file) {
+  std::filesystem::path aside = file;
+  aside += ".corrupt";
+  for (int n = 1; n < 100 && std::filesystem::symlink_status(aside).type() !=
+                                 std::filesystem::file_type::not_found;
+       ++n) {
+    aside = file;
+    aside += ".corrupt." + std::to_string(n);
+  }
+  std::error_code ec;
+  std::filesystem::rename(file, aside, ec);
+  return aside;
+}
+
 }  // namespace p2pcp::agent

@@ -12,4 +12,8 @@ namespace p2pcp::agent {
 // Writes `text` to `file` (creating its directory); throws std::runtime_error.
 void replacePrivateFile(const std::filesystem::path& file, std::string_view text);
 
+// Renames a state file that could not be read to FILE.corrupt (or .corrupt.N,
+// never over an earlier copy: each is kept for a look) and returns the new name.
+std::filesystem::path setAsideUnreadableFile(const std::filesystem::path& file);
+
 }  // namespace p2pcp::agent
