@@ -228,6 +228,11 @@ class FrontDoor : public ::testing::Test {
     auto agent = harness_->connect();
     return agent.call("status");
   }
+  // Restarts the agent with the door as it is configured, and waits for its loop.
+  void restartAgent() {
+    harness_->restart(setup_);
+    (void)status();
+  }
   // A local program's call (the CLI's), its result or its error.
   json local(const std::string& method, const json& params = json::object()) {
     auto agent = harness_->connect();
@@ -654,7 +659,7 @@ TEST_F(FrontDoor, ARefusedPairingIsRememberedAndAsksNoMore) {
   EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
   EXPECT_TRUE(isNotPaired(page.call("getPublicKey")));
   // Remembered across a restart too.
-  harness_->restart(setup_);
+  restartAgent();
   PageClient later(port_, "https://app.example");
   EXPECT_EQ(pair(later).reply["error"]["data"]["remembered"], true);
   EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
@@ -708,7 +713,7 @@ TEST_F(FrontDoor, APairingOutlivesARestartAndPairsOnlyItsOrigin) {
   }
   EXPECT_EQ(std::filesystem::status(pairingFile()).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  harness_->restart(setup_);
+  restartAgent();
   PageClient page(port_, "https://app.example");
   EXPECT_EQ(page.call("hello")["result"]["paired"], true);
   const json key = page.call("deriveStorageKey", privateNotes(*harness_));
