@@ -24,7 +24,8 @@ const PAGE_METHODS = new Set([
 const MAX_HOST_REQUEST_BYTES = 4 * 1024 * 1024;
 // What the popup (the person, in the extension's own page) may ask for.
 const POPUP_METHODS = new Set([
-  'hello', 'status', 'listKeys', 'setDefaultKey', 'listConsents', 'revokeConsent', 'lock',
+  'hello', 'status', 'listKeys', 'setDefaultKey', 'listConsents', 'revokeConsent', 'listPairings',
+  'revokePairing', 'lock',
 ]);
 
 let native = null;

@@ -34,6 +34,7 @@ declare namespace P2pcp {
     | 'EXTENSION_NOT_ALLOWED'
     | 'RATE_LIMITED'
     | 'TOKEN_UNAVAILABLE'
+    | 'NOT_PAIRED'
     | 'INTERNAL_ERROR'
     // The browser path's.
     | 'NOT_ALLOWED'

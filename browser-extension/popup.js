@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The popup: agent and token status, the keys (the default marked, another
 // one made the default with a click), the sites with consent (revocable),
-// and a lock button. Everything goes through the background to the host.
+// the pages paired with the WebSocket front door (revocable), and a lock button. Everything goes through the background to the host.
 'use strict';
 
 const api = globalThis.browser ?? globalThis.chrome;
@@ -82,6 +82,20 @@ async function refresh() {
     }));
     if (consents.length === 0) {
       list.append(item('None yet.'));
+    }
+    // Pages that reach the agent without the extension: revoking closes their
+    // connections and they must pair again; a refusal can be forgotten.
+    const { pairings } = await call('listPairings');
+    const paired = document.getElementById('pairings');
+    paired.replaceChildren(...pairings.map((p) => {
+      const revoke = document.createElement('button');
+      revoke.type = 'button';
+      revoke.textContent = p.state === 'paired' ? 'Revoke' : 'Forget';
+      revoke.addEventListener('click', () => call('revokePairing', { origin: p.origin }).then(refresh, showError));
+      return item(`${p.origin} — ${p.state === 'paired' ? 'paired' : 'refused'}`, revoke);
+    }));
+    if (pairings.length === 0) {
+      paired.append(item('None.'));
     }
   } catch (e) {
     document.getElementById('agent').textContent = 'not reachable';

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "agent_harness.hpp"
+#include "p2pcp/agent/access.hpp"
 #include "p2pcp/ws/upgrade_check.hpp"
 
 namespace {
@@ -203,11 +206,19 @@ class FrontDoor : public ::testing::Test {
     harness_ = std::make_unique<AgentHarness>(setup_);
   }
   // Restarts the agent with `"webSocket": {"port": port}` in agent.json.
-  void openDoor(std::uint16_t port) {
+  // `paired`: origins the person paired before (pairings.json, as the agent writes it).
+  void openDoor(std::uint16_t port, const std::vector<std::string>& paired = {}) {
     port_ = port;
     const auto dir = harness_->home() / "config" / "p2pcp";
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "agent.json") << json{{"webSocket", {{"port", port}}}}.dump();
+    if (!paired.empty()) {
+      json entries = json::array();
+      for (const auto& origin : paired) {
+        entries.push_back({{"origin", origin}, {"state", "paired"}, {"since", 1700000000}});
+      }
+      std::ofstream(dir / "pairings.json") << json{{"version", 1}, {"pairings", entries}}.dump();
+    }
     harness_->restart(setup_);
     // The harness returns once the Unix socket accepts, which it does before
     // the agent's loop runs; a reply means the front door was opened (or not).
@@ -216,6 +227,18 @@ class FrontDoor : public ::testing::Test {
   json status() {
     auto agent = harness_->connect();
     return agent.call("status");
+  }
+  // A local program's call (the CLI's), its result or its error.
+  json local(const std::string& method, const json& params = json::object()) {
+    auto agent = harness_->connect();
+    try {
+      return {{"result", agent.call(method, params)}};
+    } catch (const p2pcp::client::AgentCallError& e) {
+      return {{"error", e.error()}};
+    }
+  }
+  [[nodiscard]] std::filesystem::path pairingFile() const {
+    return harness_->home() / "config" / "p2pcp" / "pairings.json";
   }
   AgentSetup setup_;
   std::unique_ptr<AgentHarness> harness_;
@@ -290,13 +313,14 @@ TEST_F(FrontDoor, RefusesOtherPathsAndHugeHeaders) {
 }
 
 TEST_F(FrontDoor, AGoodUpgradeIsAPageOfItsOrigin) {
-  openDoor(freePort());
+  openDoor(freePort(), {"https://app.example"});
   PageClient page(port_, "https://app.example");
   const json hello = page.call("hello");
   ASSERT_TRUE(hello.contains("result")) << hello.dump();
   EXPECT_EQ(hello["result"]["access"], "none");
-  EXPECT_EQ(hello["result"]["methods"], json({"hello", "subscribe", "requestAccess"}))
-      << "a page without consent sees only the open methods";
+  EXPECT_EQ(hello["result"]["paired"], true);
+  EXPECT_EQ(hello["result"]["methods"], json({"hello", "subscribe", "requestAccess", "pair"}))
+      << "a paired page without consent sees only the open methods";
   EXPECT_EQ(status()["webSocket"]["state"], "listening");
 }
 
@@ -321,7 +345,7 @@ json privateNotes(AgentHarness& harness) {
 // then answered the same on either door without asking again.
 TEST_F(FrontDoor, APageMethodWithoutConsentFailsAsOnTheExtensionPath) {
   setup_.confirm = "no";
-  openDoor(freePort());
+  openDoor(freePort(), {"https://app.example"});
   PageClient page(port_, "https://app.example");
   const json first = page.call("deriveStorageKey", privateNotes(*harness_));
   ASSERT_TRUE(first.contains("error")) << first.dump();
@@ -335,7 +359,7 @@ TEST_F(FrontDoor, APageMethodWithoutConsentFailsAsOnTheExtensionPath) {
 }
 
 TEST_F(FrontDoor, AConsentedPageGetsTheSameKeyAsOnTheExtensionPath) {
-  openDoor(freePort());
+  openDoor(freePort(), {"https://app.example"});
   PageClient page(port_, "https://app.example");
   const json viaDoor = page.call("deriveStorageKey", privateNotes(*harness_));
   ASSERT_TRUE(viaDoor.contains("result")) << viaDoor.dump();
@@ -403,7 +427,7 @@ TEST_F(FrontDoor, ServesIPv6LoopbackAndLocalhost) {
 TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
   setup_.extraEnv["P2PCP_TEST_FRAME_TIMEOUT_MS"] = "300";
   setup_.extraEnv["P2PCP_TEST_IDLE_TIMEOUT_MS"] = "500";
-  openDoor(freePort());
+  openDoor(freePort(), {"https://app.example"});
   const auto started = std::chrono::steady_clock::now();
   const std::string answer = rawExchange(port_, "GET / HTTP/1.1\r\nHost: 127.0.0.1");
   EXPECT_EQ(statusLine(answer), "HTTP/1.1 408 Request Timeout") << answer;
@@ -457,6 +481,296 @@ TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {
   EXPECT_EQ(state["state"], "error") << state.dump();
   EXPECT_NE(state.value("error", "").find("already in use"), std::string::npos) << state.dump();
   EXPECT_NE(harness_->agentLog().find("already in use"), std::string::npos);
+}
+
+// ---- pairing ---------------------------------------------------------------
+
+bool isNotPaired(const json& reply) {
+  return reply.contains("error") && reply["error"]["data"]["error"] == "NOT_PAIRED" &&
+         reply["error"]["message"] == "this page is not paired with the key agent; call pair first";
+}
+
+// What a pair request brought: the notifications before its reply, and the reply.
+struct PairOutcome {
+  std::vector<json> notifications;
+  json reply;
+  std::chrono::steady_clock::duration codeAfter{};   // from the request to the code
+  std::chrono::steady_clock::duration replyAfter{};  // from the request to the reply
+};
+
+PairOutcome readPairOutcome(PageClient& page, std::chrono::steady_clock::time_point sent) {
+  PairOutcome outcome;
+  for (;;) {
+    json message = page.receive();
+    if (message.contains("id")) {
+      outcome.replyAfter = std::chrono::steady_clock::now() - sent;
+      outcome.reply = std::move(message);
+      return outcome;
+    }
+    if (outcome.notifications.empty()) {
+      outcome.codeAfter = std::chrono::steady_clock::now() - sent;
+    }
+    outcome.notifications.push_back(std::move(message));
+  }
+}
+
+PairOutcome pair(PageClient& page, int id = 77) {
+  const auto sent = std::chrono::steady_clock::now();
+  page.sendText(
+      json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "pair"}, {"params", json::object()}}.dump());
+  return readPairOutcome(page, sent);
+}
+
+// The pinentry commands of the pairing dialogs (SETDESC ... CONFIRM), one entry each.
+std::vector<std::string> pairingDialogTexts(const AgentHarness& harness) {
+  std::vector<std::string> texts;
+  bool pairingTitle = false;
+  for (const auto& line : harness.pinentryLog()) {
+    if (line["cmd"] == "SETTITLE") {
+      pairingTitle = line.value("arg", "") == "Pair a web page with p2pcp";
+    } else if (line["cmd"] == "SETDESC" && pairingTitle) {
+      texts.push_back(line.value("arg", ""));
+    }
+  }
+  return texts;
+}
+
+// Before pairing, a front-door page gets NOT_PAIRED for every method of the
+// caller table but hello and pair (an unknown method too), and nobody is asked.
+TEST_F(FrontDoor, AnUnpairedPageMayCallOnlyHelloAndPair) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  std::size_t refused = 0;
+  for (const auto& method : p2pcp::agent::methodAccessTable()) {
+    if (method.name == "hello" || method.name == "pair") {
+      continue;
+    }
+    const json reply = page.call(std::string(method.name));
+    EXPECT_TRUE(isNotPaired(reply)) << method.name << ": " << reply.dump();
+    ++refused;
+  }
+  EXPECT_GT(refused, 20U);
+  EXPECT_TRUE(isNotPaired(page.call("noSuchMethod")));
+  EXPECT_EQ(page.call("hello")["result"]["paired"], false);
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 0) << "no dialog before pairing";
+  EXPECT_EQ(harness_->countPinentry("GETPIN"), 0);
+}
+
+// An unpaired hello tells a page nothing about the person: the same answer
+// whether or not the origin holds a consent (or a remembered denial), and
+// the extension path's hello is unchanged (no "paired", no pair).
+TEST_F(FrontDoor, AnUnpairedHelloRevealsNothing) {
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const json before = page.call("hello");
+  ASSERT_TRUE(before.contains("result")) << before.dump();
+  EXPECT_EQ(before["result"]["paired"], false);
+  EXPECT_EQ(before["result"]["access"], "none");
+  EXPECT_EQ(before["result"]["methods"], json({"hello", "pair"}));
+  ASSERT_TRUE(local("grantConsent", {{"origin", "https://app.example"}, {"access", "full"}})
+                  .contains("result"));
+  const json withConsent = page.call("hello");
+  EXPECT_EQ(withConsent["result"].dump(), before["result"].dump())
+      << "an unpaired hello must not depend on the person's consents";
+  auto agent = harness_->connect();
+  const json viaHost = agent.call("hello", json::object(), {{"origin", "https://app.example"}});
+  EXPECT_FALSE(viaHost.contains("paired")) << viaHost.dump();
+  EXPECT_EQ(viaHost["access"], "full");
+  const auto methods = viaHost["methods"].get<std::vector<std::string>>();
+  EXPECT_EQ(std::count(methods.begin(), methods.end(), "pair"), 0);
+  try {
+    (void)agent.call("pair", json::object(), {{"origin", "https://app.example"}});
+    ADD_FAILURE() << "an extension-path page paired";
+  } catch (const p2pcp::client::AgentCallError& e) {
+    EXPECT_EQ(e.code(), "NOT_ALLOWED_BY_POLICY");
+  }
+}
+
+// The page gets its code on its own connection first, while the dialog is
+// still open (pinentry answers after 1.5 s), and the dialog names the origin
+// and that exact code.
+TEST_F(FrontDoor, PairShowsTheCodeBeforeTheDialogWhichNamesIt) {
+  setup_.pinentryDelayMs = 1500;
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const PairOutcome outcome = pair(page, 77);
+  ASSERT_EQ(outcome.notifications.size(), 1U) << outcome.reply.dump();
+  const json& note = outcome.notifications.front();
+  EXPECT_EQ(note["jsonrpc"], "2.0");
+  EXPECT_EQ(note["method"], "pairingCode");
+  EXPECT_EQ(note["params"]["id"], 77);
+  EXPECT_EQ(note["params"]["expiresIn"], 120);
+  const std::string code = note["params"]["code"].get<std::string>();
+  ASSERT_EQ(code.size(), 7U) << code;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    EXPECT_TRUE(i == 3 ? code[i] == '-' : std::isdigit(static_cast<unsigned char>(code[i])) != 0)
+        << code;
+  }
+  EXPECT_EQ(outcome.reply["result"], json({{"paired", true}, {"origin", "https://app.example"}}))
+      << outcome.reply.dump();
+  EXPECT_LT(outcome.codeAfter, std::chrono::milliseconds(1000))
+      << "the code came only once the dialog was answered";
+  EXPECT_GE(outcome.replyAfter, std::chrono::milliseconds(1500));
+  const auto texts = pairingDialogTexts(*harness_);
+  ASSERT_EQ(texts.size(), 1U);
+  EXPECT_NE(texts[0].find("https://app.example"), std::string::npos) << texts[0];
+  EXPECT_NE(texts[0].find("shows the code " + code), std::string::npos) << texts[0];
+  bool pairButton = false;
+  bool refuseButton = false;
+  for (const auto& line : harness_->pinentryLog()) {
+    pairButton = pairButton || (line["cmd"] == "SETOK" && line.value("arg", "") == "Pair");
+    refuseButton =
+        refuseButton || (line["cmd"] == "SETCANCEL" && line.value("arg", "") == "Refuse");
+  }
+  EXPECT_TRUE(pairButton && refuseButton);
+  // Paired now: the page's methods are its grade's, and a second pair asks nobody.
+  const json hello = page.call("hello");
+  EXPECT_EQ(hello["result"]["paired"], true);
+  const PairOutcome again = pair(page, 78);
+  EXPECT_TRUE(again.notifications.empty());
+  EXPECT_EQ(again.reply["result"]["paired"], true);
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
+  const json listed = local("listPairings");
+  ASSERT_EQ(listed["result"]["pairings"].size(), 1U) << listed.dump();
+  EXPECT_EQ(listed["result"]["pairings"][0]["origin"], "https://app.example");
+  EXPECT_EQ(listed["result"]["pairings"][0]["state"], "paired");
+}
+
+TEST_F(FrontDoor, ARefusedPairingIsRememberedAndAsksNoMore) {
+  setup_.confirm = "no";
+  openDoor(freePort());
+  PageClient page(port_, "https://app.example");
+  const PairOutcome first = pair(page);
+  EXPECT_EQ(first.notifications.size(), 1U);
+  EXPECT_EQ(first.reply["error"]["data"]["error"], "CONSENT_DENIED") << first.reply.dump();
+  const PairOutcome second = pair(page);
+  EXPECT_TRUE(second.notifications.empty()) << "no code, no dialog";
+  EXPECT_EQ(second.reply["error"]["data"]["error"], "CONSENT_DENIED");
+  EXPECT_EQ(second.reply["error"]["data"]["remembered"], true);
+  EXPECT_NE(second.reply["error"]["message"].get<std::string>().find(
+                "p2pcp pairings revoke https://app.example"),
+            std::string::npos)
+      << second.reply.dump();
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
+  EXPECT_TRUE(isNotPaired(page.call("getPublicKey")));
+  // Remembered across a restart too.
+  harness_->restart(setup_);
+  PageClient later(port_, "https://app.example");
+  EXPECT_EQ(pair(later).reply["error"]["data"]["remembered"], true);
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1);
+  const json listed = local("listPairings");
+  ASSERT_EQ(listed["result"]["pairings"].size(), 1U) << listed.dump();
+  EXPECT_EQ(listed["result"]["pairings"][0]["state"], "refused");
+}
+
+// Revoking a pairing closes the origin's open connections at once (1008,
+// "pairing revoked"), also one whose request waits for the person, which
+// gets no result; after reconnecting the page must pair again.
+TEST_F(FrontDoor, RevokingAPairingClosesItsConnections) {
+  setup_.pinentryDelayMs = 1500;
+  openDoor(freePort(), {"https://app.example", "https://other.example"});
+  PageClient page(port_, "https://app.example");
+  PageClient other(port_, "https://other.example");
+  ASSERT_EQ(page.call("hello")["result"]["paired"], true);
+  // A request that waits for the consent dialog while the pairing goes.
+  page.sendText(json{{"jsonrpc", "2.0"},
+                     {"id", 5},
+                     {"method", "deriveStorageKey"},
+                     {"params", privateNotes(*harness_)}}
+                    .dump());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const json revoked = local("revokePairing", {{"origin", "https://app.example"}});
+  EXPECT_EQ(revoked["result"], json({{"revoked", true}})) << revoked.dump();
+  const auto ec = page.readUntilClosed();
+  EXPECT_EQ(ec, websocket::error::closed) << ec.message();
+  EXPECT_EQ(page.closeReason().code, websocket::close_code::policy_error);
+  EXPECT_EQ(std::string(page.closeReason().reason.c_str()), "pairing revoked");
+  EXPECT_EQ(other.call("hello")["result"]["paired"], true) << "another origin stays open";
+  PageClient again(port_, "https://app.example");
+  EXPECT_TRUE(isNotPaired(again.call("deriveStorageKey", privateNotes(*harness_))));
+  EXPECT_EQ(again.call("hello")["result"]["paired"], false);
+  EXPECT_EQ(local("revokePairing", {{"origin", "https://app.example"}})["result"],
+            json({{"revoked", false}}));
+  EXPECT_EQ(local("revokePairing", {{"origin", "not an origin"}})["error"]["data"]["error"],
+            "BAD_REQUEST");
+}
+
+TEST_F(FrontDoor, APairingOutlivesARestartAndPairsOnlyItsOrigin) {
+  openDoor(freePort());
+  {
+    PageClient page(port_, "https://app.example");
+    ASSERT_EQ(pair(page).reply["result"]["paired"], true);
+    PageClient other(port_, "https://other.example");
+    EXPECT_TRUE(isNotPaired(other.call("getPublicKey")));
+    EXPECT_EQ(other.call("hello")["result"]["paired"], false);
+    PageClient sub(port_, "https://sub.app.example");
+    EXPECT_TRUE(isNotPaired(sub.call("subscribe")));
+  }
+  EXPECT_EQ(std::filesystem::status(pairingFile()).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  harness_->restart(setup_);
+  PageClient page(port_, "https://app.example");
+  EXPECT_EQ(page.call("hello")["result"]["paired"], true);
+  const json key = page.call("deriveStorageKey", privateNotes(*harness_));
+  EXPECT_TRUE(key.contains("result")) << key.dump();
+  EXPECT_EQ(pairingDialogTexts(*harness_).size(), 1U);
+}
+
+// Two pair requests of one origin at once: one dialog, one code, both paired.
+TEST_F(FrontDoor, TwoPairRequestsOfOneOriginOpenOneDialog) {
+  setup_.pinentryDelayMs = 1500;
+  openDoor(freePort());
+  PageClient first(port_, "https://app.example");
+  PageClient second(port_, "https://app.example");
+  const auto sent = std::chrono::steady_clock::now();
+  const std::string request = R"({"jsonrpc":"2.0","id":1,"method":"pair","params":{}})";
+  first.sendText(request);
+  second.sendText(request);
+  const PairOutcome a = readPairOutcome(first, sent);
+  const PairOutcome b = readPairOutcome(second, sent);
+  EXPECT_EQ(a.reply["result"]["paired"], true) << a.reply.dump();
+  EXPECT_EQ(b.reply["result"]["paired"], true) << b.reply.dump();
+  EXPECT_EQ(a.notifications.size() + b.notifications.size(), 1U) << "one code";
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 1) << "one dialog";
+}
+
+TEST_F(FrontDoor, AnUnreadablePairingsFileIsSetAside) {
+  const auto dir = harness_->home() / "config" / "p2pcp";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "pairings.json") << R"({"version": 1, "pairings": [{"origin": "x"}]})";
+  openDoor(freePort());
+  EXPECT_TRUE(std::filesystem::exists(dir / "pairings.json.corrupt"));
+  EXPECT_NE(harness_->agentLog().find("pairing file"), std::string::npos);
+  EXPECT_EQ(local("listPairings")["result"], json({{"pairings", json::array()}}));
+  PageClient page(port_, "https://app.example");
+  EXPECT_TRUE(isNotPaired(page.call("getPublicKey")));
+}
+
+// The person's own view: `p2pcp pairings` lists, `p2pcp pairings revoke` forgets.
+TEST_F(FrontDoor, TheCliListsAndRevokesPairings) {
+  openDoor(freePort(), {"https://app.example"});
+  const auto listed = harness_->run({P2PCP_CLI_PROGRAM, "pairings"});
+  EXPECT_EQ(listed.exitCode, 0) << listed.output;
+  EXPECT_NE(listed.output.find("https://app.example"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("paired"), std::string::npos) << listed.output;
+  const auto asJson = harness_->run({P2PCP_CLI_PROGRAM, "pairings", "--json"});
+  ASSERT_EQ(asJson.exitCode, 0) << asJson.output;
+  const json parsed = json::parse(asJson.output);
+  ASSERT_EQ(parsed["pairings"].size(), 1U) << asJson.output;
+  EXPECT_EQ(parsed["pairings"][0]["origin"], "https://app.example");
+  EXPECT_EQ(parsed["pairings"][0]["since"], 1700000000);
+  PageClient page(port_, "https://app.example");
+  ASSERT_EQ(page.call("hello")["result"]["paired"], true);
+  const auto revoked =
+      harness_->run({P2PCP_CLI_PROGRAM, "pairings", "revoke", "https://app.example"});
+  EXPECT_EQ(revoked.exitCode, 0) << revoked.output;
+  EXPECT_NE(revoked.output.find("https://app.example"), std::string::npos) << revoked.output;
+  (void)page.readUntilClosed();
+  EXPECT_EQ(page.closeReason().code, websocket::close_code::policy_error);
+  const auto empty = harness_->run({P2PCP_CLI_PROGRAM, "pairings"});
+  EXPECT_EQ(empty.output.find("https://app.example"), std::string::npos) << empty.output;
+  const auto none = harness_->run({P2PCP_CLI_PROGRAM, "pairings", "revoke", "https://app.example"});
+  EXPECT_NE(none.output.find("was not paired"), std::string::npos) << none.output;
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as scheme from '../independent/p2pcp-scheme.mjs';
 import { BrowserSession, missingPrerequisite, sourceDir, PIN, DEV_EXTENSION_ID } from './harness.mjs';
@@ -271,6 +271,29 @@ test('the popup shows the agent, the token, the key and the sites, and revokes o
   await popup.waitForFunction((o) => !document.getElementById('consents').textContent.includes(o), origin);
   const listed = JSON.parse(session.cli(['consents', '--json']).stdout).map((c) => c.origin);
   assert.ok(!listed.includes(origin), `revoked in the agent: ${listed}`);
+  await popup.close();
+});
+
+test('the popup lists the pages paired with the WebSocket front door and revokes one', { skip }, async () => {
+  // A pairing the person made earlier (pairings.json, as the agent writes it),
+  // read by the agent the host starts next.
+  const paired = 'https://paired.example';
+  writeFileSync(path.join(session.home, 'config/p2pcp/pairings.json'), JSON.stringify({
+    version: 1, pairings: [{ origin: paired, state: 'paired', since: 1764000000 }],
+  }));
+  const first = session.agentPid();
+  if (first) {
+    process.kill(first, 'SIGTERM');
+    for (let i = 0; i < 50 && session.agentPid() === first; i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const popup = await session.context.newPage();
+  await popup.goto(`chrome-extension://${DEV_EXTENSION_ID}/popup.html`);
+  await popup.waitForFunction((o) => document.getElementById('pairings').textContent.includes(o), paired, { timeout: 10000 });
+  assert.match(await popup.textContent('#pairings'), /paired\.example — paired/);
+  await popup.locator('#pairings li', { hasText: paired }).getByRole('button', { name: 'Revoke' }).click();
+  await popup.waitForFunction((o) => !document.getElementById('pairings').textContent.includes(o), paired);
+  const listed = JSON.parse(session.cli(['pairings', '--json']).stdout).pairings.map((p) => p.origin);
+  assert.ok(!listed.includes(paired), `revoked in the agent: ${listed}`);
   await popup.close();
 });
 

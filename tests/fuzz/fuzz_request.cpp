@@ -36,7 +36,9 @@ p2pcp::agent::Dispatcher& dispatcher() {
   static Dialogs dialogs(config);
   static AccessControl access(policy, consents, dialogs);
   static TokenService service(config, policy, {}, "/nonexistent", dialogs);
-  static Dispatcher instance(service, access);
+  static PairingStore pairingStore(dir / "pairings.json");
+  static Pairings pairings(pairingStore, dialogs, access);
+  static Dispatcher instance(service, access, pairings);
   setLogLevel(LogLevel::Error);
   return instance;
 }

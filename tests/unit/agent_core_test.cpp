@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/config.hpp"
@@ -14,6 +15,8 @@
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/handlers.hpp"
+#include "p2pcp/agent/pairing_store.hpp"
+#include "p2pcp/agent/pairings.hpp"
 #include "p2pcp/agent/params.hpp"
 #include "p2pcp/agent/prompts.hpp"
 
@@ -314,6 +317,92 @@ TEST_F(Consents, CorruptFileIsMovedAsideNotOverwritten) {
   std::ifstream aside(dir_ / "consents.json.corrupt");
   std::string text((std::istreambuf_iterator<char>(aside)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "{ this is not json");
+}
+
+using PairingFile = TempDir;
+
+TEST_F(PairingFile, PairingsAndRefusalsPersistInAPrivateFile) {
+  const fs::path file = dir_ / "p2pcp" / "pairings.json";
+  {
+    PairingStore store(file);
+    EXPECT_FALSE(store.isPaired("https://a.example"));
+    store.record("https://a.example", PairingState::Paired);
+    store.record("https://b.example", PairingState::Refused);
+    store.record("https://c.example", PairingState::Paired);
+    EXPECT_TRUE(store.forget("https://c.example"));
+    EXPECT_FALSE(store.forget("https://c.example"));
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+  const PairingStore reloaded(file);
+  EXPECT_TRUE(reloaded.isPaired("https://a.example"));
+  EXPECT_FALSE(reloaded.isPaired("https://b.example")) << "a refusal is not a pairing";
+  ASSERT_TRUE(reloaded.find("https://b.example"));
+  EXPECT_EQ(reloaded.find("https://b.example")->state, PairingState::Refused);
+  EXPECT_EQ(reloaded.list().size(), 2U);
+}
+
+TEST_F(PairingFile, RefusalsAreBoundedAndPairingsKept) {
+  PairingStore store(dir_ / "pairings.json");
+  store.record("https://kept.example", PairingState::Paired);
+  for (std::size_t i = 0; i < PairingStore::kMaxRefusals + 5; ++i) {
+    store.record("https://r" + std::to_string(i) + ".example", PairingState::Refused);
+  }
+  EXPECT_EQ(store.list().size(), PairingStore::kMaxRefusals + 1);
+  EXPECT_TRUE(store.isPaired("https://kept.example"));
+}
+
+TEST_F(PairingFile, AnUnreadableFileIsMovedAside) {
+  for (
+      const char* text :
+      {"{ not json", R"({"version":2,"pairings":[]})",
+       R"({"version":1,"pairings":[{"origin":"https://A.example/","state":"paired","since":1}]})",
+       R"({"version":1,"pairings":[{"origin":"https://a.example","state":"maybe","since":1}]})",
+       R"({"version":1,"pairings":[{"origin":"https://a.example","state":"paired","since":1},{"origin":"https://a.example","state":"refused","since":2}]})"}) {
+    write("pairings.json", text);
+    const PairingStore store(dir_ / "pairings.json");
+    EXPECT_TRUE(store.list().empty()) << text;
+    EXPECT_TRUE(fs::exists(dir_ / "pairings.json.corrupt")) << text;
+    fs::remove(dir_ / "pairings.json.corrupt");
+  }
+}
+
+TEST(Pairing, CodesAreSixDigitsInTwoGroupsAndVary) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    const std::string code = Pairings::drawCode();
+    ASSERT_EQ(code.size(), 7U) << code;
+    for (std::size_t j = 0; j < code.size(); ++j) {
+      EXPECT_TRUE(j == 3 ? code[j] == '-' : code[j] >= '0' && code[j] <= '9') << code;
+    }
+    seen.insert(code);
+  }
+  EXPECT_GT(seen.size(), 190U);
+}
+
+TEST(Pairing, OnlyFrontDoorPagesMayPairAndTheDialogNamesOriginAndCode) {
+  const auto* pair = findMethodAccess("pair");
+  ASSERT_NE(pair, nullptr);
+  EXPECT_FALSE(mayEverCall(CallerKind::Page, *pair)) << "the extension path";
+  EXPECT_TRUE(mayEverCall(CallerKind::Page, *pair, true));
+  EXPECT_FALSE(mayEverCall(CallerKind::Local, *pair));
+  EXPECT_FALSE(mayEverCall(CallerKind::Extension, *pair));
+  const auto methods = methodsForPage(Grade::None, true, true);
+  EXPECT_EQ(std::count(methods.begin(), methods.end(), "pair"), 1);
+  for (const char* management : {"listPairings", "revokePairing"}) {
+    const auto* method = findMethodAccess(management);
+    ASSERT_NE(method, nullptr) << management;
+    EXPECT_TRUE(mayEverCall(CallerKind::Local, *method)) << management;
+    EXPECT_TRUE(mayEverCall(CallerKind::Extension, *method)) << management;
+    EXPECT_FALSE(mayEverCall(CallerKind::Page, *method, true)) << management;
+  }
+  EXPECT_EQ(errorCodeName(ErrorCode::NotPaired), "NOT_PAIRED");
+  EXPECT_EQ(errorCodeNumber(ErrorCode::NotPaired), -32021);
+  const std::string text = pairingDescription("http://app.example", "123-456");
+  EXPECT_NE(text.find("The page http://app.example asks"), std::string::npos) << text;
+  EXPECT_NE(text.find("shows the code 123-456"), std::string::npos) << text;
+  EXPECT_NE(text.find("does not use https"), std::string::npos) << text;
 }
 
 TEST(Prompts, PinPromptNamesTokenCallerAndRetryState) {

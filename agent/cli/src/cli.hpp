@@ -66,6 +66,9 @@ int consentsList(const Options& o);
 int consentsGrant(const Options& o, const std::string& origin, bool full,
                   const std::optional<std::string>& space);
 int consentsRevoke(const Options& o, const std::string& origin);
+// `p2pcp pairings [revoke ORIGIN]`: pages paired with the WebSocket front door.
+int pairingsList(const Options& o);
+int pairingsRevoke(const Options& o, const std::string& origin);
 int defaultKeyShow(const Options& o);
 int defaultKeySet(const Options& o, const std::string& key);
 int defaultKeyClear(const Options& o);

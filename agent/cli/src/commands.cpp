@@ -289,4 +289,22 @@ int consentsRevoke(const Options& o, const std::string& origin) {
       o, r, r.value("revoked", false) ? "revoked " + origin + "\n" : origin + " had no consent\n");
 }
 
+int pairingsList(const Options& o) {
+  const json r = call("listPairings", json::object());
+  std::string text;
+  for (const auto& p : r.value("pairings", json::array())) {
+    text += p.value("origin", "") + "  " + p.value("state", "") + " since " +
+            localTime(p.value("since", 0LL)) + "\n";
+  }
+  return printOr(o, r, text.empty() ? "no page is paired with the WebSocket front door\n" : text);
+}
+
+int pairingsRevoke(const Options& o, const std::string& origin) {
+  const json r = call("revokePairing", {{"origin", origin}});
+  return printOr(o, r,
+                 r.value("revoked", false)
+                     ? "forgot the pairing of " + origin + " (its open connections are closed)\n"
+                     : origin + " was not paired (nor refused)\n");
+}
+
 }  // namespace p2pcp::cli

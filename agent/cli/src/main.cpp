@@ -220,6 +220,18 @@ int main(int argc, char** argv) {
     };
   });
 
+  auto* pairingsCmd = app.add_subcommand(
+      "pairings", "List the web pages paired with the WebSocket front door (and refusals); revoke");
+  addCommon(pairingsCmd, false);
+  std::string pairingOrigin;
+  auto* unpairCmd = pairingsCmd->add_subcommand(
+      "revoke", "Forget a page's pairing (closing its connections) or a refusal");
+  unpairCmd->add_option("origin", pairingOrigin, "e.g. https://app.example")->required();
+  unpairCmd->add_flag("--json", o.json, "Print the agent's JSON result");
+  pairingsCmd->callback([&] {
+    run = [&] { return unpairCmd->parsed() ? pairingsRevoke(o, pairingOrigin) : pairingsList(o); };
+  });
+
   auto* defaultKeyCmd = app.add_subcommand(
       "default-key", "Show the default key (used without --key); set or clear your choice");
   addCommon(defaultKeyCmd, false);

@@ -14,6 +14,7 @@ constexpr std::array kMethods{
     MethodAccess{"hello", true, true, PageRule::Open},
     MethodAccess{"subscribe", true, true, PageRule::Open},
     MethodAccess{"requestAccess", false, false, PageRule::Open},
+    MethodAccess{"pair", false, false, PageRule::FrontDoor},
     MethodAccess{"getPublicKey", true, true, PageRule::Site},
     MethodAccess{"deriveStorageKey", true, false, PageRule::Site},
     MethodAccess{"signBlock", true, false, PageRule::Site},
@@ -35,6 +36,8 @@ constexpr std::array kMethods{
     MethodAccess{"listConsents", true, true, PageRule::Never},
     MethodAccess{"grantConsent", true, false, PageRule::Never},
     MethodAccess{"revokeConsent", true, true, PageRule::Never},
+    MethodAccess{"listPairings", true, true, PageRule::Never},
+    MethodAccess{"revokePairing", true, true, PageRule::Never},
 };
 
 }  // namespace
@@ -52,14 +55,14 @@ std::span<const MethodAccess> methodAccessTable() noexcept {
   return kMethods;
 }
 
-bool mayEverCall(CallerKind kind, const MethodAccess& method) noexcept {
+bool mayEverCall(CallerKind kind, const MethodAccess& method, bool viaWebSocket) noexcept {
   switch (kind) {
     case CallerKind::Local:
       return method.local;
     case CallerKind::Extension:
       return method.extension;
     case CallerKind::Page:
-      return method.page != PageRule::Never;
+      return method.page == PageRule::FrontDoor ? viaWebSocket : method.page != PageRule::Never;
   }
   return false;
 }
@@ -74,7 +77,7 @@ std::vector<std::string> methodsFor(CallerKind kind) {
   return names;
 }
 
-std::vector<std::string> methodsForPage(Grade grade, bool rawSigning) {
+std::vector<std::string> methodsForPage(Grade grade, bool rawSigning, bool viaWebSocket) {
   std::vector<std::string> names;
   for (const auto& method : kMethods) {
     bool now = false;
@@ -88,6 +91,9 @@ std::vector<std::string> methodsForPage(Grade grade, bool rawSigning) {
       case PageRule::Full:
         // Raw signing is the one page method the policy can turn off.
         now = grade == Grade::Full && (method.name != "sign" || rawSigning);
+        break;
+      case PageRule::FrontDoor:
+        now = viaWebSocket;
         break;
       case PageRule::Never:
         break;

@@ -217,6 +217,19 @@ bool Dialogs::Turn::askAccess(Grade grade) {
   return granted;
 }
 
+bool Dialogs::Turn::askPairing(const std::string& code) {
+  dialogs_->recordShown(caller_);
+  bool paired = false;
+  try {
+    paired = confirmPairing(dialogs_->config_, caller_, code);
+  } catch (...) {
+    dialogs_->recordOutcome(caller_, Outcome::Refused);
+    throw;
+  }
+  dialogs_->recordOutcome(caller_, paired ? Outcome::Answered : Outcome::AccessDenied);
+  return paired;
+}
+
 void Dialogs::Turn::onPinPad(const std::function<void()>& login) {
   dialogs_->recordShown(caller_);
   try {

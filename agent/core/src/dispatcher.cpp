@@ -102,7 +102,13 @@ namespace {
 // person and `p2pcp status` can see the problem) or takes access away.
 bool worksWithoutPolicy(std::string_view method) {
   return method == "hello" || method == "subscribe" || method == "status" || method == "lock" ||
-         method == "listConsents" || method == "revokeConsent";
+         method == "listConsents" || method == "revokeConsent" || method == "listPairings" ||
+         method == "revokePairing";
+}
+
+// What a front-door page may call before its origin is paired.
+bool worksUnpaired(std::string_view method) {
+  return method == "hello" || method == "pair";
 }
 
 std::string_view callerWords(CallerKind kind) {
@@ -122,13 +128,18 @@ std::string_view callerWords(CallerKind kind) {
 json Dispatcher::respond(const Request& request, const Handler* handler) {
   try {
     try {
+      const Caller& caller = request.caller;
+      // Before anything else, unknown methods too: an unpaired page learns
+      // nothing from the front door but that it must pair.
+      if (!worksUnpaired(request.method)) {
+        requirePaired(caller, "");
+      }
       const MethodAccess* access = findMethodAccess(request.method);
       if (handler == nullptr || access == nullptr) {
         throw AgentError(ErrorCode::MethodNotFound,
                          "unknown method \"" + request.method.substr(0, 64) + "\"");
       }
-      const Caller& caller = request.caller;
-      if (!mayEverCall(caller.kind, *access)) {
+      if (!mayEverCall(caller.kind, *access, caller.viaWebSocket)) {
         throw AgentError(ErrorCode::NotAllowedByPolicy, "\"" + request.method +
                                                             "\" is not available to " +
                                                             std::string(callerWords(caller.kind)));
@@ -142,9 +153,21 @@ json Dispatcher::respond(const Request& request, const Handler* handler) {
       if (caller.isPage()) {
         grade = access_.admit(caller, access->page);
       }
-      RequestContext context{tokens_, access_, caller, grade};
+      RequestNotify notify;
+      if (request.notify) {
+        notify = [&request](const std::string& method, json params) {
+          params["id"] = request.id;
+          request.notify(
+              json{{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}});
+        };
+      }
+      RequestContext context{tokens_, access_, caller, grade, pairings_, std::move(notify)};
       json result = handler->run(context, request.params);
-      if (caller.isPage() && access->page != PageRule::Open) {
+      if (!worksUnpaired(request.method)) {
+        requirePaired(caller, " while the request waited; nothing was returned");
+      }
+      if (caller.isPage() && access->page != PageRule::Open &&
+          access->page != PageRule::FrontDoor) {
         requireStillAdmitted(caller, grade);
       }
       return resultResponse(request.id, std::move(result));
@@ -182,6 +205,20 @@ void Dispatcher::requireStillAdmitted(const Caller& caller, Grade admitted) cons
   }
 }
 
+void Dispatcher::requirePaired(const Caller& caller, std::string_view why) const {
+  if (!caller.viaWebSocket) {
+    return;
+  }
+  // A front-door caller is always a page of its Origin header; without one,
+  // nothing can be paired.
+  if (!caller.isPage() || !caller.origin || !pairings_.isPaired(*caller.origin)) {
+    const std::string origin = caller.origin.value_or("this page");
+    throw AgentError(ErrorCode::NotPaired,
+                     why.empty() ? "this page is not paired with the key agent; call pair first"
+                                 : "the pairing of " + origin + " was revoked" + std::string(why));
+  }
+}
+
 std::optional<json> Dispatcher::eventFor(const Caller& subscriber,
                                          const json& event) const noexcept {
   try {
@@ -191,6 +228,10 @@ std::optional<json> Dispatcher::eventFor(const Caller& subscriber,
       case CallerKind::Extension:
         return json{{"jsonrpc", "2.0"}, {"method", event.at("method")}, {"params", json::object()}};
       case CallerKind::Page: {
+        if (subscriber.viaWebSocket &&
+            (!subscriber.origin || !pairings_.isPaired(*subscriber.origin))) {
+          return std::nullopt;
+        }
         const Standing standing = access_.standingOf(subscriber.origin.value());
         if (standing.refusal || standing.grade == Grade::None) {
           return std::nullopt;

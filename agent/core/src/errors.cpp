@@ -47,6 +47,8 @@ std::string_view errorCodeName(ErrorCode code) noexcept {
       return "RATE_LIMITED";
     case ErrorCode::TokenUnavailable:
       return "TOKEN_UNAVAILABLE";
+    case ErrorCode::NotPaired:
+      return "NOT_PAIRED";
     case ErrorCode::Internal:
       return "INTERNAL_ERROR";
   }

@@ -12,6 +12,8 @@ constexpr std::array kHandlers{
     Handler{"hello", Duration::Short, &handleHello},
     Handler{"subscribe", Duration::Short, &handleSubscribe},
     Handler{"requestAccess", Duration::Short, &handleRequestAccess},
+    // Waits for the person (a pinentry dialog): never on the I/O thread.
+    Handler{"pair", Duration::Long, &handlePair},
     Handler{"status", Duration::Long, &handleStatus},
     Handler{"listTokens", Duration::Long, &handleListTokens},
     Handler{"listKeys", Duration::Long, &handleListKeys},
@@ -34,6 +36,8 @@ constexpr std::array kHandlers{
     Handler{"listConsents", Duration::Short, &handleListConsents},
     Handler{"grantConsent", Duration::Short, &handleGrantConsent},
     Handler{"revokeConsent", Duration::Short, &handleRevokeConsent},
+    Handler{"listPairings", Duration::Short, &handleListPairings},
+    Handler{"revokePairing", Duration::Short, &handleRevokePairing},
 };
 }  // namespace
 

@@ -70,9 +70,23 @@ json handleHello(RequestContext& context, const json& params) {
   if (!context.caller.isPage()) {
     return helloResult(context.caller.kind, methodsFor(context.caller.kind));
   }
-  json hello =
-      helloResult(context.caller.kind, methodsForPage(context.grade, rawSigningAllowed(context)));
+  const bool viaWebSocket = context.caller.viaWebSocket;
+  if (viaWebSocket && !context.pairings.isPaired(context.caller.origin.value())) {
+    // Before pairing the front door says nothing about the person: no grade
+    // (from consent or policy), nothing that depends on them.
+    json hello = helloResult(context.caller.kind, {"hello", "pair"});
+    hello["notifications"].push_back("pairingCode");
+    hello["paired"] = false;
+    hello["access"] = "none";
+    return hello;
+  }
+  json hello = helloResult(context.caller.kind,
+                           methodsForPage(context.grade, rawSigningAllowed(context), viaWebSocket));
   hello["access"] = gradeName(context.grade);
+  if (viaWebSocket) {
+    hello["notifications"].push_back("pairingCode");
+    hello["paired"] = true;
+  }
   return hello;
 }
 

@@ -270,12 +270,14 @@ int main(int argc, char** argv) {
     ConsentStore consents(paths.consentFile());
     Dialogs dialogs(config);
     AccessControl access(policy, consents, dialogs);
+    PairingStore pairingStore(paths.pairingFile());
+    Pairings pairings(pairingStore, dialogs, access);
     // Vendor modules run in helper processes; the agent maps none of them.
     const auto helperProgram = pkcs11HelperProgram();
     TokenService service(config, policy, discoverModules(config, *policy.current(), helperProgram),
                          helperProgram, dialogs, helperTimeouts());
     service.keepDefaultKeyIn(paths.defaultKeyFile());
-    Dispatcher dispatcher(service, access);
+    Dispatcher dispatcher(service, access, pairings);
     PolicyReloader reloader(policy, access, service, config, helperProgram);
     const ExecutableWatch program;
 
@@ -290,6 +292,11 @@ int main(int argc, char** argv) {
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
     server.start();
     auto frontDoor = openFrontDoor(io, dispatcher, workers, config, policy, limits);
+    if (frontDoor) {
+      // A revoked page must pair again: its open connections end now.
+      pairings.onRevoked(
+          [door = frontDoor.get()](const std::string& origin) { door->closeOrigin(origin); });
+    }
     service.setEventSink([&server, &frontDoor](const nlohmann::json& note) {
       server.broadcast(note);
       if (frontDoor) {

@@ -78,4 +78,28 @@ bool askAccessGrade(const Config& config, const Caller& caller, Grade grade) {
   return pinentry::confirm(optionsFor(config, caller), request);
 }
 
+std::string pairingDescription(const std::string& origin, const std::string& code) {
+  std::string text = "The page " + origin +
+                     " asks to use your p2pcp key agent through its WebSocket front door. Pair "
+                     "only if that page shows the code " +
+                     code +
+                     ".\n\nPairing lets the page talk to the agent; it still asks before it may "
+                     "use your p2pcp identity. If you did not just open this page, or it shows "
+                     "another code, refuse.";
+  if (!isPotentiallyTrustworthy(origin)) {
+    text += "\n\nWARNING: this site does not use https. Anyone on your network could pose as it.";
+  }
+  return text;
+}
+
+bool confirmPairing(const Config& config, const Caller& caller, const std::string& code) {
+  pinentry::PinentryOptions options = optionsFor(config, caller);
+  options.title = "Pair a web page with p2pcp";
+  pinentry::ConfirmRequest request;
+  request.description = pairingDescription(caller.describe(), code);
+  request.okLabel = "Pair";
+  request.cancelLabel = "Refuse";
+  return pinentry::confirm(options, request);
+}
+
 }  // namespace p2pcp::agent

@@ -133,6 +133,17 @@ void FrontDoor::broadcast(const nlohmann::json& event) {
   });
 }
 
+void FrontDoor::closeOrigin(const std::string& origin) {
+  asio::post(io_, [this, origin] {
+    const std::vector<std::shared_ptr<WsSession>> all(sessions_.begin(), sessions_.end());
+    for (const auto& session : all) {
+      if (session->origin() == origin) {
+        session->closeWith(boost::beast::websocket::close_code::policy_error, "pairing revoked");
+      }
+    }
+  });
+}
+
 bool FrontDoor::anyRequestInFlight() const noexcept {
   return std::any_of(sessions_.begin(), sessions_.end(),
                      [](const auto& session) { return session->busy(); });

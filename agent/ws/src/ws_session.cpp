@@ -8,6 +8,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <future>
 #include <utility>
 #include <variant>
 
@@ -247,6 +248,7 @@ void WsSession::serve(std::string text) {
     return;
   }
   auto request = std::get<Request>(std::move(prepared));
+  attachNotify(request);
   if (request.method == "subscribe") {
     // The caller table decides (it never waits); the connection then gets token
     // events as the dispatcher shapes them for this page (Dispatcher::eventFor).
@@ -286,6 +288,7 @@ void WsSession::serveOnWorker(std::string text) {
           std::get<Request>(prepared).id,
           AgentError(ErrorCode::BadRequest, "a subscribe request is a small message")));
     } else {
+      attachNotify(std::get<Request>(prepared));
       reply = serialised(door_.dispatcher_.handle(std::get<Request>(prepared)));
     }
   } catch (const std::exception& e) {
@@ -315,6 +318,26 @@ void WsSession::notify(const json& event) {
   if (auto shaped = door_.dispatcher_.eventFor(caller_, event)) {
     send(serialised(*shaped));
   }
+}
+
+void WsSession::attachNotify(Request& request) {
+  // Sent before the reply: the request is still in flight, so the reply is
+  // queued after it. The worker waits until the notification is queued (a pair
+  // request shows its code before its dialog opens), but never for long.
+  request.notify = [self = shared_from_this()](const json& message) {
+    auto text = serialised(message);
+    if (self->door_.io_.get_executor().running_in_this_thread()) {
+      self->send(std::move(text));
+      return;
+    }
+    auto queued = std::make_shared<std::promise<void>>();
+    auto done = queued->get_future();
+    asio::post(self->door_.io_, [self, queued, text = std::move(text)]() mutable {
+      self->send(std::move(text));
+      queued->set_value();
+    });
+    (void)done.wait_for(kGoodbyeTimeout);
+  };
 }
 
 void WsSession::send(std::string text) {
@@ -371,8 +394,6 @@ void WsSession::onWritten(const boost::system::error_code& ec) {
   readNext();  // resumes reading once the queue is under its soft cap
 }
 
-// Ends the connection with a close frame once the replies already queued are
-// written (a WebSocket allows one write at a time).
 void WsSession::closeWith(websocket::close_code code, const std::string& why) {
   if (closing_ || closed_) {
     return;

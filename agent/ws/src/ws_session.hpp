@@ -37,6 +37,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
   // I/O thread: a token event, sent shaped for this page if it subscribed.
   void notify(const nlohmann::json& event);
+  // The page's origin once upgraded (empty before).
+  [[nodiscard]] std::string origin() const { return upgraded_ ? caller_.origin.value_or("") : ""; }
+  // Ends the connection with a close frame once the replies already queued are
+  // written (a WebSocket allows one write at a time).
+  void closeWith(boost::beast::websocket::close_code code, const std::string& why);
 
  private:
   // Before the upgrade.
@@ -53,7 +58,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void send(std::string text);
   void writeNext();
   void onWritten(const boost::system::error_code& ec);
-  void closeWith(boost::beast::websocket::close_code code, const std::string& why);
+  // Request::notify for this connection: queues a notification from a worker.
+  void attachNotify(agent::Request& request);
 
   // Nothing running, nothing queued, no subscription: the idle deadline applies.
   [[nodiscard]] bool idle() const noexcept {

@@ -23,10 +23,11 @@ enum class Grade {
 
 // What a web page needs before it may call a method.
 enum class PageRule {
-  Never,  // not for web pages
-  Open,   // any page, no consent (reveals nothing about the person or the token)
-  Site,   // site access or full access; the first call asks the person for site access
-  Full,   // full access only; never asked implicitly (see requestAccess)
+  Never,      // not for web pages
+  Open,       // any page, no consent (reveals nothing about the person or the token)
+  Site,       // site access or full access; the first call asks the person for site access
+  Full,       // full access only; never asked implicitly (see requestAccess)
+  FrontDoor,  // pages of the WebSocket front door only (pair), any grade, no consent
 };
 
 struct MethodAccess {
@@ -41,15 +42,15 @@ const MethodAccess* findMethodAccess(std::string_view name) noexcept;
 std::span<const MethodAccess> methodAccessTable() noexcept;
 
 // Whether a caller of this kind may call the method at all (for a page: with
-// the best grade it could hold).
-bool mayEverCall(CallerKind kind, const MethodAccess& method) noexcept;
+// the best grade it could hold; `viaWebSocket`: a page of the front door).
+bool mayEverCall(CallerKind kind, const MethodAccess& method, bool viaWebSocket = false) noexcept;
 // The methods a caller of this kind may ever call, in table order (hello's list).
 std::vector<std::string> methodsFor(CallerKind kind);
 // What a web page holding `grade` may call now, in table order (hello's list
 // for a page): the open methods, the p2pcp operations with site access or
 // more, full-access methods with full access (`sign` only while the policy
-// allows raw signing).
-std::vector<std::string> methodsForPage(Grade grade, bool rawSigning);
+// allows raw signing), and pair for a page of the WebSocket front door.
+std::vector<std::string> methodsForPage(Grade grade, bool rawSigning, bool viaWebSocket = false);
 
 std::string_view gradeName(Grade grade) noexcept;  // "none", "site", "full"
 

@@ -31,6 +31,8 @@ struct Paths {
   static Paths fromEnvironment();
   [[nodiscard]] std::filesystem::path configFile() const { return configDir / "agent.json"; }
   [[nodiscard]] std::filesystem::path consentFile() const { return configDir / "consents.json"; }
+  // The web origins paired with the WebSocket front door (pairing_store.hpp).
+  [[nodiscard]] std::filesystem::path pairingFile() const { return configDir / "pairings.json"; }
   // The default key chosen with setDefaultKey (default_key_store.hpp).
   [[nodiscard]] std::filesystem::path defaultKeyFile() const {
     return configDir / "default-key.json";

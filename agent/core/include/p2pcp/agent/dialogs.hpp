@@ -66,6 +66,10 @@ class Dialogs {
                                        const std::string& purpose);
     // Whether the person grants the caller's origin this grade (site or full access).
     bool askAccess(Grade grade);
+    // Whether the person pairs the caller's origin with the WebSocket front
+    // door, comparing `code` with the one its page shows. A refusal counts
+    // like a denied access (its site's dialogs pause).
+    bool askPairing(const std::string& code);
     // A login on the reader's PIN pad, counted like a dialog: `login` throws
     // when the person cancels there.
     void onPinPad(const std::function<void()>& login);

@@ -5,6 +5,7 @@
 // right to call it is checked before its handler runs; every failure becomes
 // a typed error.
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "p2pcp/agent/caller.hpp"
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/json_rpc.hpp"
+#include "p2pcp/agent/pairings.hpp"
 #include "p2pcp/agent/token_service.hpp"
 
 namespace p2pcp::agent {
@@ -28,6 +30,11 @@ struct Request {
   std::string method;
   nlohmann::json params;
   Caller caller;
+  // Sends a whole JSON-RPC notification on the connection the request came on
+  // and returns once it is queued there (the WebSocket front door sets it;
+  // the Unix socket never does). The dispatcher hands handlers a form that
+  // tags the notification with this request's id.
+  std::function<void(const nlohmann::json& message)> notify;
 };
 
 // Parses one message. A JSON-RPC notification (no id) from a client is answered
@@ -37,7 +44,8 @@ std::variant<Request, nlohmann::json> parseRequest(std::string_view text);
 
 class Dispatcher {
  public:
-  Dispatcher(TokenService& tokens, AccessControl& access) : tokens_(tokens), access_(access) {}
+  Dispatcher(TokenService& tokens, AccessControl& access, Pairings& pairings)
+      : tokens_(tokens), access_(access), pairings_(pairings) {}
   // Runs the method; never throws: every failure is an error response.
   nlohmann::json handle(const Request& request) noexcept;
   // Runs a short method without waiting for anything. nullopt when the method
@@ -52,7 +60,8 @@ class Dispatcher {
   // What a subscriber receives of a token event: local programs the event as it
   // is; web pages only while their origin holds site or full access, and then
   // without the token's identity (no serial, no label), tagged with the
-  // origin it is for; the extension's pages the same without an origin.
+  // origin it is for; the extension's pages the same without an origin; a
+  // page of the WebSocket front door nothing until its origin is paired.
   // nullopt: nothing for this subscriber.
   [[nodiscard]] std::optional<nlohmann::json> eventFor(const Caller& subscriber,
                                                        const nlohmann::json& event) const noexcept;
@@ -62,8 +71,11 @@ class Dispatcher {
   nlohmann::json respond(const Request& request, const Handler* handler);
   // Throws ConsentDenied when the page's origin no longer holds `admitted`.
   void requireStillAdmitted(const Caller& caller, Grade admitted) const;
+  // Throws NotPaired when the caller is a front-door page whose origin is not paired.
+  void requirePaired(const Caller& caller, std::string_view why) const;
   TokenService& tokens_;
   AccessControl& access_;
+  Pairings& pairings_;
 };
 
 }  // namespace p2pcp::agent

@@ -34,6 +34,7 @@ enum class ErrorCode {
   ExtensionNotAllowed,  // the native host refused the calling extension
   RateLimited,          // too many dialogs for this site; data.retryAfter says when to try again
   TokenUnavailable,     // the token's PKCS#11 module crashed or hung; started again on next use
+  NotPaired,            // a front-door page (WebSocket) whose origin is not paired: call pair first
   Internal,             // a bug; details are in the agent's log
 };
 

@@ -11,6 +11,7 @@
 #include "p2pcp/agent/access.hpp"
 #include "p2pcp/agent/access_control.hpp"
 #include "p2pcp/agent/caller.hpp"
+#include "p2pcp/agent/pairings.hpp"
 #include "p2pcp/agent/token_service.hpp"
 
 namespace p2pcp::agent {
@@ -32,6 +33,10 @@ struct RequestContext {
   AccessControl& access;
   const Caller& caller;
   Grade grade;
+  Pairings& pairings;
+  // A notification about this request on its connection (tagged with its id);
+  // empty where the connection cannot carry one (the Unix socket).
+  RequestNotify notify;
 };
 
 struct Handler {
@@ -61,6 +66,9 @@ nlohmann::json handleRequestAccess(RequestContext& context, const nlohmann::json
 nlohmann::json handleListConsents(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleGrantConsent(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleRevokeConsent(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handlePair(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleListPairings(RequestContext& context, const nlohmann::json& params);
+nlohmann::json handleRevokePairing(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleDeriveStorageKey(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleSignBlock(RequestContext& context, const nlohmann::json& params);
 nlohmann::json handleSignLogin(RequestContext& context, const nlohmann::json& params);

@@ -21,6 +21,9 @@ std::optional<SecureString> promptPin(const Config& config, const Caller& caller
                                       const std::string& purpose);
 // True when the person grants caller.origin this grade (site or full access).
 bool askAccessGrade(const Config& config, const Caller& caller, Grade grade);
+// True when the person pairs caller.origin with the WebSocket front door after
+// comparing `code` with the page's.
+bool confirmPairing(const Config& config, const Caller& caller, const std::string& code);
 
 // The description texts, separated out so tests can check them.
 std::string pinDescription(const Caller& caller, const pkcs11::TokenDescription& token,
@@ -28,5 +31,6 @@ std::string pinDescription(const Caller& caller, const pkcs11::TokenDescription&
 std::optional<std::string> pinWarning(pkcs11::PinState state);
 // What the access dialog says: exactly what the grade lets the site do.
 std::string accessDescription(const std::string& origin, Grade grade);
+std::string pairingDescription(const std::string& origin, const std::string& code);
 
 }  // namespace p2pcp::agent

@@ -63,6 +63,9 @@ class FrontDoor {
   [[nodiscard]] bool listening() const noexcept { return !acceptors_.empty(); }
   // Thread-safe: a token event to every page that subscribed (shaped per page).
   void broadcast(const nlohmann::json& event);
+  // Thread-safe: closes every connection of this origin (its pairing was
+  // revoked) with 1008 policy violation, "pairing revoked".
+  void closeOrigin(const std::string& origin);
   // I/O thread only.
   [[nodiscard]] std::size_t connectionCount() const noexcept { return sessions_.size(); }
   [[nodiscard]] bool anyRequestInFlight() const noexcept;
