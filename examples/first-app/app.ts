@@ -75,6 +75,7 @@ function explain(e: unknown): string {
   switch (e.code) {
     case 'CONSENT_DENIED': return 'you did not allow this site';
     case 'AGENT_UNAVAILABLE': return 'the p2pcp agent cannot be reached';
+    case 'NOT_PAIRED': return 'this page is not paired with p2pcp';
     case 'PIN_INCORRECT': return `wrong PIN (${e.data.pinState ?? 'unknown'} tries left)`;
     case 'PIN_CANCELLED': return 'PIN dialog closed';
     case 'TIMEOUT': return 'no answer in time';
