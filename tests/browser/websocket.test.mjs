@@ -201,6 +201,9 @@ test('an unpaired origin gets NOT_PAIRED for everything but hello and pair; bad 
   assert.deepEqual(outcome.hello.methods, ['hello', 'pair']);
   assert.equal(outcome.hello.paired, false);
   assert.equal(outcome.hello.access, 'none');
+  // Nothing about the person before pairing: only what every agent of this version says.
+  assert.deepEqual(outcome.hello.keys, ['access', 'agent', 'batchLimits', 'keyTypes', 'maxRequestBytes', 'methods',
+    'notifications', 'paired', 'protocol', 'version']);
   for (const name of ['identity', 'listKeys', 'requestAccess', 'signBlock', 'deriveStorageKeys']) {
     assert.deepEqual(outcome[name], { code: 'NOT_PAIRED', field: undefined, isP2pcpError: true }, name);
   }
