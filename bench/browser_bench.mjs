@@ -10,9 +10,13 @@
 //   - what our code adds: signBlock - echo - raw token time, and signBlock -
 //     the echo host that waits the token's time, at p50;
 //   - cold start: our host's start to its first reply (agent running) next to
-//     the echo host's.
+//     the echo host's;
+//   - the agent's WebSocket front door (clients/p2pcp-ws.js) next to the
+//     extension, from the same page of the same browser: hello and signBlock
+//     both ways, and their ratios.
 // Usage: node bench/browser_bench.mjs [BUILD_DIR] [--count N]   (default: out/build/bench)
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrowserSession, DEV_EXTENSION_ID, missingPrerequisite } from '../tests/browser/harness.mjs';
@@ -35,33 +39,33 @@ const stats = (values) => {
   return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
 };
 
-// Times calls of window.p2pcp[method](...) in each page, in interleaved rounds
-// so that the machine's noise falls on every path alike (ms per call).
+// Times calls of window[api ?? 'p2pcp'][method](...) in each page, in interleaved
+// rounds so that the machine's noise falls on every path alike (ms per call).
 async function interleavedLatency(paths, count, rounds = 10) {
   const samples = paths.map(() => []);
-  for (const { page, method, params } of paths) {
-    const warm = await page.evaluate(async ({ method, params }) => {
+  for (const { page, method, params, api = 'p2pcp' } of paths) {
+    const warm = await page.evaluate(async ({ method, params, api }) => {
       // {$bytes: text} stands for the UTF-8 bytes of text (the page API takes bytes, not strings).
       const revive = (v) => (v && typeof v === 'object' ? (v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes)
         : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))) : v);
-      try { await window.p2pcp[method](...params.map(revive)); return 'ok'; } catch (e) { return `${e.code} ${e.message}`; }
-    }, { method, params });
+      try { await window[api][method](...params.map(revive)); return 'ok'; } catch (e) { return `${e.code} ${e.message}`; }
+    }, { method, params, api });
     if (warm !== 'ok') throw new Error(`${method} failed: ${warm}`);
   }
   for (let round = 0; round < rounds; round++) {
-    for (const [i, { page, method, params }] of paths.entries()) {
-      samples[i].push(...await page.evaluate(async ({ method, params: given, n }) => {
+    for (const [i, { page, method, params, api = 'p2pcp' }] of paths.entries()) {
+      samples[i].push(...await page.evaluate(async ({ method, params: given, n, api }) => {
         const revive = (v) => (v && typeof v === 'object' ? (v.$bytes !== undefined ? new TextEncoder().encode(v.$bytes)
           : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))) : v);
         const params = given.map(revive);
         const out = [];
         for (let k = 0; k < n; k++) {
           const start = performance.now();
-          await window.p2pcp[method](...params);
+          await window[api][method](...params);
           out.push(performance.now() - start);
         }
         return out;
-      }, { method, params, n: Math.ceil(count / rounds) }));
+      }, { method, params, n: Math.ceil(count / rounds), api }));
     }
   }
   return samples.map(stats);
@@ -122,7 +126,15 @@ async function coldStart(program, programArgs, env, runs = 30) {
 
 const raw = JSON.parse(execFileSync(path.join(bin, 'p2pcp-bench'), ['--raw-latency', String(count)]).toString());
 
-const ours = await BrowserSession.start({ build });
+// A free port for the agent's WebSocket front door.
+const server = createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const wsPort = server.address().port;
+await new Promise((resolve) => server.close(resolve));
+const sourceDir = path.resolve(here, '..');
+// The test pages, and what a front-door page includes: p2pcp-core.js and p2pcp-ws.js.
+const pageRoots = ['tests/browser/pages', 'browser-extension', 'clients'].map((dir) => path.join(sourceDir, dir));
+const ours = await BrowserSession.start({ build, pageRoots, agentConfig: { webSocket: { port: wsPort } } });
 const echo = await BrowserSession.start({ build });
 let delayedEcho = null;
 let tokenEcho = null;
@@ -152,21 +164,33 @@ try {
   // The echo session's manifest names the echo host under our host's name.
   execFileSync(path.join(bin, 'p2pcp'), ['install-browser-hosts', '--user-data-dir', path.join(echo.home, 'profile'),
     '--host', path.join(bin, 'p2pcp-echo-host'), '--extension-id', DEV_EXTENSION_ID], { env: echo.env });
-  const oursPage = await ours.openPage('a');
+  // The same page also connects through the front door (paired once; the
+  // consent is the extension path's, given above): window.ws.
+  const oursPage = await ours.openPage('a', 'ws.html');
+  const wsReady = await oursPage.evaluate(async (port) => {
+    window.ws = await window.P2pcpWs.connect({ port });
+    if ((await window.ws.hello()).paired === false) await window.ws.pair({ onPairingCode: () => {} });
+    return (await window.ws.identity()).fingerprint;
+  }, wsPort);
+  if (!/^[0-9a-f]{64}$/.test(wsReady)) throw new Error(`the front door did not answer: ${wsReady}`);
   const echoPage = await echo.openPage('a');
   const delayedPage = await delayedEcho.openPage('a');
   const tokenPage = await tokenEcho.openPage('a');
-  const [sign, identity, echoed, delayed, tokenOnly] = await interleavedLatency([
-    { page: oursPage, method: 'signBlock', params: [{ uri: `${ours.origin('a')}/bench`, kind: 'public', seq: 1, payload: { $bytes: 'hello p2pcp' } }] },
+  const block = { uri: `${ours.origin('a')}/bench`, kind: 'public', seq: 1, payload: { $bytes: 'hello p2pcp' } };
+  const [sign, identity, echoed, delayed, tokenOnly, extHello, wsHello, wsSign] = await interleavedLatency([
+    { page: oursPage, method: 'signBlock', params: [block] },
     { page: oursPage, method: 'identity', params: [] },
     { page: echoPage, method: 'hello', params: [] },
     { page: delayedPage, method: 'hello', params: [] },
     { page: tokenPage, method: 'hello', params: [] },
+    { page: oursPage, method: 'hello', params: [] },
+    { page: oursPage, method: 'hello', params: [], api: 'ws' },
+    { page: oursPage, method: 'signBlock', params: [block], api: 'ws' },
   ], count);
   ours.agentPid(); // the agent is running: cold start measures the host alone
   const hostCold = await coldStart(path.join(bin, 'p2pcp-native-host'), hostArgs, { ...ours.env, P2PCP_NO_AUTOSTART: '1' });
   const echoCold = await coldStart(path.join(bin, 'p2pcp-echo-host'), hostArgs, ours.env);
-  results = { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs };
+  results = { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs, extHello, wsHello, wsSign };
 } finally {
   await ours.close();
   await echo.close();
@@ -175,10 +199,10 @@ try {
 }
 
 const ms = (v) => `${v.toFixed(3)} ms`;
-const { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs } = results;
+const { sign, identity, echoed, delayed, tokenOnly, tokenUs, hostCold, echoCold, pipeSign, pipeEcho, backendUs, extHello, wsHello, wsSign } = results;
 console.log(`p2pcp browser-path benchmark: ${count} round trips each, Debian Chromium headless, SoftHSM2 P-256\n`);
-console.log(`${'path'.padEnd(52)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
-const row = (name, v) => console.log(`${name.padEnd(52)} ${ms(v.p50).padStart(10)} ${ms(v.p99).padStart(10)}`);
+console.log(`${'path'.padEnd(58)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
+const row = (name, v) => console.log(`${name.padEnd(58)} ${ms(v.p50).padStart(10)} ${ms(v.p99).padStart(10)}`);
 row('page signBlock -> extension -> host -> agent -> token', sign);
 row('page identity (getPublicKey: no token operation)', identity);
 row('page -> extension -> trivial echo host (baseline)', echoed);
@@ -194,3 +218,12 @@ console.log(`added by our code at p50, token time taken on the same browser path
 console.log(`\ncold start to first reply, ${30} runs:`);
 row('p2pcp-native-host (agent already running)', hostCold);
 row('trivial compiled echo host', echoCold);
+
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+console.log('\nthe WebSocket front door (p2pcp-ws.js) next to the extension, same page, same run:');
+row('page hello -> extension -> host -> agent', extHello);
+row('page hello -> WebSocket front door -> agent', wsHello);
+row('page signBlock -> extension -> host -> agent -> token', sign);
+row('page signBlock -> WebSocket front door -> agent -> token', wsSign);
+console.log(`front door / extension at p50: hello ${ratio(wsHello.p50, extHello.p50)}, signBlock ${ratio(wsSign.p50, sign.p50)}; ` +
+  `at p99: hello ${ratio(wsHello.p99, extHello.p99)}, signBlock ${ratio(wsSign.p99, sign.p99)}`);

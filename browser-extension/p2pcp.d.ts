@@ -89,11 +89,11 @@ declare namespace P2pcp {
   type Access = 'none' | 'site' | 'full';
   type KeyType = 'rsa' | 'ec-p256' | 'ec-p384' | 'ed25519';
   type Algorithm = 'rsa-pkcs1-sha256' | 'rsa-pss-sha256' | 'ecdsa-sha256' | 'ecdsa-sha384' | 'ed25519';
-  /** The page API's method names, as hello().methods lists them. */
+  /** The page API's method names, as hello().methods lists them ("pair": the WebSocket front door only, clients/p2pcp-ws.d.ts). */
   type MethodName =
     | 'hello' | 'requestAccess' | 'listKeys' | 'identity' | 'publicStorageKey' | 'privateStorageKey'
     | 'deriveStorageKeys' | 'signBlock' | 'signBlocks' | 'signLogin' | 'seal' | 'open' | 'sealMany'
-    | 'openMany' | 'sign';
+    | 'openMany' | 'sign' | 'pair';
 
   /** Options every call takes. */
   interface CallOptions {
@@ -135,6 +135,8 @@ declare namespace P2pcp {
     maxRequestBytes: number;
     /** How many items one request of a batch method holds (the page API splits bigger inputs). */
     batchLimits?: BatchLimits;
+    /** Through the WebSocket front door only: whether this page's origin is paired (before it is, access is "none" and methods are hello and pair). */
+    paired?: boolean;
   }
 
   interface AccessGrant {

@@ -8,10 +8,18 @@ const show = (id: string, text: string) => {
   document.getElementById(id)!.textContent = text;
 };
 
-// 1. The API is there when the extension is installed and allows this site.
-function api(): P2pcp.Api {
-  if (!window.p2pcp) throw new Error('install the p2pcp extension');
-  return window.p2pcp;
+// 1. The API: window.p2pcp when the extension is installed and allows this
+//    site; else the agent's WebSocket front door (docs/websocket.md), when the
+//    page included p2pcp-ws.js and knows the port the person turned on. The
+//    front door pairs the site once: the page shows a code, the agent's
+//    dialog shows the same code, and the person confirms. Both are a P2pcp.Api.
+async function connect(): Promise<P2pcp.Api> {
+  if (window.p2pcp) return window.p2pcp;
+  const port = Number(new URLSearchParams(location.search).get('p2pcp-port'));
+  if (!window.P2pcpWs || !port) throw new Error('install the p2pcp extension, or open this page with ?p2pcp-port=N');
+  const p2pcp = await window.P2pcpWs.connect({ port });
+  await p2pcp.pair({ onPairingCode: (code) => show('status', `pairing: check that p2pcp shows the code ${code}`) });
+  return p2pcp;
 }
 
 // 2. Choose a key: the person's default, else the first one. Listing keys
@@ -62,10 +70,12 @@ async function load(p2pcp: P2pcp.Api, key: string): Promise<string | null> {
 
 // 5. Every failure is a P2pcpError with a code to act on.
 function explain(e: unknown): string {
-  const p2pcp = window.p2pcp;
-  if (!p2pcp || !(e instanceof p2pcp.P2pcpError)) return String(e);
+  const P2pcpError = (window.p2pcp ?? window.P2pcpWs)?.P2pcpError;
+  if (!P2pcpError || !(e instanceof P2pcpError)) return String(e);
   switch (e.code) {
     case 'CONSENT_DENIED': return 'you did not allow this site';
+    case 'AGENT_UNAVAILABLE': return 'the p2pcp agent cannot be reached';
+    case 'NOT_PAIRED': return 'this page is not paired with p2pcp';
     case 'PIN_INCORRECT': return `wrong PIN (${e.data.pinState ?? 'unknown'} tries left)`;
     case 'PIN_CANCELLED': return 'PIN dialog closed';
     case 'TIMEOUT': return 'no answer in time';
@@ -73,18 +83,20 @@ function explain(e: unknown): string {
   }
 }
 
+let connected: Promise<P2pcp.Api> | null = null;
+const api = () => (connected ??= connect().catch((e) => { connected = null; throw e; }));
 let chosenKey: Promise<string> | null = null;
-const key = () => (chosenKey ??= chooseKey(api()));
+const key = async () => (chosenKey ??= chooseKey(await api()));
 
 export async function saveNote(): Promise<boolean> {
   const note = (document.getElementById('note') as HTMLTextAreaElement).value;
-  const verified = await save(api(), await key(), note);
+  const verified = await save(await api(), await key(), note);
   show('status', verified ? 'saved; the public block verifies' : 'saved, but the block did not verify');
   return verified;
 }
 
 export async function loadNote(): Promise<string | null> {
-  const note = await load(api(), await key());
+  const note = await load(await api(), await key());
   show('status', note === null ? 'no note yet' : `loaded: ${note}`);
   return note;
 }

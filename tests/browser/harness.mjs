@@ -95,7 +95,10 @@ export class BrowserSession {
   //   package test); test-only tools still come from the build. An installed release
   //   build reads only the system policy, so `policy` cannot be given then.
   // defaultKey: agent.json's defaultKey (default: the first key; null: none)
-  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], defaultKey, manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {} }) {
+  // agentConfig: more members of agent.json (e.g. {webSocket: {port}})
+  // extension: false launches Chromium without the extension (the WebSocket front door's pages)
+  // browserArgs: more Chromium arguments
+  constructor({ build, installed = null, policy = null, pageRoots = [path.join(here, 'pages')], keys = ['p256'], defaultKey, manifestIds = [], show = false, extraEnv = {}, browser = 'chromium', managed = null, beforeLaunch = async () => {}, agentConfig = {}, extension = true, browserArgs = [] }) {
     this.show = show;
     this.browser = browser;
     this.reports = [];
@@ -109,6 +112,9 @@ export class BrowserSession {
     this.managed = managed;
     this.beforeLaunch = beforeLaunch;
     this.pageRoots = pageRoots;
+    this.agentConfig = agentConfig;
+    this.extension = extension;
+    this.browserArgs = browserArgs;
     this.keys = keys;
     this.defaultKey = defaultKey === undefined ? `pkcs11:object=fixture-${keys[0]}` : defaultKey;
     this.home = mkdtempSync(path.join(tmpdir(), 'p2pcp-browser-'));
@@ -130,7 +136,7 @@ export class BrowserSession {
     this.setConsent('yes');
     if (this.policy) writeFileSync(path.join(h, 'policy.json'), JSON.stringify(this.policy));
     writeFileSync(path.join(h, 'config/p2pcp/agent.json'),
-      JSON.stringify(this.defaultKey === null ? {} : { defaultKey: this.defaultKey }));
+      JSON.stringify({ ...(this.defaultKey === null ? {} : { defaultKey: this.defaultKey }), ...this.agentConfig }));
     this.env = {
       PATH: process.env.PATH,
       HOME: h,
@@ -172,14 +178,15 @@ export class BrowserSession {
     const extension = path.join(sourceDir, 'browser-extension');
     // A managed browser installs the extension from the policy's update URL:
     // no unpacked extension, and background networking (the extension updater) on.
-    const extensionArgs = this.managed ? [] : ['--disable-background-networking',
+    let extensionArgs = this.managed ? [] : ['--disable-background-networking',
       `--disable-extensions-except=${extension}`, `--load-extension=${extension}`];
+    if (!this.extension) extensionArgs = ['--disable-background-networking', '--disable-extensions'];
     this.context = await chromium.launchPersistentContext(path.join(h, 'profile'), {
       executablePath: this.managed ? this.mounts.wrapper(CHROMIUM) : CHROMIUM,
       headless: false, // --headless=new below: the old headless mode has no extensions
       ignoreDefaultArgs: ['--disable-extensions', '--disable-background-networking'],
       args: [...(this.show ? [] : ['--headless=new']), '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-component-update', '--disable-sync', ...extensionArgs],
+        '--disable-component-update', '--disable-sync', ...extensionArgs, ...this.browserArgs],
       env: { ...this.env, ...(this.show ? { DISPLAY: process.env.DISPLAY, WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY ?? '' } : {}) },
     });
   }
@@ -226,6 +233,16 @@ export class BrowserSession {
         return { error: { code: e.code, message: e.message, data: e.data } };
       }
     }, { method, args });
+  }
+
+  // Starts the agent as the CLI does (without the extension nobody else does)
+  // and remembers its pid; `p2pcp status --json` as an object.
+  startAgent() {
+    const r = spawnSync(path.join(this.bin, 'p2pcp'), ['status', '--json'], { env: this.env });
+    if (r.status !== 0) throw new Error(`p2pcp status: ${r.stderr}`);
+    const status = JSON.parse(r.stdout.toString());
+    this.agentPids.add(status.pid);
+    return status;
   }
 
   // The CLI against the same agent (local caller).
