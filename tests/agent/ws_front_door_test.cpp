@@ -761,6 +761,24 @@ TEST_F(FrontDoor, AnUnpairedPageMaySendOnlySmallMessages) {
   EXPECT_NE(reply["error"]["data"]["error"], "NOT_PAIRED") << reply.dump();
 }
 
+// A refused pairing pauses the dialogs of its whole site, and the ports of one
+// host are one site whether the host is a name or an IP address: a page cannot
+// go on asking from throwaway ports of [::1] any more than of 127.0.0.1.
+TEST_F(FrontDoor, ThrowawayPortsOfOneHostShareItsDialogPause) {
+  setup_.confirm = "no";
+  openDoor(freePort());
+  for (const std::string host : {"127.0.0.1", "[::1]", "localhost"}) {
+    PageClient first(port_, "http://" + host + ":8001");
+    EXPECT_EQ(pair(first).reply["error"]["data"]["error"], "CONSENT_DENIED") << host;
+    PageClient second(port_, "http://" + host + ":8002");
+    const PairOutcome again = pair(second);
+    EXPECT_TRUE(again.notifications.empty()) << host << ": a second dialog";
+    EXPECT_EQ(again.reply["error"]["data"]["error"], "RATE_LIMITED")
+        << host << ": " << again.reply.dump();
+  }
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 3);
+}
+
 // Two pair requests of one origin at once: one dialog, one code, both paired.
 TEST_F(FrontDoor, TwoPairRequestsOfOneOriginOpenOneDialog) {
   setup_.pinentryDelayMs = 1500;
