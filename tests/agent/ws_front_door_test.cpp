@@ -391,7 +391,8 @@ TEST_F(FrontDoor, AMessageMayNotNameItsCaller) {
 }
 
 TEST_F(FrontDoor, OversizedAndBinaryFramesClose) {
-  openDoor(freePort());
+  // Paired: an unpaired page's limit is far smaller (AnUnpairedPageMaySendOnlySmallMessages).
+  openDoor(freePort(), {"https://app.example"});
   {
     PageClient page(port_, "https://app.example");
     page.sendText(std::string(5U * 1024U * 1024U, ' '));
@@ -721,6 +722,61 @@ TEST_F(FrontDoor, APairingOutlivesARestartAndPairsOnlyItsOrigin) {
   const json key = page.call("deriveStorageKey", privateNotes(*harness_));
   EXPECT_TRUE(key.contains("result")) << key.dump();
   EXPECT_EQ(pairingDialogTexts(*harness_).size(), 1U);
+}
+
+// Before pairing a page may only call hello and pair, whose requests are a few
+// bytes: a larger message closes the connection (1009) instead of being read,
+// buffered and parsed, so any web page cannot make the agent hold megabytes
+// (nor the agent-wide budget that large messages of both doors share). Once
+// paired, the same message is served on the same connection.
+TEST_F(FrontDoor, AnUnpairedPageMaySendOnlySmallMessages) {
+  openDoor(freePort());
+  const json big = {{"jsonrpc", "2.0"},
+                    {"id", 1},
+                    {"method", "deriveStorageKey"},
+                    {"params", {{"uri", "/" + std::string(100U * 1024U, 'a')}}}};
+  {
+    PageClient page(port_, "https://app.example");
+    EXPECT_TRUE(isNotPaired(page.call("getPublicKey"))) << "small messages are answered";
+    bool answered = false;
+    try {
+      page.sendText(big.dump());
+      (void)page.receive();
+      answered = true;
+    } catch (const boost::system::system_error&) {
+      // Closed. The agent closes as soon as the message is too big, maybe
+      // before all of it is written, and then its close frame may be lost.
+    }
+    EXPECT_FALSE(answered) << "an unpaired page's large message was read";
+    if (page.closeReason().code != websocket::close_code::none) {
+      EXPECT_EQ(page.closeReason().code, websocket::close_code::too_big);
+    }
+  }
+  PageClient page(port_, "https://app.example");
+  ASSERT_EQ(pair(page).reply["result"]["paired"], true);
+  page.sendText(big.dump());
+  const json reply = page.receive();
+  EXPECT_EQ(reply["id"], 1) << reply.dump();
+  EXPECT_TRUE(reply.contains("error")) << reply.dump();
+  EXPECT_NE(reply["error"]["data"]["error"], "NOT_PAIRED") << reply.dump();
+}
+
+// A refused pairing pauses the dialogs of its whole site, and the ports of one
+// host are one site whether the host is a name or an IP address: a page cannot
+// go on asking from throwaway ports of [::1] any more than of 127.0.0.1.
+TEST_F(FrontDoor, ThrowawayPortsOfOneHostShareItsDialogPause) {
+  setup_.confirm = "no";
+  openDoor(freePort());
+  for (const std::string host : {"127.0.0.1", "[::1]", "localhost"}) {
+    PageClient first(port_, "http://" + host + ":8001");
+    EXPECT_EQ(pair(first).reply["error"]["data"]["error"], "CONSENT_DENIED") << host;
+    PageClient second(port_, "http://" + host + ":8002");
+    const PairOutcome again = pair(second);
+    EXPECT_TRUE(again.notifications.empty()) << host << ": a second dialog";
+    EXPECT_EQ(again.reply["error"]["data"]["error"], "RATE_LIMITED")
+        << host << ": " << again.reply.dump();
+  }
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 3);
 }
 
 // Two pair requests of one origin at once: one dialog, one code, both paired.

@@ -198,6 +198,22 @@ TEST(OriginPatternTest, IpAddresses) {
   EXPECT_FALSE(v4.matches("http://127.0.0.2:8080"));
 }
 
+// Only https and the loopback hosts browsers trust are secure contexts: a DNS
+// name that merely starts with "127." is any site on the network (its owner
+// can point it anywhere), so it gets the plain-http warning in the pairing
+// and access dialogs and never full access.
+TEST(PotentiallyTrustworthy, LoopbackAddressesNotNamesThatLookLikeThem) {
+  for (const char* secure : {"https://app.example", "http://localhost:3000", "http://app.localhost",
+                             "http://127.0.0.1:8080", "http://127.1.2.3", "http://[::1]:8080"}) {
+    EXPECT_TRUE(isPotentiallyTrustworthy(secure)) << secure;
+  }
+  for (const char* plain :
+       {"http://app.example", "http://127.evil.example", "http://127.0.0.1.evil.example:8080",
+        "http://127-0-0-1.example", "http://localhost.evil.example", "http://[::2]"}) {
+    EXPECT_FALSE(isPotentiallyTrustworthy(plain)) << plain;
+  }
+}
+
 TEST(ExtensionIds, ChromiumAndFirefoxFormsOnly) {
   EXPECT_TRUE(isChromiumExtensionId("hpncikinbmmcogikfdckffepdimmcaaa"));
   for (const char* bad :

@@ -42,9 +42,8 @@ std::vector<std::string> Dialogs::keysOf(const std::string& origin) {
     return keys;
   }
   std::string host = origin.substr(schemeEnd + 3);
-  if (!host.starts_with('[')) {
-    host = host.substr(0, host.find(':'));
-  }
+  // The port is not part of the site: a bracketed IPv6 host ends at its ']'.
+  host = host.substr(0, host.starts_with('[') ? host.find(']') + 1 : host.find(':'));
   const bool name = !host.empty() && !host.starts_with('[') &&
                     std::any_of(host.begin(), host.end(), [](char c) { return c > '9'; });
   if (name) {

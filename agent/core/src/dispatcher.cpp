@@ -205,13 +205,15 @@ void Dispatcher::requireStillAdmitted(const Caller& caller, Grade admitted) cons
   }
 }
 
-void Dispatcher::requirePaired(const Caller& caller, std::string_view why) const {
-  if (!caller.viaWebSocket) {
-    return;
-  }
+bool Dispatcher::passesPairingGate(const Caller& caller) const {
   // A front-door caller is always a page of its Origin header; without one,
   // nothing can be paired.
-  if (!caller.isPage() || !caller.origin || !pairings_.isPaired(*caller.origin)) {
+  return !caller.viaWebSocket ||
+         (caller.isPage() && caller.origin && pairings_.isPaired(*caller.origin));
+}
+
+void Dispatcher::requirePaired(const Caller& caller, std::string_view why) const {
+  if (!passesPairingGate(caller)) {
     const std::string origin = caller.origin.value_or("this page");
     throw AgentError(ErrorCode::NotPaired,
                      why.empty() ? "this page is not paired with the key agent; call pair first"

@@ -363,7 +363,9 @@ bool isPotentiallyTrustworthy(std::string_view origin) {
     return host.starts_with("[::1]");
   }
   host = host.substr(0, host.find(':'));
-  return host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.");
+  // 127.0.0.0/8 as an address: "127.evil.example" is a name anyone can point anywhere.
+  return host == "localhost" || host.ends_with(".localhost") ||
+         (host.starts_with("127.") && isDottedQuad(host));
 }
 
 }  // namespace p2pcp::agent

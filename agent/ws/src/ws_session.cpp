@@ -197,6 +197,10 @@ void WsSession::onAccepted(const boost::system::error_code& ec) {
 // Reads the next message unless this client is held back: too many requests
 // running, or too many reply bytes queued (resumed when they go out).
 void WsSession::readNext() {
+  // Also while a read waits (Beast checks it when a frame's header comes):
+  // a pair request that just finished raises it for the next message.
+  ws_.read_message_max(door_.dispatcher_.passesPairingGate(caller_) ? limits_.maxMessageBytes
+                                                                    : limits_.unpairedMessageBytes);
   if (closed_ || closing_ || reading_ || inFlight_ >= limits_.maxInFlightPerConnection ||
       queuedBytes_ >= limits_.writeQueueSoftBytes) {
     return;

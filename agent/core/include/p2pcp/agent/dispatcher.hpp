@@ -65,6 +65,10 @@ class Dispatcher {
   // nullopt: nothing for this subscriber.
   [[nodiscard]] std::optional<nlohmann::json> eventFor(const Caller& subscriber,
                                                        const nlohmann::json& event) const noexcept;
+  // Whether the pairing gate lets the caller through to more than hello and
+  // pair: a page of the WebSocket front door once its origin is paired, every
+  // other caller always.
+  [[nodiscard]] bool passesPairingGate(const Caller& caller) const;
 
  private:
   // `handler` is the method's entry, or nullptr for an unknown method.

@@ -33,6 +33,10 @@ struct FrontDoorLimits {
   // After it: one message (a JSON-RPC request) per text frame, at most this big:
   // what a page's hello announces as maxRequestBytes, as on the extension path.
   std::size_t maxMessageBytes = kMaxBrowserMessage;
+  // Until its origin is paired a page may call only hello and pair, whose
+  // requests are a few bytes: a larger message closes the connection (1009)
+  // before it is read, so no web page can make the agent hold megabytes.
+  std::size_t unpairedMessageBytes = std::size_t{16} * 1024U;
   // Messages up to this size are parsed and served on the I/O thread when they
   // would not wait; larger ones on a worker.
   std::size_t smallMessageBytes = std::size_t{64} * 1024U;
