@@ -8,12 +8,14 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
@@ -23,6 +25,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,53 +109,111 @@ std::string statusLine(const std::string& answer) {
   return answer.substr(0, answer.find("\r\n"));
 }
 
-// A browser's side of the front door.
+// A browser's side of the front door. Every wait has a deadline: a reply
+// that never comes fails the test at once instead of at the ctest timeout
+// (SO_RCVTIMEO does not bound Asio's reads, which poll again on EAGAIN).
 class PageClient {
  public:
+  static constexpr std::chrono::milliseconds kWait{10000};
+
   PageClient(std::uint16_t port, const std::string& origin) : ws_(io_) {
-    auto& socket = ws_.next_layer();
-    socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
-    const timeval timeout{10, 0};
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    check(run([&](auto done) {
+            beast::get_lowest_layer(ws_).async_connect(
+                tcp::endpoint(asio::ip::address_v4::loopback(), port), done);
+          }),
+          "connect");
     ws_.set_option(websocket::stream_base::decorator(
         [origin](websocket::request_type& request) { request.set(http::field::origin, origin); }));
-    ws_.handshake("127.0.0.1:" + std::to_string(port), "/");
+    check(run([&](auto done) {
+            ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/", done);
+          }),
+          "upgrade");
   }
   void sendText(const std::string& text) {
     ws_.text(true);
-    ws_.write(asio::buffer(text));
+    check(run([&](auto done) { ws_.async_write(asio::buffer(text), done); }), "write");
   }
   void sendBinary(const std::string& bytes) {
     ws_.binary(true);
-    ws_.write(asio::buffer(bytes));
+    check(run([&](auto done) { ws_.async_write(asio::buffer(bytes), done); }), "write");
   }
-  json receive() {
+  // The next message, or nullopt when none comes within `within` (the
+  // connection is then unusable: the read was cancelled).
+  std::optional<json> tryReceive(std::chrono::milliseconds within = kWait) {
     beast::flat_buffer buffer;
-    ws_.read(buffer);
+    const auto ec = run([&](auto done) { ws_.async_read(buffer, done); }, within);
+    if (ec == asio::error::timed_out) {
+      return std::nullopt;
+    }
+    check(ec, "read");
     return json::parse(beast::buffers_to_string(buffer.data()));
+  }
+  json receive(std::chrono::milliseconds within = kWait) {
+    auto message = tryReceive(within);
+    if (!message) {
+      throw std::runtime_error("no message from the front door within " +
+                               std::to_string(within.count()) + " ms");
+    }
+    return std::move(*message);
   }
   json call(const std::string& method, const json& params = json::object(),
             const json& extra = json::object()) {
-    json request = {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}};
-    request.update(extra);
-    sendText(request.dump());
+    sendText(request(method, params, extra).dump());
     return receive();
   }
-  // Reads until the agent closes; the error the read ends with.
-  boost::system::error_code readUntilClosed() {
+  json request(const std::string& method, const json& params = json::object(),
+               const json& extra = json::object()) {
+    json message = {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}};
+    message.update(extra);
+    return message;
+  }
+  // Reads until the agent closes (within `within`); the error the read ends with.
+  boost::system::error_code readUntilClosed(std::chrono::milliseconds within = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
     beast::flat_buffer buffer;
     boost::system::error_code ec;
     while (!ec) {
       buffer.clear();
-      ws_.read(buffer, ec);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      ec = run([&](auto done) { ws_.async_read(buffer, done); },
+               std::max(left, std::chrono::milliseconds(1)));
+    }
+    if (ec == asio::error::timed_out) {
+      throw std::runtime_error("the front door did not close the connection within " +
+                               std::to_string(within.count()) + " ms");
     }
     return ec;
   }
   [[nodiscard]] websocket::close_reason closeReason() const { return ws_.reason(); }
+  tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
 
  private:
+  // Runs one asynchronous operation to its end or to the deadline, when it is
+  // cancelled and timed_out is returned.
+  template <class Start>
+  boost::system::error_code run(Start start, std::chrono::milliseconds within = kWait) {
+    std::optional<boost::system::error_code> result;
+    start([&result](const boost::system::error_code& ec, auto&&...) { result = ec; });
+    io_.restart();
+    io_.run_for(within);
+    if (result) {
+      return *result;
+    }
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().cancel(ignored);
+    io_.restart();
+    io_.run();  // the cancelled handler runs
+    return asio::error::timed_out;
+  }
+  static void check(const boost::system::error_code& ec, const char* what) {
+    if (ec) {
+      throw boost::system::system_error(ec, std::string("front door client: ") + what);
+    }
+  }
+
   asio::io_context io_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<beast::tcp_stream> ws_;
   long long id_ = 0;
 };
 
@@ -416,6 +477,31 @@ TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
   EXPECT_EQ(listener.call("subscribe")["result"], json({{"subscribed", true}}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_TRUE(listener.call("hello").contains("result"));
+}
+
+// Token events reach a subscribed front-door page shaped as for an extension
+// page (no token named, the page's origin attached), and only if the person
+// gave that origin access: grades_test's TokenEventsReachOnlyOriginsWithAccess.
+TEST_F(FrontDoor, TokenEventsReachOnlySubscribedPagesWithAccess) {
+  openDoor(freePort());
+  harness_->connect().call("grantConsent", {{"origin", "https://a.example"}, {"access", "site"}});
+  PageClient pageA(port_, "https://a.example");
+  PageClient pageB(port_, "https://b.example");  // no access: it may subscribe, not hear
+  PageClient unsubscribed(port_, "https://a.example");
+  EXPECT_EQ(pageA.call("subscribe")["result"], json({{"subscribed", true}}));
+  EXPECT_EQ(pageB.call("subscribe")["result"], json({{"subscribed", true}}));
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 0) << "subscribing asks nobody";
+  // Take the token away: SoftHSM2 reports it gone on the agent's next scan.
+  for (const auto& entry : std::filesystem::directory_iterator(harness_->home() / "tokens")) {
+    std::filesystem::remove_all(entry.path());
+  }
+  EXPECT_EQ(pageA.receive(), json::parse(R"({"jsonrpc":"2.0","method":"tokenRemoved",
+                                             "params":{},"origin":"https://a.example"})"));
+  EXPECT_EQ(pageB.tryReceive(std::chrono::milliseconds(2500)), std::nullopt)
+      << "an origin without access hears nothing";
+  // A page that did not subscribe hears nothing either, but is still served.
+  const json hello = unsubscribed.call("hello");
+  EXPECT_TRUE(hello.contains("result")) << hello.dump();
 }
 
 // Loopback TCP is open to every user of the machine: the door, like the Unix
