@@ -22,6 +22,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -502,6 +503,63 @@ TEST_F(FrontDoor, TokenEventsReachOnlySubscribedPagesWithAccess) {
   // A page that did not subscribe hears nothing either, but is still served.
   const json hello = unsubscribed.call("hello");
   EXPECT_TRUE(hello.contains("result")) << hello.dump();
+}
+
+std::size_t residentKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stoul(line.substr(6));
+    }
+  }
+  return 0;
+}
+
+// A person with a couple of hundred tabs of p2pcp apps open: 200 pages
+// connect and ask at once, and all are answered. The door holds 256; the
+// 257th client is told 503 (not dropped in silence), and once a tab closes
+// the next one is served again. The Unix socket is counted apart.
+TEST_F(FrontDoor, TwoHundredPagesAtOnceAreServedAndTheOnePastTheCapGets503) {
+  constexpr std::size_t kPages = 200;
+  constexpr std::size_t kCap = 256;
+  openDoor(freePort());
+  const std::size_t before = residentKiB(harness_->pid());
+  std::vector<std::unique_ptr<PageClient>> pages;
+  for (std::size_t i = 0; i < kPages; ++i) {
+    pages.push_back(
+        std::make_unique<PageClient>(port_, "https://app" + std::to_string(i % 7) + ".example"));
+  }
+  for (auto& page : pages) {
+    page->sendText(page->request("hello").dump());  // all 200 in flight before any is read
+  }
+  for (std::size_t i = 0; i < kPages; ++i) {
+    const json reply = pages[i]->receive();
+    ASSERT_TRUE(reply.contains("result")) << i << ": " << reply.dump();
+    EXPECT_EQ(reply["result"]["access"], "none");
+  }
+  while (pages.size() < kCap) {
+    pages.push_back(std::make_unique<PageClient>(port_, "https://app.example"));
+  }
+  const std::size_t after = residentKiB(harness_->pid());
+  std::cout << "agent resident memory: " << before << " KiB idle, " << after << " KiB with " << kCap
+            << " front-door connections (" << (after - before) * 1024 / kCap << " bytes each)\n";
+  EXPECT_LT(after - before, kCap * 256U) << "at most 256 KiB per idle connection";
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const std::string refused = rawExchange(port_, upgradeRequest(host, "https://app.example"));
+  EXPECT_EQ(statusLine(refused), "HTTP/1.1 503 Service Unavailable") << refused;
+  EXPECT_NE(refused.find("at most 256 connections"), std::string::npos) << refused;
+  EXPECT_EQ(status()["webSocket"]["state"], "listening") << "the Unix socket is served";
+  // A tab closes: its place is free again.
+  pages.pop_back();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string answer;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    answer = rawExchange(port_, upgradeRequest(host, "https://app.example"));
+  } while (!answer.starts_with("HTTP/1.1 101 ") && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(statusLine(answer), "HTTP/1.1 101 Switching Protocols") << answer;
+  EXPECT_TRUE(pages.front()->call("hello").contains("result"));
 }
 
 // Loopback TCP is open to every user of the machine: the door, like the Unix

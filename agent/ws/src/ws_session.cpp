@@ -60,11 +60,12 @@ std::variant<Request, json> prepare(std::string_view text, const agent::Caller& 
 
 }  // namespace
 
-WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket)
+WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket, bool overCapacity)
     : door_(door),
       limits_(door.limits_),
       ws_(std::move(socket)),
       timer_(ws_.get_executor()),
+      overCapacity_(overCapacity),
       lastActivity_(Clock::now()) {}
 
 void WsSession::start() {
@@ -137,6 +138,12 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
   const UpgradeVerdict verdict = checkUpgrade(parser_->get(), door_.port());
   if (!verdict.accepted) {
     refuse(verdict.status, verdict.reason);
+    return;
+  }
+  if (overCapacity_) {
+    refuse(http::status::service_unavailable,
+           "the p2pcp front door serves at most " + std::to_string(limits_.maxConnections) +
+               " connections at once; close another tab of this app and try again");
     return;
   }
   caller_.kind = agent::CallerKind::Page;

@@ -29,11 +29,13 @@ namespace p2pcp::ws {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   using Clock = std::chrono::steady_clock;
-  WsSession(FrontDoor& door, boost::asio::ip::tcp::socket socket);
+  // overCapacity: the door is full; the upgrade request is read and answered 503.
+  WsSession(FrontDoor& door, boost::asio::ip::tcp::socket socket, bool overCapacity);
 
   void start();
   // Closes at once (no close handshake); pending handlers find closed_.
   void close(const std::string& why = {});
+  [[nodiscard]] bool overCapacity() const noexcept { return overCapacity_; }
   [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
   // I/O thread: a token event, sent shaped for this page if it subscribed.
   void notify(const nlohmann::json& event);
@@ -71,6 +73,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
   boost::asio::steady_timer timer_;
   agent::Caller caller_;
+  const bool overCapacity_;
   bool upgraded_ = false;
   bool upgradeTimedOut_ = false;
   bool reading_ = false;

@@ -25,7 +25,12 @@ namespace p2pcp::ws {
 class WsSession;
 
 struct FrontDoorLimits {
-  std::size_t maxConnections = 64;
+  // Connections served at once: a browser keeps one per tab of a p2pcp app,
+  // and a person with a couple of hundred tabs open is served. Past the cap a
+  // client gets a plain 503 after its upgrade request (at most
+  // maxRefusedAtOnce such answers pending; beyond that it is closed at once).
+  std::size_t maxConnections = 256;
+  std::size_t maxRefusedAtOnce = 32;
   // Before the upgrade: the request line and headers together, and the time
   // the whole upgrade request may take.
   std::size_t maxHeaderBytes = 8192;
@@ -70,6 +75,7 @@ class FrontDoor {
  private:
   friend class WsSession;
   void accept(boost::asio::ip::tcp::acceptor& acceptor);
+  void admit(boost::asio::ip::tcp::socket socket, bool overCapacity);
   void forget(const std::shared_ptr<WsSession>& session);
 
   boost::asio::io_context& io_;
@@ -79,6 +85,7 @@ class FrontDoor {
   FrontDoorLimits limits_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::set<std::shared_ptr<WsSession>> sessions_;
+  std::size_t refusing_ = 0;  // sessions_ that only answer 503
 };
 
 }  // namespace p2pcp::ws
