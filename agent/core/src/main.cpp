@@ -120,11 +120,9 @@ ServerLimits serverLimits() {
 // The loopback WebSocket front door (agent/ws), when agent.json names a port
 // and the policy does not forbid it. A port it cannot take is an error in the
 // log and in `p2pcp status`; the Unix socket is served all the same.
-std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispatcher& dispatcher,
-                                                    asio::thread_pool& workers,
-                                                    const Config& config,
-                                                    const PolicyHolder& policy,
-                                                    const ServerLimits& limits) {
+std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(
+    asio::io_context& io, Dispatcher& dispatcher, asio::thread_pool& workers, const Config& config,
+    const PolicyHolder& policy, const ServerLimits& limits, p2pcp::agent::ByteBudget& budget) {
   if (!config.webSocketPort) {
     return nullptr;  // off by default; status says "off"
   }
@@ -142,7 +140,9 @@ std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispat
   doorLimits.idleTimeout = limits.idleTimeout;
   doorLimits.writeTimeout = limits.writeTimeout;
   doorLimits.upgradeTimeout = std::min(doorLimits.upgradeTimeout, limits.frameTimeout);
-  auto door = std::make_unique<p2pcp::ws::FrontDoor>(io, dispatcher, workers, port, doorLimits);
+  doorLimits.messageTimeout = limits.frameTimeout;
+  auto door =
+      std::make_unique<p2pcp::ws::FrontDoor>(io, dispatcher, workers, budget, port, doorLimits);
   if (const auto problem = door->open()) {
     logError("the WebSocket front door is off: " + *problem);
     setFrontDoorStatus({{"state", "error"}, {"port", port}, {"error", *problem}});
@@ -289,7 +289,8 @@ int main(int argc, char** argv) {
                                                     listener->socket.release());
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
     server.start();
-    auto frontDoor = openFrontDoor(io, dispatcher, workers, config, policy, limits);
+    auto frontDoor =
+        openFrontDoor(io, dispatcher, workers, config, policy, limits, server.budget());
     service.setEventSink([&server, &frontDoor](const nlohmann::json& note) {
       server.broadcast(note);
       if (frontDoor) {

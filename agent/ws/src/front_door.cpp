@@ -23,8 +23,14 @@ using agent::logInfo;
 using agent::logWarning;
 
 FrontDoor::FrontDoor(asio::io_context& io, agent::Dispatcher& dispatcher,
-                     asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits)
-    : io_(io), dispatcher_(dispatcher), workers_(workers), port_(port), limits_(limits) {}
+                     asio::thread_pool& workers, agent::ByteBudget& budget, std::uint16_t port,
+                     FrontDoorLimits limits)
+    : io_(io),
+      dispatcher_(dispatcher),
+      workers_(workers),
+      budget_(budget),
+      port_(port),
+      limits_(limits) {}
 
 FrontDoor::~FrontDoor() {
   stop();

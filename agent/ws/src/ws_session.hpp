@@ -48,10 +48,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // After it.
   void readNext();
-  void onMessage(const boost::system::error_code& ec);
-  void serve(std::string text);
-  void serveOnWorker(std::string text);
-  void workDone(std::string reply);
+  void readMore();
+  void onRead(const boost::system::error_code& ec);
+  void onMessage();
+  void serve(std::string text, std::size_t reserved);
+  void serveOnWorker(std::string text, std::size_t reserved);
+  void workDone(std::string reply, std::size_t reserved);
   void send(std::string text);
   void writeNext();
   void onWritten(const boost::system::error_code& ec);
@@ -81,6 +83,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool closing_ = false;  // a close frame is sent or about to be: read and write no more
   bool closed_ = false;
   std::size_t inFlight_ = 0;
+  // Bytes of the agent-wide budget the message being read holds, and whether
+  // it waits for them (reading paused).
+  std::size_t reserved_ = 0;
+  bool waitingForBudget_ = false;
+  std::optional<Clock::time_point> messageStarted_;  // a message is partly read
   std::deque<std::string> writes_;
   bool writing_ = false;
   std::size_t queuedBytes_ = 0;

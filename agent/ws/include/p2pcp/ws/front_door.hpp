@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "p2pcp/agent/byte_budget.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/common/framing.hpp"
 
@@ -39,8 +40,14 @@ struct FrontDoorLimits {
   // what a page's hello announces as maxRequestBytes, as on the extension path.
   std::size_t maxMessageBytes = kMaxBrowserMessage;
   // Messages up to this size are parsed and served on the I/O thread when they
-  // would not wait; larger ones on a worker.
+  // would not wait; larger ones on a worker. A message that grows past it
+  // reserves maxMessageBytes from the agent-wide budget before more of it is
+  // read (and keeps its own size of it until its reply is made), so large
+  // messages on both doors together never hold more than the budget.
   std::size_t smallMessageBytes = std::size_t{64} * 1024U;
+  // A message must arrive whole within this long of its first bytes (the Unix
+  // socket's frame timeout): a half-sent large message holds budget.
+  std::chrono::milliseconds messageTimeout{15000};
   std::size_t maxInFlightPerConnection = 16;
   // Queued replies: above the soft cap no new request is read; at the hard cap
   // the connection is closed (it does not read its replies).
@@ -55,7 +62,8 @@ struct FrontDoorLimits {
 class FrontDoor {
  public:
   FrontDoor(boost::asio::io_context& io, agent::Dispatcher& dispatcher,
-            boost::asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits = {});
+            boost::asio::thread_pool& workers, agent::ByteBudget& budget, std::uint16_t port,
+            FrontDoorLimits limits = {});
   FrontDoor(const FrontDoor&) = delete;
   FrontDoor& operator=(const FrontDoor&) = delete;
   ~FrontDoor();
@@ -81,6 +89,7 @@ class FrontDoor {
   boost::asio::io_context& io_;
   agent::Dispatcher& dispatcher_;
   boost::asio::thread_pool& workers_;
+  agent::ByteBudget& budget_;  // the Unix socket's: one bound on large messages agent-wide
   std::uint16_t port_;
   FrontDoorLimits limits_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
