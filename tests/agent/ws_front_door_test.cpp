@@ -299,6 +299,26 @@ TEST_F(FrontDoor, ThePolicyCanForbidIt) {
   EXPECT_EQ(state["state"], "forbidden") << state.dump();
 }
 
+// The administrator's policy can turn the door on by itself, and its port
+// wins over the person's.
+TEST_F(FrontDoor, ThePolicyCanTurnItOnAtItsPort) {
+  const std::uint16_t port = freePort();
+  setup_.policy = json{{"webSocket", {{"port", port}}}};
+  harness_->restart(setup_);  // no agent.json at all
+  const json state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "listening") << state.dump();
+  EXPECT_EQ(state["port"], port);
+  EXPECT_EQ(state["setBy"], "policy");
+  PageClient page(port, "https://app.example");
+  EXPECT_TRUE(page.call("hello").contains("result"));
+  // agent.json names another port: the policy's stays.
+  openDoor(freePort());
+  EXPECT_EQ(status()["webSocket"]["port"], port);
+  EXPECT_FALSE(somethingListens(port_)) << "the person's port is not opened as well";
+  PageClient again(port, "https://app.example");
+  EXPECT_TRUE(again.call("hello").contains("result"));
+}
+
 TEST_F(FrontDoor, APolicyReloadThatForbidsItClosesIt) {
   openDoor(freePort());
   PageClient page(port_, "https://app.example");
