@@ -281,6 +281,14 @@ class FrontDoor : public ::testing::Test {
     auto agent = harness_->connect();
     return agent.call("status");
   }
+  // The front door's line of `p2pcp status` (human output).
+  std::string statusLineOfCli() {
+    const auto run = harness_->run({P2PCP_CLI_PROGRAM, "status"});
+    EXPECT_EQ(run.exitCode, 0) << run.output;
+    const auto at = run.output.find("WebSocket front door: ");
+    return at == std::string::npos ? run.output
+                                   : run.output.substr(at, run.output.find('\n', at) - at);
+  }
   AgentSetup setup_;
   std::unique_ptr<AgentHarness> harness_;
   std::uint16_t port_ = 0;
@@ -288,6 +296,7 @@ class FrontDoor : public ::testing::Test {
 
 TEST_F(FrontDoor, IsOffByDefault) {
   EXPECT_EQ(status()["webSocket"], json({{"state", "off"}}));
+  EXPECT_EQ(statusLineOfCli(), "WebSocket front door: off");
 }
 
 TEST_F(FrontDoor, ThePolicyCanForbidIt) {
@@ -297,6 +306,10 @@ TEST_F(FrontDoor, ThePolicyCanForbidIt) {
   EXPECT_FALSE(somethingListens(port));
   const json state = status()["webSocket"];
   EXPECT_EQ(state["state"], "forbidden") << state.dump();
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: forbidden: the administrator's policy forbids it "
+            "(\"webSocket\": false) (agent.json asks for port " +
+                std::to_string(port) + ")");
 }
 
 // The administrator's policy can turn the door on by itself, and its port
@@ -309,6 +322,9 @@ TEST_F(FrontDoor, ThePolicyCanTurnItOnAtItsPort) {
   EXPECT_EQ(state["state"], "listening") << state.dump();
   EXPECT_EQ(state["port"], port);
   EXPECT_EQ(state["setBy"], "policy");
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: listening on ws://127.0.0.1:" + std::to_string(port) +
+                " (turned on by the administrator's policy)");
   PageClient page(port, "https://app.example");
   EXPECT_TRUE(page.call("hello").contains("result"));
   // agent.json names another port: the policy's stays.
@@ -382,6 +398,8 @@ TEST_F(FrontDoor, AGoodUpgradeIsAPageOfItsOrigin) {
   EXPECT_EQ(hello["result"]["methods"], json({"hello", "subscribe", "requestAccess"}))
       << "a page without consent sees only the open methods";
   EXPECT_EQ(status()["webSocket"]["state"], "listening");
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: listening on ws://127.0.0.1:" + std::to_string(port_));
 }
 
 // The outcome of deriveStorageKey for https://app.example through the native
@@ -788,6 +806,10 @@ TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {
   EXPECT_EQ(state["state"], "error") << state.dump();
   EXPECT_NE(state.value("error", "").find("already in use"), std::string::npos) << state.dump();
   EXPECT_NE(harness_->agentLog().find("already in use"), std::string::npos);
+  EXPECT_EQ(statusLineOfCli(), "WebSocket front door: ERROR, not listening on port " +
+                                   std::to_string(port_) + ": port " + std::to_string(port_) +
+                                   " is already in use on 127.0.0.1 (another agent or another "
+                                   "program)");
 }
 
 }  // namespace
