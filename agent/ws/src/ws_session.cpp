@@ -14,6 +14,7 @@
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/json_rpc.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/ws/message.hpp"
 #include "p2pcp/ws/upgrade_check.hpp"
 
 namespace p2pcp::ws {
@@ -38,26 +39,6 @@ std::string serialised(const json& message) {
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// The request as the dispatcher takes it: parsed, and its caller this
-// connection's page. A message may not name its caller at all: on this door
-// the browser's Origin header is the only word on who asks.
-std::variant<Request, json> prepare(std::string_view text, const agent::Caller& caller) {
-  auto parsed = agent::parseRequest(text);
-  if (auto* error = std::get_if<json>(&parsed)) {
-    return std::move(*error);
-  }
-  auto request = std::get<Request>(std::move(parsed));
-  const agent::Caller& claimed = request.caller;
-  if (claimed.origin || claimed.extension || claimed.ttyName || claimed.display) {
-    return agent::errorResponse(
-        request.id, AgentError(ErrorCode::BadRequest,
-                               "a WebSocket request may not name its caller: the origin is the "
-                               "browser's Origin header"));
-  }
-  request.caller = caller;
-  return request;
-}
-
 }  // namespace
 
 WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket, bool overCapacity)
@@ -70,8 +51,7 @@ WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket, bool overCap
 
 void WsSession::start() {
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(limits_.maxHeaderBytes));
-  parser_->body_limit(0);  // an upgrade request has no body
+  limitUpgradeParser(*parser_, limits_.maxHeaderBytes);
   buffer_.max_size(limits_.maxHeaderBytes);
   timer_.expires_after(limits_.upgradeTimeout);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -306,7 +286,7 @@ void WsSession::serve(std::string text, std::size_t reserved) {
                });
     return;
   }
-  auto prepared = prepare(text, caller_);
+  auto prepared = prepareMessage(text, caller_);
   if (auto* error = std::get_if<json>(&prepared)) {
     send(serialised(*error));
     return;
@@ -341,7 +321,7 @@ void WsSession::serve(std::string text, std::size_t reserved) {
 void WsSession::serveOnWorker(std::string text, std::size_t reserved) {
   std::string reply;
   try {
-    auto prepared = prepare(text, caller_);
+    auto prepared = prepareMessage(text, caller_);
     text = std::string();
     if (auto* error = std::get_if<json>(&prepared)) {
       reply = serialised(*error);
