@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -648,37 +649,57 @@ std::string logIn(AgentHarness& harness) {
 
 // One connection runs at most 16 requests at once: its 17th message is not
 // even read until one of them finishes. The requests wait for the token while
-// the person's own login holds it (a 1.5 s PIN dialog): a hello sent after 15
+// the person's own login holds it (a 3 s PIN dialog): a hello sent after 15
 // of them is answered at once, one sent after 16 only once one is done.
 TEST_F(FrontDoor, TheSeventeenthRequestWaitsUntilOneOfSixteenFinishes) {
-  setup_.pinentryDelayMs = 1500;
+  setup_.pinentryDelayMs = 3000;
   openDoor(freePort());
   auto agent = harness_->connect();
   agent.call("grantConsent", {{"origin", "https://app.example"}, {"access", "full"}});
-  const auto firstAnswered = [&](std::size_t waiting) {
+  // Which reply comes first; nullopt when the person's login was over before
+  // the hello went out (a very slow machine: nothing was waiting then).
+  const auto firstAnswered = [&](std::size_t waiting) -> std::optional<std::string> {
     agent.call("lock", json::object());
-    std::jthread person([&] { (void)harness_->connect().call("login", json::object()); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const int dialogsBefore = harness_->countPinentry("GETPIN");
+    std::atomic<bool> loggedIn{false};
+    std::jthread person([&] {
+      (void)harness_->connect().call("login", json::object());
+      loggedIn = true;
+    });
+    // Once the person's PIN dialog is open, the token is held until it answers.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (harness_->countPinentry("GETPIN") == dialogsBefore &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     PageClient page(port_, "https://app.example");
     for (std::size_t i = 0; i < waiting; ++i) {
       page.sendText(page.request("deriveStorageKey", privateNotes(*harness_)).dump());
     }
     const json hello = page.request("hello");
-    const auto sent = std::chrono::steady_clock::now();
     page.sendText(hello.dump());
+    const bool stillWaiting = !loggedIn;
     const json first = page.receive();
-    const auto after = std::chrono::steady_clock::now() - sent;
     for (std::size_t i = 0; i < waiting; ++i) {  // the rest, so that nothing is left running
       const json reply = page.receive();
       EXPECT_TRUE(reply.contains("result")) << reply.dump();
     }
-    person.join();
-    std::cout << "with " << waiting << " requests waiting, the first reply came after "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(after).count() << " ms\n";
+    if (!stillWaiting) {
+      return std::nullopt;
+    }
     return first["id"] == hello["id"] ? std::string("hello") : std::string("a waiting request");
   };
-  EXPECT_EQ(firstAnswered(15), "hello");
-  EXPECT_EQ(firstAnswered(16), "a waiting request");
+  const auto conclusive = [&](std::size_t waiting) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (auto first = firstAnswered(waiting)) {
+        return *first;
+      }
+      std::cout << "the person's login was over before the hello was sent; again\n";
+    }
+    return std::string("inconclusive: the machine is too slow for a 3 s dialog");
+  };
+  EXPECT_EQ(conclusive(15), "hello");
+  EXPECT_EQ(conclusive(16), "a waiting request");
 }
 
 // A page that asks for big replies and reads none: once 16 MiB of replies are
