@@ -5,16 +5,21 @@
 // dispatcher as the extension path, with the Origin header as the page.
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cctype>
@@ -22,14 +27,17 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent_harness.hpp"
+#include "dos_kit.hpp"
 #include "p2pcp/agent/access.hpp"
 #include "p2pcp/ws/upgrade_check.hpp"
 
@@ -109,53 +117,111 @@ std::string statusLine(const std::string& answer) {
   return answer.substr(0, answer.find("\r\n"));
 }
 
-// A browser's side of the front door.
+// A browser's side of the front door. Every wait has a deadline: a reply
+// that never comes fails the test at once instead of at the ctest timeout
+// (SO_RCVTIMEO does not bound Asio's reads, which poll again on EAGAIN).
 class PageClient {
  public:
+  static constexpr std::chrono::milliseconds kWait{10000};
+
   PageClient(std::uint16_t port, const std::string& origin) : ws_(io_) {
-    auto& socket = ws_.next_layer();
-    socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
-    const timeval timeout{10, 0};
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    check(run([&](auto done) {
+            beast::get_lowest_layer(ws_).async_connect(
+                tcp::endpoint(asio::ip::address_v4::loopback(), port), done);
+          }),
+          "connect");
     ws_.set_option(websocket::stream_base::decorator(
         [origin](websocket::request_type& request) { request.set(http::field::origin, origin); }));
-    ws_.handshake("127.0.0.1:" + std::to_string(port), "/");
+    check(run([&](auto done) {
+            ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/", done);
+          }),
+          "upgrade");
   }
   void sendText(const std::string& text) {
     ws_.text(true);
-    ws_.write(asio::buffer(text));
+    check(run([&](auto done) { ws_.async_write(asio::buffer(text), done); }), "write");
   }
   void sendBinary(const std::string& bytes) {
     ws_.binary(true);
-    ws_.write(asio::buffer(bytes));
+    check(run([&](auto done) { ws_.async_write(asio::buffer(bytes), done); }), "write");
   }
-  json receive() {
+  // The next message, or nullopt when none comes within `within` (the
+  // connection is then unusable: the read was cancelled).
+  std::optional<json> tryReceive(std::chrono::milliseconds within = kWait) {
     beast::flat_buffer buffer;
-    ws_.read(buffer);
+    const auto ec = run([&](auto done) { ws_.async_read(buffer, done); }, within);
+    if (ec == asio::error::timed_out) {
+      return std::nullopt;
+    }
+    check(ec, "read");
     return json::parse(beast::buffers_to_string(buffer.data()));
+  }
+  json receive(std::chrono::milliseconds within = kWait) {
+    auto message = tryReceive(within);
+    if (!message) {
+      throw std::runtime_error("no message from the front door within " +
+                               std::to_string(within.count()) + " ms");
+    }
+    return std::move(*message);
   }
   json call(const std::string& method, const json& params = json::object(),
             const json& extra = json::object()) {
-    json request = {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}};
-    request.update(extra);
-    sendText(request.dump());
+    sendText(request(method, params, extra).dump());
     return receive();
   }
-  // Reads until the agent closes; the error the read ends with.
-  boost::system::error_code readUntilClosed() {
+  json request(const std::string& method, const json& params = json::object(),
+               const json& extra = json::object()) {
+    json message = {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}};
+    message.update(extra);
+    return message;
+  }
+  // Reads until the agent closes (within `within`); the error the read ends with.
+  boost::system::error_code readUntilClosed(std::chrono::milliseconds within = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
     beast::flat_buffer buffer;
     boost::system::error_code ec;
     while (!ec) {
       buffer.clear();
-      ws_.read(buffer, ec);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      ec = run([&](auto done) { ws_.async_read(buffer, done); },
+               std::max(left, std::chrono::milliseconds(1)));
+    }
+    if (ec == asio::error::timed_out) {
+      throw std::runtime_error("the front door did not close the connection within " +
+                               std::to_string(within.count()) + " ms");
     }
     return ec;
   }
   [[nodiscard]] websocket::close_reason closeReason() const { return ws_.reason(); }
+  tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
 
  private:
+  // Runs one asynchronous operation to its end or to the deadline, when it is
+  // cancelled and timed_out is returned.
+  template <class Start>
+  boost::system::error_code run(Start start, std::chrono::milliseconds within = kWait) {
+    std::optional<boost::system::error_code> result;
+    start([&result](const boost::system::error_code& ec, auto&&...) { result = ec; });
+    io_.restart();
+    io_.run_for(within);
+    if (result) {
+      return *result;
+    }
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().cancel(ignored);
+    io_.restart();
+    io_.run();  // the cancelled handler runs
+    return asio::error::timed_out;
+  }
+  static void check(const boost::system::error_code& ec, const char* what) {
+    if (ec) {
+      throw boost::system::system_error(ec, std::string("front door client: ") + what);
+    }
+  }
+
   asio::io_context io_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<beast::tcp_stream> ws_;
   long long id_ = 0;
 };
 
@@ -245,6 +311,14 @@ class FrontDoor : public ::testing::Test {
   [[nodiscard]] std::filesystem::path pairingFile() const {
     return harness_->home() / "config" / "p2pcp" / "pairings.json";
   }
+  // The front door's line of `p2pcp status` (human output).
+  std::string statusLineOfCli() {
+    const auto run = harness_->run({P2PCP_CLI_PROGRAM, "status"});
+    EXPECT_EQ(run.exitCode, 0) << run.output;
+    const auto at = run.output.find("WebSocket front door: ");
+    return at == std::string::npos ? run.output
+                                   : run.output.substr(at, run.output.find('\n', at) - at);
+  }
   AgentSetup setup_;
   std::unique_ptr<AgentHarness> harness_;
   std::uint16_t port_ = 0;
@@ -252,6 +326,7 @@ class FrontDoor : public ::testing::Test {
 
 TEST_F(FrontDoor, IsOffByDefault) {
   EXPECT_EQ(status()["webSocket"], json({{"state", "off"}}));
+  EXPECT_EQ(statusLineOfCli(), "WebSocket front door: off");
 }
 
 TEST_F(FrontDoor, ThePolicyCanForbidIt) {
@@ -261,6 +336,33 @@ TEST_F(FrontDoor, ThePolicyCanForbidIt) {
   EXPECT_FALSE(somethingListens(port));
   const json state = status()["webSocket"];
   EXPECT_EQ(state["state"], "forbidden") << state.dump();
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: forbidden: the administrator's policy forbids it "
+            "(\"webSocket\": false) (agent.json asks for port " +
+                std::to_string(port) + ")");
+}
+
+// The administrator's policy can turn the door on by itself, and its port
+// wins over the person's.
+TEST_F(FrontDoor, ThePolicyCanTurnItOnAtItsPort) {
+  const std::uint16_t port = freePort();
+  setup_.policy = json{{"webSocket", {{"port", port}}}};
+  harness_->restart(setup_);  // no agent.json at all
+  const json state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "listening") << state.dump();
+  EXPECT_EQ(state["port"], port);
+  EXPECT_EQ(state["setBy"], "policy");
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: listening on ws://127.0.0.1:" + std::to_string(port) +
+                " (turned on by the administrator's policy)");
+  PageClient page(port, "https://app.example");
+  EXPECT_TRUE(page.call("hello").contains("result"));
+  // agent.json names another port: the policy's stays.
+  openDoor(freePort());
+  EXPECT_EQ(status()["webSocket"]["port"], port);
+  EXPECT_FALSE(somethingListens(port_)) << "the person's port is not opened as well";
+  PageClient again(port, "https://app.example");
+  EXPECT_TRUE(again.call("hello").contains("result"));
 }
 
 TEST_F(FrontDoor, APolicyReloadThatForbidsItClosesIt) {
@@ -327,6 +429,8 @@ TEST_F(FrontDoor, AGoodUpgradeIsAPageOfItsOrigin) {
   EXPECT_EQ(hello["result"]["methods"], json({"hello", "subscribe", "requestAccess", "pair"}))
       << "a paired page without consent sees only the open methods";
   EXPECT_EQ(status()["webSocket"]["state"], "listening");
+  EXPECT_EQ(statusLineOfCli(),
+            "WebSocket front door: listening on ws://127.0.0.1:" + std::to_string(port_));
 }
 
 // The outcome of deriveStorageKey for https://app.example through the native
@@ -390,14 +494,89 @@ TEST_F(FrontDoor, AMessageMayNotNameItsCaller) {
   }
 }
 
+// A connection upgraded by hand, for frames a browser would not send.
+class RawPage {
+ public:
+  RawPage(std::uint16_t port, const std::string& origin) : socket_(io_) {
+    socket_.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+    const timeval timeout{5, 0};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    asio::write(socket_, asio::buffer(upgradeRequest("127.0.0.1:" + std::to_string(port), origin)));
+    std::string answer;
+    char byte = 0;
+    while (!answer.ends_with("\r\n\r\n") && ::recv(socket_.native_handle(), &byte, 1, 0) == 1) {
+      answer += byte;
+    }
+    if (!answer.starts_with("HTTP/1.1 101 ")) {
+      throw std::runtime_error("not upgraded: " + answer);
+    }
+  }
+  // The head of one unfragmented text frame of `length` bytes (masked with a
+  // zero key, so the payload goes as it is).
+  void startTextFrame(std::uint64_t length) {
+    std::string head = {'\x81', '\xff'};
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      head += static_cast<char>((length >> shift) & 0xffU);
+    }
+    head.append(4, '\0');
+    asio::write(socket_, asio::buffer(head));
+  }
+  void sendBytes(const std::string& bytes) { asio::write(socket_, asio::buffer(bytes)); }
+  // Reads the agent's frames (unmasked, as a server sends them) until its close
+  // frame, and returns the close code; 0 if the connection ends without one.
+  std::uint16_t readCloseCode() {
+    for (;;) {
+      std::array<unsigned char, 2> head{};
+      if (!readExactly(head.data(), head.size())) {
+        return 0;
+      }
+      std::uint64_t length = head[1] & 0x7fU;
+      if (length >= 126) {
+        std::array<unsigned char, 8> extended{};
+        const std::size_t size = length == 126 ? 2 : 8;
+        if (!readExactly(extended.data(), size)) {
+          return 0;
+        }
+        length = 0;
+        for (std::size_t i = 0; i < size; ++i) {
+          length = (length << 8U) | extended.at(i);
+        }
+      }
+      std::string payload(length, '\0');
+      if (!readExactly(payload.data(), payload.size())) {
+        return 0;
+      }
+      if ((head[0] & 0x0fU) == 0x8) {
+        if (payload.size() < 2) {
+          return 0;
+        }
+        return static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8U) |
+                                          static_cast<unsigned char>(payload[1]));
+      }
+    }
+  }
+
+ private:
+  bool readExactly(void* into, std::size_t size) {
+    boost::system::error_code ec;
+    asio::read(socket_, asio::buffer(into, size), ec);
+    return !ec;
+  }
+  asio::io_context io_;
+  tcp::socket socket_;
+};
+
 TEST_F(FrontDoor, OversizedAndBinaryFramesClose) {
   // Paired: an unpaired page's limit is far smaller (AnUnpairedPageMaySendOnlySmallMessages).
   openDoor(freePort(), {"https://app.example"});
   {
-    PageClient page(port_, "https://app.example");
-    page.sendText(std::string(5U * 1024U * 1024U, ' '));
-    (void)page.readUntilClosed();
-    EXPECT_EQ(page.closeReason().code, websocket::close_code::too_big);
+    // Only the frame's head and a little of it: the agent refuses it from the
+    // announced length, and a client still writing megabytes could meet a reset
+    // before it reads the close frame.
+    RawPage page(port_, "https://app.example");
+    page.startTextFrame(5U * 1024U * 1024U);
+    page.sendBytes(std::string(1024, ' '));
+    EXPECT_EQ(page.readCloseCode(), websocket::close_code::too_big);
   }
   {
     PageClient page(port_, "https://app.example");
@@ -448,6 +627,237 @@ TEST_F(FrontDoor, SlowAndIdleClientsAreClosed) {
   EXPECT_TRUE(listener.call("hello").contains("result"));
 }
 
+// Token events reach a subscribed front-door page shaped as for an extension
+// page (no token named, the page's origin attached), and only if the person
+// gave that origin access: grades_test's TokenEventsReachOnlyOriginsWithAccess.
+TEST_F(FrontDoor, TokenEventsReachOnlySubscribedPagesWithAccess) {
+  openDoor(freePort(), {"https://a.example", "https://b.example"});
+  harness_->connect().call("grantConsent", {{"origin", "https://a.example"}, {"access", "site"}});
+  PageClient pageA(port_, "https://a.example");
+  PageClient pageB(port_, "https://b.example");  // no access: it may subscribe, not hear
+  PageClient unsubscribed(port_, "https://a.example");
+  EXPECT_EQ(pageA.call("subscribe")["result"], json({{"subscribed", true}}));
+  EXPECT_EQ(pageB.call("subscribe")["result"], json({{"subscribed", true}}));
+  EXPECT_EQ(harness_->countPinentry("CONFIRM"), 0) << "subscribing asks nobody";
+  // Take the token away: SoftHSM2 reports it gone on the agent's next scan.
+  for (const auto& entry : std::filesystem::directory_iterator(harness_->home() / "tokens")) {
+    std::filesystem::remove_all(entry.path());
+  }
+  EXPECT_EQ(pageA.receive(), json::parse(R"({"jsonrpc":"2.0","method":"tokenRemoved",
+                                             "params":{},"origin":"https://a.example"})"));
+  EXPECT_EQ(pageB.tryReceive(std::chrono::milliseconds(2500)), std::nullopt)
+      << "an origin without access hears nothing";
+  // A page that did not subscribe hears nothing either, but is still served.
+  const json hello = unsubscribed.call("hello");
+  EXPECT_TRUE(hello.contains("result")) << hello.dump();
+}
+
+std::size_t residentKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stoul(line.substr(6));
+    }
+  }
+  return 0;
+}
+
+// A person with a couple of hundred tabs of p2pcp apps open: 200 pages
+// connect and ask at once, and all are answered. The door holds 256; the
+// 257th client is told 503 (not dropped in silence), and once a tab closes
+// the next one is served again. The Unix socket is counted apart.
+TEST_F(FrontDoor, TwoHundredPagesAtOnceAreServedAndTheOnePastTheCapGets503) {
+  constexpr std::size_t kPages = 200;
+  constexpr std::size_t kCap = 256;
+  openDoor(freePort());
+  const std::size_t before = residentKiB(harness_->pid());
+  std::vector<std::unique_ptr<PageClient>> pages;
+  for (std::size_t i = 0; i < kPages; ++i) {
+    pages.push_back(
+        std::make_unique<PageClient>(port_, "https://app" + std::to_string(i % 7) + ".example"));
+  }
+  for (auto& page : pages) {
+    page->sendText(page->request("hello").dump());  // all 200 in flight before any is read
+  }
+  for (std::size_t i = 0; i < kPages; ++i) {
+    const json reply = pages[i]->receive();
+    ASSERT_TRUE(reply.contains("result")) << i << ": " << reply.dump();
+    EXPECT_EQ(reply["result"]["access"], "none");
+  }
+  while (pages.size() < kCap) {
+    pages.push_back(std::make_unique<PageClient>(port_, "https://app.example"));
+  }
+  const std::size_t after = residentKiB(harness_->pid());
+  std::cout << "agent resident memory: " << before << " KiB idle, " << after << " KiB with " << kCap
+            << " front-door connections (" << (after - before) * 1024 / kCap << " bytes each)\n";
+  EXPECT_LT(after - before, kCap * 256U) << "at most 256 KiB per idle connection";
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const std::string refused = rawExchange(port_, upgradeRequest(host, "https://app.example"));
+  EXPECT_EQ(statusLine(refused), "HTTP/1.1 503 Service Unavailable") << refused;
+  EXPECT_NE(refused.find("at most 256 connections"), std::string::npos) << refused;
+  EXPECT_EQ(status()["webSocket"]["state"], "listening") << "the Unix socket is served";
+  // A tab closes: its place is free again.
+  pages.pop_back();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string answer;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    answer = rawExchange(port_, upgradeRequest(host, "https://app.example"));
+  } while (!answer.starts_with("HTTP/1.1 101 ") && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(statusLine(answer), "HTTP/1.1 101 Switching Protocols") << answer;
+  EXPECT_TRUE(pages.front()->call("hello").contains("result"));
+}
+
+constexpr std::size_t kMiB = 1024U * 1024U;
+
+// Logs the token in from the person's own CLI path; returns the key's URI.
+std::string logIn(AgentHarness& harness) {
+  std::string key = harness.keyUri("p256");
+  (void)harness.connect().call("deriveStorageKey",
+                               {{"key", key}, {"kind", "private"}, {"uri", "/warm"}});
+  return key;
+}
+
+// One connection runs at most 16 requests at once: its 17th message is not
+// even read until one of them finishes. The requests wait for the token while
+// the person's own login holds it (a 3 s PIN dialog): a hello sent after 15
+// of them is answered at once, one sent after 16 only once one is done.
+TEST_F(FrontDoor, TheSeventeenthRequestWaitsUntilOneOfSixteenFinishes) {
+  setup_.pinentryDelayMs = 3000;
+  openDoor(freePort(), {"https://app.example"});
+  auto agent = harness_->connect();
+  agent.call("grantConsent", {{"origin", "https://app.example"}, {"access", "full"}});
+  // Which reply comes first; nullopt when the person's login was over before
+  // the hello went out (a very slow machine: nothing was waiting then).
+  const auto firstAnswered = [&](std::size_t waiting) -> std::optional<std::string> {
+    agent.call("lock", json::object());
+    const int dialogsBefore = harness_->countPinentry("GETPIN");
+    std::atomic<bool> loggedIn{false};
+    std::jthread person([&] {
+      (void)harness_->connect().call("login", json::object());
+      loggedIn = true;
+    });
+    // Once the person's PIN dialog is open, the token is held until it answers.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (harness_->countPinentry("GETPIN") == dialogsBefore &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    PageClient page(port_, "https://app.example");
+    for (std::size_t i = 0; i < waiting; ++i) {
+      page.sendText(page.request("deriveStorageKey", privateNotes(*harness_)).dump());
+    }
+    const json hello = page.request("hello");
+    page.sendText(hello.dump());
+    const bool stillWaiting = !loggedIn;
+    const json first = page.receive();
+    for (std::size_t i = 0; i < waiting; ++i) {  // the rest, so that nothing is left running
+      const json reply = page.receive();
+      EXPECT_TRUE(reply.contains("result")) << reply.dump();
+    }
+    if (!stillWaiting) {
+      return std::nullopt;
+    }
+    return first["id"] == hello["id"] ? std::string("hello") : std::string("a waiting request");
+  };
+  const auto conclusive = [&](std::size_t waiting) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (auto first = firstAnswered(waiting)) {
+        return *first;
+      }
+      std::cout << "the person's login was over before the hello was sent; again\n";
+    }
+    return std::string("inconclusive: the machine is too slow for a 3 s dialog");
+  };
+  EXPECT_EQ(conclusive(15), "hello");
+  EXPECT_EQ(conclusive(16), "a waiting request");
+}
+
+// A page that asks for big replies and reads none: once 16 MiB of replies are
+// queued the agent reads no more of its requests, its memory stays bounded,
+// the connection is closed (queue hard cap, or no write progress for 2 s
+// here), and other clients of both doors are served meanwhile.
+TEST_F(FrontDoor, APageThatNeverReadsIsPausedThenClosedAndOthersAreServed) {
+  setup_.extraEnv["P2PCP_TEST_WRITE_TIMEOUT_MS"] = "2000";
+  openDoor(freePort(), {"https://app.example"});
+  const std::string key = logIn(*harness_);
+  harness_->connect().call("grantConsent", {{"origin", "https://app.example"}, {"access", "full"}});
+  p2pcp::testing::HelloProbe probe(harness_->socket());
+  probe.waitForAnswers(5, std::chrono::milliseconds(5000));
+  PageClient reader(port_, "https://app.example");
+  ASSERT_TRUE(reader.call("hello").contains("result"));
+  const std::size_t before = p2pcp::testing::residentBytes(harness_->pid());
+  PageClient attacker(port_, "https://app.example");
+  // 3 MiB of base64 (2.25 MiB of data) sealed: a reply of about 3 MiB each.
+  const std::string seal =
+      attacker
+          .request("seal", {{"key", key}, {"uri", "/r"}, {"plaintext", std::string(3 * kMiB, 'A')}})
+          .dump();
+  constexpr int kRequests = 100;  // 300 MiB of replies if nothing held it back
+  int sent = 0;
+  try {
+    for (; sent < kRequests; ++sent) {
+      attacker.sendText(seal);  // fails once the agent stops reading (10 s without progress)
+    }
+  } catch (const std::exception&) {
+  }
+  const std::size_t peak = p2pcp::testing::peakResidentBytes(harness_->pid());
+  std::cout << "never-reading page: " << sent << " requests of 3 MiB taken; agent RSS before "
+            << before / 1024 << " KiB, peak " << peak / 1024 << " KiB\n";
+  EXPECT_LT(sent, kRequests) << "the agent kept reading a page that reads nothing";
+  // The bound: 64 MiB of queued replies, 16 requests in flight (each its text,
+  // parse and reply), the kernel's buffers outside the agent.
+  EXPECT_LT(peak, before + 256 * kMiB);
+  pollfd hangUp{attacker.socket().native_handle(), POLLRDHUP, 0};
+  EXPECT_EQ(::poll(&hangUp, 1, 30'000), 1) << "the agent did not close a page that reads nothing";
+  const std::string log = harness_->agentLog();
+  EXPECT_TRUE(log.find("that does not read its replies") != std::string::npos ||
+              log.find("read none of its replies") != std::string::npos)
+      << log;
+  EXPECT_TRUE(reader.call("hello").contains("result")) << "the well-behaved page is served";
+  EXPECT_EQ(probe.failure(), "");
+  EXPECT_LT(probe.worst(), std::chrono::seconds(2)) << "the Unix socket stalled";
+}
+
+// Large messages on both doors draw on one agent-wide budget (256 MiB): 70
+// pages each start a 4 MiB message (a message past 64 KiB reserves the most
+// one may be before more of it is read), which takes all of it; a large
+// request on the Unix socket then waits, and is served once those pages go.
+// Small requests on both doors never need the budget.
+TEST_F(FrontDoor, LargeMessagesShareTheUnixSocketsBudget) {
+  openDoor(freePort(), {"https://app.example"});
+  const std::string key = logIn(*harness_);
+  std::vector<std::unique_ptr<RawPage>> holders;
+  for (int i = 0; i < 70; ++i) {
+    holders.push_back(std::make_unique<RawPage>(port_, "https://app.example"));
+    holders.back()->startTextFrame(4 * kMiB - 1);
+    holders.back()->sendBytes(std::string(100 * 1024, ' '));
+  }
+  PageClient page(port_, "https://app.example");
+  EXPECT_TRUE(page.call("hello").contains("result")) << "a small message needs no budget";
+  const p2pcp::testing::RawSocket large(harness_->socket());
+  // The agent reads none of its body until the budget has room: sent on a thread.
+  std::jthread sender([&] {
+    large.sendRequest(p2pcp::testing::request(
+        "big", "seal", {{"key", key}, {"uri", "/big"}, {"plaintext", std::string(kMiB, 'A')}}));
+  });
+  try {
+    const auto early = large.receive(std::chrono::milliseconds(1500));
+    ADD_FAILURE() << "a large request on the Unix socket was served while the front door held "
+                     "the budget: "
+                  << (early ? early->dump().substr(0, 300) : std::string("EOF"));
+  } catch (const std::exception&) {
+    // No reply within 1.5 s: it waits for the budget.
+  }
+  EXPECT_EQ(harness_->connect().call("hello")["protocol"], 1) << "small Unix requests are served";
+  holders.clear();
+  sender.join();
+  const auto reply = large.receive(std::chrono::milliseconds(10'000));
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->contains("result")) << reply->dump().substr(0, 300);
+}
+
 // Loopback TCP is open to every user of the machine: the door, like the Unix
 // socket, serves only the agent's own user. The same upgrade request from bash
 // gets 101 as this user and nothing at all as another one.
@@ -489,6 +899,10 @@ TEST_F(FrontDoor, APortInUseIsReportedAndTheSocketStillServes) {
   EXPECT_EQ(state["state"], "error") << state.dump();
   EXPECT_NE(state.value("error", "").find("already in use"), std::string::npos) << state.dump();
   EXPECT_NE(harness_->agentLog().find("already in use"), std::string::npos);
+  EXPECT_EQ(statusLineOfCli(), "WebSocket front door: ERROR, not listening on port " +
+                                   std::to_string(port_) + ": port " + std::to_string(port_) +
+                                   " is already in use on 127.0.0.1 (another agent or another "
+                                   "program)");
 }
 
 // ---- pairing ---------------------------------------------------------------

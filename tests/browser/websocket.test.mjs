@@ -65,7 +65,7 @@ before(async () => {
     browserArgs: [`--ip-address-space-overrides=127.0.0.1:${publicServer.address().port}=public`],
   });
   const status = session.startAgent();
-  assert.deepEqual(status.webSocket, { state: 'listening', port, url: `ws://127.0.0.1:${port}` });
+  assert.deepEqual(status.webSocket, { state: 'listening', port, url: `ws://127.0.0.1:${port}`, setBy: 'agent.json' });
 });
 after(async () => {
   await session?.close();

@@ -3,6 +3,9 @@
 // agent (running, started, not startable, autostart off, a replaced binary),
 // its socket directory and socket, modules, the agent policy, agent.json and
 // pinentry, each broken in turn (doctor_fixture.hpp).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,6 +259,38 @@ TEST_F(Doctor, MalformedAgentPolicyNamesTheFieldAndStopsTheStart) {
   // The host would serve no extension: the manifests' ids are not compared.
   EXPECT_NE(run.finding("manifest.user.chromium").find("the policy is malformed"),
             std::string::npos);
+}
+
+// agent.json turns the WebSocket front door on at a port another program
+// holds: the agent serves its socket, doctor names the port and the fix.
+TEST_F(Doctor, AWebSocketPortInUseIsAFailureWithTheFix) {
+  const int squatter = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(squatter, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(squatter, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(squatter, 1), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(squatter, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  auto& agent = startAgent();
+  const fs::path settings = agent.home() / "config" / "p2pcp" / "agent.json";
+  writeFile(settings, R"({"webSocket": {"port": )" + port + "}}");
+  agent.restart(AgentSetup{});
+  const auto run = doctor(installUserHosts());
+  ::close(squatter);
+  EXPECT_EQ(run.exitCode, 1) << describe(run);
+  EXPECT_EQ(run.status("agent.running"), "ok") << "the Unix socket is served all the same";
+  EXPECT_EQ(run.status("agent.websocket"), "fail") << describe(run);
+  EXPECT_NE(run.finding("agent.websocket").find("port " + port + " is already in use"),
+            std::string::npos)
+      << describe(run);
+  EXPECT_NE(run.finding("agent.websocket").find("ss -ltnp 'sport = :" + port + "'"),
+            std::string::npos)
+      << describe(run);
+  EXPECT_EQ(run.fix("agent.websocket"),
+            "\"${EDITOR:-vi}\" '" + settings.string() + "' && kill " + std::to_string(agent.pid()));
 }
 
 TEST_F(Doctor, MissingPinentryIsAFailureWithTheFix) {

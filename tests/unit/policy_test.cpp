@@ -295,7 +295,19 @@ TEST_F(PolicyLoad, TheWebSocketPortAndThePolicySwitch) {
   EXPECT_TRUE(Policy::load(dir_ / "absent.json").webSocket) << "left to the person";
   write(R"({"webSocket": false})");
   EXPECT_FALSE(Policy::load(file_).webSocket);
-  EXPECT_NE(errorLoading(R"({"webSocket": {"port": 1}})").find("wrong type"), std::string::npos);
+  EXPECT_FALSE(Policy::load(file_).webSocketPort);
+  // The administrator may also turn it on, at a port of the policy's choosing.
+  write(R"({"webSocket": {"port": 7433, "$comment": "every user's agent tries this port"}})");
+  EXPECT_TRUE(Policy::load(file_).webSocket);
+  EXPECT_EQ(Policy::load(file_).webSocketPort, 7433);
+  write(R"({"webSocket": true})");
+  EXPECT_FALSE(Policy::load(file_).webSocketPort) << "true leaves the port to the person";
+  for (const char* bad : {R"({"webSocket": {}})", R"({"webSocket": {"port": 0}})",
+                          R"({"webSocket": {"port": 65536}})", R"({"webSocket": {"port": "7433"}})",
+                          R"({"webSocket": {"port": 7433, "host": "0.0.0.0"}})",
+                          R"({"webSocket": 7433})", R"({"webSocket": "on"})"}) {
+    EXPECT_NE(errorLoading(bad).find("webSocket"), std::string::npos) << bad;
+  }
 }
 
 }  // namespace

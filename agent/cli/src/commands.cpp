@@ -73,6 +73,25 @@ std::string yesNo(bool b) {
   return b ? "yes" : "no";
 }
 
+// The status's "webSocket" member in one line (docs/cli.md).
+std::string frontDoorLine(const json& door) {
+  const std::string state = door.value("state", "");
+  const std::string port = std::to_string(door.value("port", 0));
+  const std::string setBy =
+      door.value("setBy", "") == "policy" ? " (turned on by the administrator's policy)" : "";
+  if (state == "off" || state.empty()) {
+    return "off";
+  }
+  if (state == "listening") {
+    return "listening on " + door.value("url", "ws://127.0.0.1:" + port) + setBy;
+  }
+  if (state == "forbidden") {
+    return "forbidden: " + door.value("error", "the administrator's policy forbids it") +
+           " (agent.json asks for port " + port + ")";
+  }
+  return "ERROR, not listening on port " + port + setBy + ": " + door.value("error", state);
+}
+
 }  // namespace
 
 int status(const Options& o) {
@@ -101,6 +120,7 @@ int status(const Options& o) {
         "; PIN cache: " + std::to_string(s["policy"].value("pinCacheSeconds", 0)) + " s idle\n";
   }
   text += "sites with consent: " + std::to_string(s.value("consents", 0)) + "\n";
+  text += "WebSocket front door: " + frontDoorLine(s.value("webSocket", json::object())) + "\n";
   return printOr(o, s, text);
 }
 

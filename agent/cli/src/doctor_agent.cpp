@@ -360,6 +360,50 @@ Check versionCheck(const Context& context) {
   return check;
 }
 
+// The loopback WebSocket front door, as the running agent reports it.
+Check frontDoorCheck(const Context& context) {
+  Check check{"agent.websocket", Status::Ok, "", "", json::object()};
+  if (!context.status) {
+    check.status = Status::Skip;
+    check.finding = "the agent did not answer (agent.running)";
+    return check;
+  }
+  const json door = context.status->value("webSocket", json::object());
+  check.details = door;
+  const std::string state = door.value("state", "");
+  const std::string port = std::to_string(door.value("port", 0));
+  const bool byPolicy = door.value("setBy", "") == "policy";
+  if (state == "off" || state.empty()) {
+    check.finding = "the WebSocket front door is off (agent.json names no port)";
+  } else if (state == "listening") {
+    check.finding = "the WebSocket front door listens on " +
+                    door.value("url", "ws://127.0.0.1:" + port) +
+                    (byPolicy ? " (the administrator's policy turns it on)" : "");
+  } else if (state == "forbidden") {
+    check.status = Status::Warn;
+    check.finding = "agent.json turns the WebSocket front door on at port " + port +
+                    ", but it stays off: " + door.value("error", "");
+    // A malformed policy has its own finding and fix (policy).
+    if (!context.policyFailure) {
+      check.fix = editCommand(context.paths.configFile());
+    }
+  } else {
+    check.status = Status::Fail;
+    const long long pid = context.status->value("pid", 0LL);
+    check.finding =
+        "the WebSocket front door is off: " + door.value("error", state) +
+        "; `ss -ltnp 'sport = :" + port + "'` names the program that holds it. " +
+        (byPolicy ? "The policy's port: every user's agent on this machine tries it, "
+                    "only one gets it; choose another port in the policy"
+                  : "Choose another port in agent.json (\"webSocket\": {\"port\": N})") +
+        ", then restart the agent";
+    check.fix = (byPolicy ? editSystemFileCommand(context.paths.policyFile)
+                          : editCommand(context.paths.configFile())) +
+                " && " + restartCommand(pid);
+  }
+  return check;
+}
+
 }  // namespace
 
 void checkAgent(Context& context, Checks& out) {
@@ -374,6 +418,7 @@ void checkAgent(Context& context, Checks& out) {
   out.push_back(socketCheck(socket, trusted));
   out.push_back(startCheck());
   out.push_back(versionCheck(context));
+  out.push_back(frontDoorCheck(context));
 }
 
 }  // namespace p2pcp::cli::doctor

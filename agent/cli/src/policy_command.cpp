@@ -35,7 +35,7 @@ json values(const agent::Policy& p) {
           {"pinCacheMaxSeconds", p.pinCacheMax.count()},
           {"rawSigning", p.rawSigning},
           {"keyGeneration", p.keyGeneration},
-          {"webSocket", p.webSocket},
+          {"webSocket", p.webSocketPort ? json{{"port", *p.webSocketPort}} : json(p.webSocket)},
           {"allowedExtensions", p.allowedExtensions}};
 }
 

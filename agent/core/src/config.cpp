@@ -107,7 +107,18 @@ Policy Policy::load(const fs::path& file) {
     policy.keyGeneration = fields.boolean("keyGeneration");
   }
   if (fields.has("webSocket")) {
-    policy.webSocket = fields.boolean("webSocket");
+    if (doc->at("webSocket").is_object()) {
+      // The administrator turns the front door on at a port for every user of
+      // the machine (docs/enterprise.md: only one user's agent can take it).
+      const FieldReader webSocket = fields.object("webSocket");
+      webSocket.allowOnly({"port", "$comment"});
+      if (!webSocket.has("port")) {
+        webSocket.fail("\"webSocket\" is true, false or {\"port\": N} (1 to 65535)");
+      }
+      policy.webSocketPort = webSocket.port("port");
+    } else {
+      policy.webSocket = fields.boolean("webSocket");
+    }
   }
   if (fields.has("allowedExtensions")) {
     policy.allowedExtensions = fields.strings("allowedExtensions");

@@ -117,19 +117,21 @@ ServerLimits serverLimits() {
   return limits;
 }
 
-// The loopback WebSocket front door (agent/ws), when agent.json names a port
-// and the policy does not forbid it. A port it cannot take is an error in the
-// log and in `p2pcp status`; the Unix socket is served all the same.
-std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispatcher& dispatcher,
-                                                    asio::thread_pool& workers,
-                                                    const Config& config,
-                                                    const PolicyHolder& policy,
-                                                    const ServerLimits& limits) {
-  if (!config.webSocketPort) {
+// The loopback WebSocket front door (agent/ws), when the policy or agent.json
+// names a port (the policy's wins) and the policy does not forbid it. A port
+// it cannot take is an error in the log and in `p2pcp status`; the Unix
+// socket is served all the same.
+std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(
+    asio::io_context& io, Dispatcher& dispatcher, asio::thread_pool& workers, const Config& config,
+    const PolicyHolder& policy, const ServerLimits& limits, p2pcp::agent::ByteBudget& budget) {
+  const auto current = policy.tryCurrent();
+  // The administrator's port wins over the person's.
+  const auto policyPort = current ? current->webSocketPort : std::nullopt;
+  if (!policyPort && !config.webSocketPort) {
     return nullptr;  // off by default; status says "off"
   }
-  const std::uint16_t port = *config.webSocketPort;
-  const auto current = policy.tryCurrent();
+  const std::uint16_t port = policyPort ? *policyPort : *config.webSocketPort;
+  const char* const setBy = policyPort ? "policy" : "agent.json";
   if (!current || !current->webSocket) {
     // A malformed policy fails closed, as everywhere.
     const std::string why = current ? "the administrator's policy forbids it (\"webSocket\": false)"
@@ -142,14 +144,18 @@ std::unique_ptr<p2pcp::ws::FrontDoor> openFrontDoor(asio::io_context& io, Dispat
   doorLimits.idleTimeout = limits.idleTimeout;
   doorLimits.writeTimeout = limits.writeTimeout;
   doorLimits.upgradeTimeout = std::min(doorLimits.upgradeTimeout, limits.frameTimeout);
-  auto door = std::make_unique<p2pcp::ws::FrontDoor>(io, dispatcher, workers, port, doorLimits);
+  doorLimits.messageTimeout = limits.frameTimeout;
+  auto door =
+      std::make_unique<p2pcp::ws::FrontDoor>(io, dispatcher, workers, budget, port, doorLimits);
   if (const auto problem = door->open()) {
     logError("the WebSocket front door is off: " + *problem);
-    setFrontDoorStatus({{"state", "error"}, {"port", port}, {"error", *problem}});
+    setFrontDoorStatus({{"state", "error"}, {"port", port}, {"setBy", setBy}, {"error", *problem}});
     return nullptr;
   }
-  setFrontDoorStatus(
-      {{"state", "listening"}, {"port", port}, {"url", "ws://127.0.0.1:" + std::to_string(port)}});
+  setFrontDoorStatus({{"state", "listening"},
+                      {"port", port},
+                      {"setBy", setBy},
+                      {"url", "ws://127.0.0.1:" + std::to_string(port)}});
   return door;
 }
 
@@ -291,7 +297,8 @@ int main(int argc, char** argv) {
                                                     listener->socket.release());
     Server server(io, std::move(acceptor), dispatcher, workers, limits);
     server.start();
-    auto frontDoor = openFrontDoor(io, dispatcher, workers, config, policy, limits);
+    auto frontDoor =
+        openFrontDoor(io, dispatcher, workers, config, policy, limits, server.budget());
     if (frontDoor) {
       // A revoked page must pair again: its open connections end now.
       pairings.onRevoked(

@@ -23,8 +23,14 @@ using agent::logInfo;
 using agent::logWarning;
 
 FrontDoor::FrontDoor(asio::io_context& io, agent::Dispatcher& dispatcher,
-                     asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits)
-    : io_(io), dispatcher_(dispatcher), workers_(workers), port_(port), limits_(limits) {}
+                     asio::thread_pool& workers, agent::ByteBudget& budget, std::uint16_t port,
+                     FrontDoorLimits limits)
+    : io_(io),
+      dispatcher_(dispatcher),
+      workers_(workers),
+      budget_(budget),
+      port_(port),
+      limits_(limits) {}
 
 FrontDoor::~FrontDoor() {
   stop();
@@ -90,6 +96,7 @@ void FrontDoor::stop() {
   }
   acceptors_.clear();
   const auto all = std::exchange(sessions_, {});
+  refusing_ = 0;
   for (const auto& session : all) {
     session->close();
   }
@@ -109,18 +116,26 @@ void FrontDoor::accept(tcp::acceptor& acceptor) {
       // Unix socket, serves the agent's own user only.
       logWarning("refused a WebSocket connection from uid " +
                  (uid ? std::to_string(*uid) : std::string("(unknown)")));
-    } else if (sessions_.size() >= limits_.maxConnections) {
-      // Refused before a byte is read: a flood of browser tabs never takes the
-      // Unix socket's connections, which are counted apart.
-      logWarning("refused a WebSocket connection: at the limit of " +
-                 std::to_string(limits_.maxConnections));
+    } else if (sessions_.size() - refusing_ < limits_.maxConnections) {
+      admit(std::move(socket), false);
+    } else if (refusing_ < limits_.maxRefusedAtOnce) {
+      // At the cap: the client is told so (503) instead of a silent close, so
+      // a page can say why. A flood of browser tabs never takes the Unix
+      // socket's connections, which are counted apart.
+      ++refusing_;
+      admit(std::move(socket), true);
     } else {
-      auto session = std::make_shared<WsSession>(*this, std::move(socket));
-      sessions_.insert(session);
-      session->start();
+      logWarning("refused a WebSocket connection: at the limit of " +
+                 std::to_string(limits_.maxConnections) + " connections");
     }
     accept(acceptor);
   });
+}
+
+void FrontDoor::admit(tcp::socket socket, bool overCapacity) {
+  auto session = std::make_shared<WsSession>(*this, std::move(socket), overCapacity);
+  sessions_.insert(session);
+  session->start();
 }
 
 void FrontDoor::broadcast(const nlohmann::json& event) {
@@ -150,7 +165,9 @@ bool FrontDoor::anyRequestInFlight() const noexcept {
 }
 
 void FrontDoor::forget(const std::shared_ptr<WsSession>& session) {
-  sessions_.erase(session);
+  if (sessions_.erase(session) != 0 && session->overCapacity()) {
+    --refusing_;
+  }
 }
 
 }  // namespace p2pcp::ws

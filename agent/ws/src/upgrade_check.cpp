@@ -38,6 +38,11 @@ bool isLoopbackHost(std::string_view host, std::uint16_t port) {
   return name == "127.0.0.1" || name == "[::1]" || equalsIgnoringCase(name, "localhost");
 }
 
+void limitUpgradeParser(UpgradeParser& parser, std::size_t maxHeaderBytes) {
+  parser.header_limit(static_cast<std::uint32_t>(maxHeaderBytes));
+  parser.body_limit(0);  // an upgrade request has no body
+}
+
 UpgradeVerdict checkUpgrade(const UpgradeRequest& request, std::uint16_t port) {
   if (request.method() != http::verb::get) {
     return refuse(http::status::bad_request, "only GET may open the WebSocket");

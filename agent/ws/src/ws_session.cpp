@@ -15,6 +15,7 @@
 #include "p2pcp/agent/errors.hpp"
 #include "p2pcp/agent/json_rpc.hpp"
 #include "p2pcp/agent/log.hpp"
+#include "p2pcp/ws/message.hpp"
 #include "p2pcp/ws/upgrade_check.hpp"
 
 namespace p2pcp::ws {
@@ -39,39 +40,19 @@ std::string serialised(const json& message) {
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// The request as the dispatcher takes it: parsed, and its caller this
-// connection's page. A message may not name its caller at all: on this door
-// the browser's Origin header is the only word on who asks.
-std::variant<Request, json> prepare(std::string_view text, const agent::Caller& caller) {
-  auto parsed = agent::parseRequest(text);
-  if (auto* error = std::get_if<json>(&parsed)) {
-    return std::move(*error);
-  }
-  auto request = std::get<Request>(std::move(parsed));
-  const agent::Caller& claimed = request.caller;
-  if (claimed.origin || claimed.extension || claimed.ttyName || claimed.display) {
-    return agent::errorResponse(
-        request.id, AgentError(ErrorCode::BadRequest,
-                               "a WebSocket request may not name its caller: the origin is the "
-                               "browser's Origin header"));
-  }
-  request.caller = caller;
-  return request;
-}
-
 }  // namespace
 
-WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket)
+WsSession::WsSession(FrontDoor& door, asio::ip::tcp::socket socket, bool overCapacity)
     : door_(door),
       limits_(door.limits_),
       ws_(std::move(socket)),
       timer_(ws_.get_executor()),
+      overCapacity_(overCapacity),
       lastActivity_(Clock::now()) {}
 
 void WsSession::start() {
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(limits_.maxHeaderBytes));
-  parser_->body_limit(0);  // an upgrade request has no body
+  limitUpgradeParser(*parser_, limits_.maxHeaderBytes);
   buffer_.max_size(limits_.maxHeaderBytes);
   timer_.expires_after(limits_.upgradeTimeout);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -97,6 +78,9 @@ void WsSession::close(const std::string& why) {
   }
   timer_.cancel();
   beast::get_lowest_layer(ws_).close();
+  if (reserved_ > 0) {
+    door_.budget_.release(std::exchange(reserved_, 0));
+  }
   writes_.clear();
   queuedBytes_ = 0;
   door_.forget(shared_from_this());
@@ -138,6 +122,12 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
   const UpgradeVerdict verdict = checkUpgrade(parser_->get(), door_.port());
   if (!verdict.accepted) {
     refuse(verdict.status, verdict.reason);
+    return;
+  }
+  if (overCapacity_) {
+    refuse(http::status::service_unavailable,
+           "the p2pcp front door serves at most " + std::to_string(limits_.maxConnections) +
+               " connections at once; close another tab of this app and try again");
     return;
   }
   caller_.kind = agent::CallerKind::Page;
@@ -207,16 +197,24 @@ void WsSession::readNext() {
   }
   reading_ = true;
   buffer_.clear();
-  ws_.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      std::size_t) { self->onMessage(ec); });
+  readMore();
 }
 
-void WsSession::onMessage(const boost::system::error_code& ec) {
-  reading_ = false;
+// A message is read a chunk at a time, so that one growing past the small size
+// can be charged to the agent-wide budget before the rest of it is read.
+void WsSession::readMore() {
+  ws_.async_read_some(buffer_, limits_.smallMessageBytes,
+                      [self = shared_from_this()](const boost::system::error_code& ec,
+                                                  std::size_t) { self->onRead(ec); });
+}
+
+void WsSession::onRead(const boost::system::error_code& ec) {
   if (closed_) {
+    reading_ = false;
     return;
   }
   if (ec) {
+    reading_ = false;
     // The peer closed, or broke the protocol (an oversized message, invalid
     // UTF-8 in a text frame): Beast has sent the close frame with its code.
     if (ec != websocket::error::closed) {
@@ -226,27 +224,74 @@ void WsSession::onMessage(const boost::system::error_code& ec) {
     return;
   }
   lastActivity_ = Clock::now();
+  if (ws_.is_message_done()) {
+    reading_ = false;
+    messageStarted_.reset();
+    onMessage();
+    return;
+  }
+  if (!messageStarted_) {
+    messageStarted_ = lastActivity_;
+    if (timer_.expiry() > *messageStarted_ + limits_.messageTimeout) {
+      watch();  // the message deadline comes before the one the timer waits for
+    }
+  }
+  if (reserved_ == 0 && buffer_.size() >= limits_.smallMessageBytes) {
+    // Its length is unknown until it ends (a message may come in many
+    // frames): it reserves the most a message may be, or reads no more of it
+    // until the budget has room. Waiters are served in arrival order, on
+    // this I/O thread.
+    if (!door_.budget_.tryReserve(limits_.maxMessageBytes)) {
+      waitingForBudget_ = true;
+      door_.budget_.wait(
+          limits_.maxMessageBytes, [self = shared_from_this()] { return !self->closed_; },
+          [self = shared_from_this()] {
+            self->waitingForBudget_ = false;
+            self->reserved_ = self->limits_.maxMessageBytes;
+            // The rest must come in time from now: waiting was not its fault.
+            self->messageStarted_ = Clock::now();
+            self->readMore();
+          });
+      return;
+    }
+    reserved_ = limits_.maxMessageBytes;
+  }
+  readMore();
+}
+
+void WsSession::onMessage() {
   if (!ws_.got_text()) {
     closeWith(websocket::close_code::unknown_data,
               "binary frames are refused: one JSON-RPC request per text frame");
     return;
   }
-  serve(beast::buffers_to_string(buffer_.data()));
+  std::string text = beast::buffers_to_string(buffer_.data());
   buffer_.clear();
+  if (buffer_.capacity() > limits_.smallMessageBytes) {
+    buffer_.shrink_to_fit();  // an idle connection keeps no large buffer
+  }
+  // The message keeps its own size of the reservation until its reply is made.
+  std::size_t reserved = std::exchange(reserved_, 0);
+  if (reserved > text.size()) {
+    door_.budget_.release(reserved - text.size());
+    reserved = text.size();
+  }
+  serve(std::move(text), reserved);
   readNext();
 }
 
 // A small request is served here when nothing would make it wait; a large one,
 // or one that would wait (for the person, a PIN pad, a busy token), on a worker.
-void WsSession::serve(std::string text) {
-  if (text.size() > limits_.smallMessageBytes) {
+void WsSession::serve(std::string text, std::size_t reserved) {
+  if (text.size() > limits_.smallMessageBytes || reserved > 0) {
     ++inFlight_;
-    asio::post(door_.workers_, [self = shared_from_this(), text = std::move(text)]() mutable {
-      self->serveOnWorker(std::move(text));
-    });
+    asio::post(door_.workers_,
+               [self = shared_from_this(), text = std::move(text), reserved]() mutable {
+                 self->serveOnWorker(std::move(text), reserved);
+               });
     return;
   }
-  auto prepared = prepare(text, caller_);
+  auto prepared = prepareMessage(text, caller_);
   if (auto* error = std::get_if<json>(&prepared)) {
     send(serialised(*error));
     return;
@@ -275,14 +320,14 @@ void WsSession::serve(std::string text) {
       agent::logError(std::string("serving a WebSocket request failed: ") + e.what());
     }
     asio::post(self->door_.io_,
-               [self, reply = std::move(reply)]() mutable { self->workDone(std::move(reply)); });
+               [self, reply = std::move(reply)]() mutable { self->workDone(std::move(reply), 0); });
   });
 }
 
-void WsSession::serveOnWorker(std::string text) {
+void WsSession::serveOnWorker(std::string text, std::size_t reserved) {
   std::string reply;
   try {
-    auto prepared = prepare(text, caller_);
+    auto prepared = prepareMessage(text, caller_);
     text = std::string();
     if (auto* error = std::get_if<json>(&prepared)) {
       reply = serialised(*error);
@@ -298,12 +343,15 @@ void WsSession::serveOnWorker(std::string text) {
   } catch (const std::exception& e) {
     agent::logError(std::string("serving a WebSocket request failed: ") + e.what());
   }
-  asio::post(door_.io_, [self = shared_from_this(), reply = std::move(reply)]() mutable {
-    self->workDone(std::move(reply));
+  asio::post(door_.io_, [self = shared_from_this(), reply = std::move(reply), reserved]() mutable {
+    self->workDone(std::move(reply), reserved);
   });
 }
 
-void WsSession::workDone(std::string reply) {
+void WsSession::workDone(std::string reply, std::size_t reserved) {
+  if (reserved > 0) {
+    door_.budget_.release(reserved);
+  }
   --inFlight_;
   lastActivity_ = Clock::now();
   if (closed_) {
@@ -366,6 +414,9 @@ void WsSession::send(std::string text) {
 void WsSession::writeNext() {
   writing_ = true;
   writeStarted_ = Clock::now();
+  if (upgraded_ && timer_.expiry() > writeStarted_ + limits_.writeTimeout) {
+    watch();  // the write deadline comes before the one the timer waits for
+  }
   ws_.text(true);
   ws_.async_write(asio::buffer(writes_.front()),
                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
@@ -426,6 +477,9 @@ void WsSession::watch() {
   if (writing_) {
     next = std::min(next, writeStarted_ + limits_.writeTimeout);
   }
+  if (messageStarted_) {
+    next = std::min(next, *messageStarted_ + limits_.messageTimeout);
+  }
   timer_.expires_at(next);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) {
@@ -443,6 +497,12 @@ void WsSession::check() {
     close("closed a WebSocket client of " + *caller_.origin +
           " that read none of its replies for " + std::to_string(limits_.writeTimeout.count()) +
           " ms");
+    return;
+  }
+  if (messageStarted_ && !waitingForBudget_ && now >= *messageStarted_ + limits_.messageTimeout) {
+    close("closed a WebSocket client of " + *caller_.origin +
+          " whose message did not arrive whole within " +
+          std::to_string(limits_.messageTimeout.count()) + " ms");
     return;
   }
   if (!closing_ && idle() && now >= lastActivity_ + limits_.idleTimeout) {

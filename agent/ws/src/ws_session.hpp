@@ -29,11 +29,13 @@ namespace p2pcp::ws {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   using Clock = std::chrono::steady_clock;
-  WsSession(FrontDoor& door, boost::asio::ip::tcp::socket socket);
+  // overCapacity: the door is full; the upgrade request is read and answered 503.
+  WsSession(FrontDoor& door, boost::asio::ip::tcp::socket socket, bool overCapacity);
 
   void start();
   // Closes at once (no close handshake); pending handlers find closed_.
   void close(const std::string& why = {});
+  [[nodiscard]] bool overCapacity() const noexcept { return overCapacity_; }
   [[nodiscard]] bool busy() const noexcept { return inFlight_ > 0 || !writes_.empty(); }
   // I/O thread: a token event, sent shaped for this page if it subscribed.
   void notify(const nlohmann::json& event);
@@ -51,10 +53,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // After it.
   void readNext();
-  void onMessage(const boost::system::error_code& ec);
-  void serve(std::string text);
-  void serveOnWorker(std::string text);
-  void workDone(std::string reply);
+  void readMore();
+  void onRead(const boost::system::error_code& ec);
+  void onMessage();
+  void serve(std::string text, std::size_t reserved);
+  void serveOnWorker(std::string text, std::size_t reserved);
+  void workDone(std::string reply, std::size_t reserved);
   void send(std::string text);
   void writeNext();
   void onWritten(const boost::system::error_code& ec);
@@ -77,6 +81,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
   boost::asio::steady_timer timer_;
   agent::Caller caller_;
+  const bool overCapacity_;
   bool upgraded_ = false;
   bool upgradeTimedOut_ = false;
   bool reading_ = false;
@@ -84,6 +89,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool closing_ = false;  // a close frame is sent or about to be: read and write no more
   bool closed_ = false;
   std::size_t inFlight_ = 0;
+  // Bytes of the agent-wide budget the message being read holds, and whether
+  // it waits for them (reading paused).
+  std::size_t reserved_ = 0;
+  bool waitingForBudget_ = false;
+  std::optional<Clock::time_point> messageStarted_;  // a message is partly read
   std::deque<std::string> writes_;
   bool writing_ = false;
   std::size_t queuedBytes_ = 0;

@@ -64,8 +64,10 @@ struct Policy {
   // ids. Empty: the ids built into the host (P2PCP_EXTENSION_IDS at build time).
   std::vector<std::string> allowedExtensions;
   // The loopback WebSocket front door (agent/ws): false forbids it whatever
-  // agent.json says; true (the default) leaves it to the person's agent.json.
+  // agent.json says; true (the default) leaves it to the person's agent.json;
+  // {"port": N} turns it on at N (webSocketPort), whatever port agent.json names.
   bool webSocket = true;
+  std::optional<std::uint16_t> webSocketPort;
 
   // Nothing at the path (lstat: ENOENT): defaults. Anything else that is not a
   // well-formed policy (unreadable, a dangling symlink, a directory, a malformed

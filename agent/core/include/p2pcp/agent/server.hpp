@@ -69,6 +69,9 @@ class Server {
   // runs (a dialog included: it belongs to a request) or any reply is queued.
   [[nodiscard]] std::size_t connectionCount() const noexcept { return connections_.size(); }
   [[nodiscard]] bool anyRequestInFlight() const noexcept;
+  // I/O thread only: the agent-wide budget for large messages, which the
+  // WebSocket front door (on the same I/O thread) draws from too.
+  [[nodiscard]] ByteBudget& budget() noexcept { return budget_; }
   // Thread-safe: sends a notification to every connection that subscribed.
   void broadcast(const nlohmann::json& notification);
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "p2pcp/agent/byte_budget.hpp"
 #include "p2pcp/agent/dispatcher.hpp"
 #include "p2pcp/common/framing.hpp"
 
@@ -25,7 +26,12 @@ namespace p2pcp::ws {
 class WsSession;
 
 struct FrontDoorLimits {
-  std::size_t maxConnections = 64;
+  // Connections served at once: a browser keeps one per tab of a p2pcp app,
+  // and a person with a couple of hundred tabs open is served. Past the cap a
+  // client gets a plain 503 after its upgrade request (at most
+  // maxRefusedAtOnce such answers pending; beyond that it is closed at once).
+  std::size_t maxConnections = 256;
+  std::size_t maxRefusedAtOnce = 32;
   // Before the upgrade: the request line and headers together, and the time
   // the whole upgrade request may take.
   std::size_t maxHeaderBytes = 8192;
@@ -38,8 +44,14 @@ struct FrontDoorLimits {
   // before it is read, so no web page can make the agent hold megabytes.
   std::size_t unpairedMessageBytes = std::size_t{16} * 1024U;
   // Messages up to this size are parsed and served on the I/O thread when they
-  // would not wait; larger ones on a worker.
+  // would not wait; larger ones on a worker. A message that grows past it
+  // reserves maxMessageBytes from the agent-wide budget before more of it is
+  // read (and keeps its own size of it until its reply is made), so large
+  // messages on both doors together never hold more than the budget.
   std::size_t smallMessageBytes = std::size_t{64} * 1024U;
+  // A message must arrive whole within this long of its first bytes (the Unix
+  // socket's frame timeout): a half-sent large message holds budget.
+  std::chrono::milliseconds messageTimeout{15000};
   std::size_t maxInFlightPerConnection = 16;
   // Queued replies: above the soft cap no new request is read; at the hard cap
   // the connection is closed (it does not read its replies).
@@ -54,7 +66,8 @@ struct FrontDoorLimits {
 class FrontDoor {
  public:
   FrontDoor(boost::asio::io_context& io, agent::Dispatcher& dispatcher,
-            boost::asio::thread_pool& workers, std::uint16_t port, FrontDoorLimits limits = {});
+            boost::asio::thread_pool& workers, agent::ByteBudget& budget, std::uint16_t port,
+            FrontDoorLimits limits = {});
   FrontDoor(const FrontDoor&) = delete;
   FrontDoor& operator=(const FrontDoor&) = delete;
   ~FrontDoor();
@@ -77,15 +90,18 @@ class FrontDoor {
  private:
   friend class WsSession;
   void accept(boost::asio::ip::tcp::acceptor& acceptor);
+  void admit(boost::asio::ip::tcp::socket socket, bool overCapacity);
   void forget(const std::shared_ptr<WsSession>& session);
 
   boost::asio::io_context& io_;
   agent::Dispatcher& dispatcher_;
   boost::asio::thread_pool& workers_;
+  agent::ByteBudget& budget_;  // the Unix socket's: one bound on large messages agent-wide
   std::uint16_t port_;
   FrontDoorLimits limits_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::set<std::shared_ptr<WsSession>> sessions_;
+  std::size_t refusing_ = 0;  // sessions_ that only answer 503
 };
 
 }  // namespace p2pcp::ws

@@ -8,7 +8,9 @@
 
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,6 +18,12 @@
 namespace p2pcp::ws {
 
 using UpgradeRequest = boost::beast::http::request<boost::beast::http::empty_body>;
+using UpgradeParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+
+// The limits an upgrade request is read with: the request line and headers
+// together at most maxHeaderBytes (over: 431), and no body at all (400).
+// The session's read buffer is capped at maxHeaderBytes too.
+void limitUpgradeParser(UpgradeParser& parser, std::size_t maxHeaderBytes);
 
 struct UpgradeVerdict {
   bool accepted = false;
