@@ -670,7 +670,11 @@ std::size_t residentKiB(pid_t pid) {
 TEST_F(FrontDoor, TwoHundredPagesAtOnceAreServedAndTheOnePastTheCapGets503) {
   constexpr std::size_t kPages = 200;
   constexpr std::size_t kCap = 256;
-  openDoor(freePort());
+  // Paired apps: pages that are not paired have a far smaller share
+  // (UnpairedPagesCannotTakeThePlacesOfPairedApps).
+  openDoor(freePort(), {"https://app.example", "https://app0.example", "https://app1.example",
+                        "https://app2.example", "https://app3.example", "https://app4.example",
+                        "https://app5.example", "https://app6.example"});
   const std::size_t before = residentKiB(harness_->pid());
   std::vector<std::unique_ptr<PageClient>> pages;
   for (std::size_t i = 0; i < kPages; ++i) {
@@ -709,6 +713,38 @@ TEST_F(FrontDoor, TwoHundredPagesAtOnceAreServedAndTheOnePastTheCapGets503) {
   EXPECT_TRUE(pages.front()->call("hello").contains("result"));
 }
 
+// Any web page can open connections to the door, so pages whose origin is not
+// paired get at most 32 places of the 256: one that holds them all (with a
+// hello now and then, so they are never idle) cannot lock the person's paired
+// app out.
+TEST_F(FrontDoor, UnpairedPagesCannotTakeThePlacesOfPairedApps) {
+  constexpr std::size_t kUnpairedCap = 32;
+  openDoor(freePort(), {"https://app.example"});
+  std::vector<std::unique_ptr<PageClient>> squatters;
+  for (std::size_t i = 0; i < kUnpairedCap; ++i) {
+    squatters.push_back(std::make_unique<PageClient>(
+        port_, "https://squatter" + std::to_string(i % 3) + ".example"));
+  }
+  const std::string host = "127.0.0.1:" + std::to_string(port_);
+  const std::string refused = rawExchange(port_, upgradeRequest(host, "https://squatter.example"));
+  EXPECT_EQ(statusLine(refused), "HTTP/1.1 503 Service Unavailable") << refused;
+  EXPECT_NE(refused.find("not paired"), std::string::npos) << refused;
+  // The paired app still gets in, and is served.
+  PageClient app(port_, "https://app.example");
+  EXPECT_EQ(app.call("hello")["result"]["paired"], true);
+  // Each squatter is still served what an unpaired page may have.
+  EXPECT_TRUE(squatters.back()->call("hello").contains("result"));
+  // One closes: an unpaired page may take its place.
+  squatters.pop_back();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string answer;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    answer = rawExchange(port_, upgradeRequest(host, "https://squatter.example"));
+  } while (!answer.starts_with("HTTP/1.1 101 ") && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(statusLine(answer), "HTTP/1.1 101 Switching Protocols") << answer;
+}
+
 constexpr std::size_t kMiB = 1024U * 1024U;
 
 // Logs the token in from the person's own CLI path; returns the key's URI.
@@ -721,10 +757,10 @@ std::string logIn(AgentHarness& harness) {
 
 // One connection runs at most 16 requests at once: its 17th message is not
 // even read until one of them finishes. The requests wait for the token while
-// the person's own login holds it (a 3 s PIN dialog): a hello sent after 15
+// the person's own login holds it (a 5 s PIN dialog): a hello sent after 15
 // of them is answered at once, one sent after 16 only once one is done.
 TEST_F(FrontDoor, TheSeventeenthRequestWaitsUntilOneOfSixteenFinishes) {
-  setup_.pinentryDelayMs = 3000;
+  setup_.pinentryDelayMs = 5000;
   openDoor(freePort(), {"https://app.example"});
   auto agent = harness_->connect();
   agent.call("grantConsent", {{"origin", "https://app.example"}, {"access", "full"}});
@@ -768,7 +804,7 @@ TEST_F(FrontDoor, TheSeventeenthRequestWaitsUntilOneOfSixteenFinishes) {
       }
       std::cout << "the person's login was over before the hello was sent; again\n";
     }
-    return std::string("inconclusive: the machine is too slow for a 3 s dialog");
+    return std::string("inconclusive: the machine is too slow for a 5 s dialog");
   };
   EXPECT_EQ(conclusive(15), "hello");
   EXPECT_EQ(conclusive(16), "a waiting request");

@@ -114,8 +114,12 @@ void FrontDoor::accept(tcp::acceptor& acceptor) {
     } else if (const auto uid = loopbackPeerUid(socket); !uid || *uid != ::geteuid()) {
       // Loopback TCP is open to every user of the machine; this door, like the
       // Unix socket, serves the agent's own user only.
-      logWarning("refused a WebSocket connection from uid " +
-                 (uid ? std::to_string(*uid) : std::string("(unknown)")));
+      ++otherUserRefusals_;
+      if ((otherUserRefusals_ & (otherUserRefusals_ - 1)) == 0) {  // a power of two
+        logWarning("refused a WebSocket connection from uid " +
+                   (uid ? std::to_string(*uid) : std::string("(unknown)")) + " (" +
+                   std::to_string(otherUserRefusals_) + " from other users so far)");
+      }
     } else if (sessions_.size() - refusing_ < limits_.maxConnections) {
       admit(std::move(socket), false);
     } else if (refusing_ < limits_.maxRefusedAtOnce) {
@@ -125,8 +129,9 @@ void FrontDoor::accept(tcp::acceptor& acceptor) {
       ++refusing_;
       admit(std::move(socket), true);
     } else {
-      logWarning("refused a WebSocket connection: at the limit of " +
-                 std::to_string(limits_.maxConnections) + " connections");
+      // Debug only: any web page can open connections until it gets here.
+      agent::logDebug("refused a WebSocket connection: at the limit of " +
+                      std::to_string(limits_.maxConnections) + " connections");
     }
     accept(acceptor);
   });
@@ -157,6 +162,11 @@ void FrontDoor::closeOrigin(const std::string& origin) {
       }
     }
   });
+}
+
+std::size_t FrontDoor::unpairedConnectionCount() const {
+  return static_cast<std::size_t>(std::count_if(
+      sessions_.begin(), sessions_.end(), [](const auto& session) { return session->unpaired(); }));
 }
 
 bool FrontDoor::anyRequestInFlight() const noexcept {

@@ -133,6 +133,13 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
   caller_.kind = agent::CallerKind::Page;
   caller_.origin = verdict.origin;
   caller_.viaWebSocket = true;
+  if (!door_.dispatcher_.passesPairingGate(caller_) &&
+      door_.unpairedConnectionCount() >= limits_.maxUnpairedConnections) {
+    refuse(http::status::service_unavailable,
+           "the p2pcp front door serves at most " + std::to_string(limits_.maxUnpairedConnections) +
+               " connections of pages that are not paired; close another tab and try again");
+    return;
+  }
   ws_.set_option(websocket::stream_base::timeout{
       kGoodbyeTimeout + std::chrono::seconds(3),  // the 101 and the close handshake
       websocket::stream_base::none(),             // idleness: check() below
@@ -141,6 +148,10 @@ void WsSession::onUpgradeRequest(const boost::system::error_code& ec) {
   ws_.async_accept(parser_->get(), [self = shared_from_this()](const boost::system::error_code& e) {
     self->onAccepted(e);
   });
+}
+
+bool WsSession::unpaired() const {
+  return upgraded_ && !closed_ && !door_.dispatcher_.passesPairingGate(caller_);
 }
 
 // A plain HTTP answer and no upgrade: the page learns only that it may not.

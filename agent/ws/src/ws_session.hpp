@@ -41,6 +41,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void notify(const nlohmann::json& event);
   // The page's origin once upgraded (empty before).
   [[nodiscard]] std::string origin() const { return upgraded_ ? caller_.origin.value_or("") : ""; }
+  // Upgraded, and its origin is not paired (now).
+  [[nodiscard]] bool unpaired() const;
   // Ends the connection with a close frame once the replies already queued are
   // written (a WebSocket allows one write at a time).
   void closeWith(boost::beast::websocket::close_code code, const std::string& why);

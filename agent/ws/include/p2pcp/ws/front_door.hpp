@@ -32,6 +32,10 @@ struct FrontDoorLimits {
   // maxRefusedAtOnce such answers pending; beyond that it is closed at once).
   std::size_t maxConnections = 256;
   std::size_t maxRefusedAtOnce = 32;
+  // Of those, connections of pages whose origin is not paired: any web page
+  // can open them, so they may not take the places of the person's paired
+  // apps (past this, an unpaired page's upgrade gets 503 too).
+  std::size_t maxUnpairedConnections = 32;
   // Before the upgrade: the request line and headers together, and the time
   // the whole upgrade request may take.
   std::size_t maxHeaderBytes = 8192;
@@ -85,6 +89,8 @@ class FrontDoor {
   void closeOrigin(const std::string& origin);
   // I/O thread only.
   [[nodiscard]] std::size_t connectionCount() const noexcept { return sessions_.size(); }
+  // Upgraded connections whose origin is not paired now (on the I/O thread).
+  [[nodiscard]] std::size_t unpairedConnectionCount() const;
   [[nodiscard]] bool anyRequestInFlight() const noexcept;
 
  private:
@@ -102,6 +108,9 @@ class FrontDoor {
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::set<std::shared_ptr<WsSession>> sessions_;
   std::size_t refusing_ = 0;  // sessions_ that only answer 503
+  // Connections refused because another user of the machine opened them; the
+  // log gets the 1st, 2nd, 4th, 8th... so that no local user can flood it.
+  std::size_t otherUserRefusals_ = 0;
 };
 
 }  // namespace p2pcp::ws
