@@ -377,6 +377,10 @@ TEST_F(FrontDoor, AnEmptyWebSocketObjectListensOnTheDefaultPort) {
     boost::system::error_code ec;
     probe.open(tcp::v4(), ec);
     if (!ec) {
+      // As the agent binds it: a connection of an earlier run in TIME_WAIT is no owner.
+      probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) {
       probe.bind(tcp::endpoint(asio::ip::address_v4::loopback(), kDefaultPort), ec);
     }
     if (ec) {
