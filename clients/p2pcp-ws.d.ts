@@ -15,8 +15,11 @@ declare namespace P2pcpWs {
   type PairingCodeHandler = (code: string, info: { expiresIn: number }) => void;
 
   interface ConnectOptions extends P2pcp.CallOptions {
-    /** The port of `"webSocket": {"port": N}` in the person's agent.json. */
-    port: number;
+    /**
+     * The port of `"webSocket"` in the person's agent.json (or the policy).
+     * Default P2pcpWs.defaultPort (24872), the port of `"webSocket": {}`.
+     */
+    port?: number;
     /** Default "127.0.0.1". */
     host?: Host;
     /** The default handler of pair(). */
@@ -66,10 +69,13 @@ declare namespace P2pcpWs {
 
   interface Static {
     /**
-     * Opens ws://HOST:PORT/. Cannot reach the agent (not running, front door
-     * off, wrong port, blocked by the browser): AGENT_UNAVAILABLE.
+     * Opens ws://HOST:PORT/ (without options: ws://127.0.0.1:24872/). Cannot
+     * reach the agent (not running, front door off, wrong port, blocked by the
+     * browser): AGENT_UNAVAILABLE.
      */
-    connect(options: ConnectOptions): Promise<Api>;
+    connect(options?: ConnectOptions): Promise<Api>;
+    /** 24872: the port connect() uses without options.port, and the agent's without "port". */
+    readonly defaultPort: 24872;
     readonly P2pcpError: P2pcp.P2pcpErrorConstructor;
   }
 }

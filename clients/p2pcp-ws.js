@@ -4,7 +4,7 @@
 // shared core first, then this file:
 //   <script src="p2pcp-core.js"></script>   (browser-extension/p2pcp-core.js)
 //   <script src="p2pcp-ws.js"></script>
-//   const p2pcp = await P2pcpWs.connect({ port: 41339, onPairingCode: (code) => show(code) });
+//   const p2pcp = await P2pcpWs.connect({ onPairingCode: (code) => show(code) }); // port 24872
 //   await p2pcp.pair();                      // once per origin; the person confirms the code
 // The object has the methods, options, checks, outputs and error codes of
 // window.p2pcp (browser-extension/p2pcp.d.ts; both are p2pcp-core.js), plus
@@ -25,6 +25,9 @@
   const { P2pcpError, fail, bad, record, oneOf, options, settle, isPlainObject, describe } = core;
   // The names the front door answers on (a Host header of any other name is refused, 403).
   const HOSTS = ['127.0.0.1', '[::1]', 'localhost'];
+  // The agent's default port (agent.json "webSocket": {}, docs/configuration.md;
+  // kDefaultWebSocketPort in agent/core): a page connects without asking the person.
+  const DEFAULT_PORT = 24872;
   // Opening the connection may wait on the browser's Local Network Access
   // prompt (docs/websocket.md): room for the person to read it.
   const DEFAULT_CONNECT_TIMEOUT_MS = 120000;
@@ -49,7 +52,7 @@
 
   const unreachable = (url, why) => fail('AGENT_UNAVAILABLE',
     `cannot reach the p2pcp agent at ${url} (${why}): it is not running, its WebSocket front door is off ` +
-    '(agent.json "webSocket": {"port": N}), on another port, or the browser did not let the page connect ' +
+    '(agent.json "webSocket": {}), on another port, or the browser did not let the page connect ' +
     '(Local Network Access)', { url });
 
   // Opens the socket: resolves when it is open, rejects with a P2pcpError.
@@ -208,14 +211,12 @@
     return Object.freeze(api);
   }
 
-  // Connects to the front door: {port, host?, onPairingCode?, signal?, timeout?}.
-  function connect(opts) {
+  // Connects to the front door: {port?, host?, onPairingCode?, signal?, timeout?}.
+  function connect(opts = {}) {
     return settle(async () => {
-      if (opts === undefined) throw bad('options', 'must be an object with the front door\'s port');
       const given = record(opts, 'options', ['port', 'host', 'onPairingCode', 'signal', 'timeout']);
       const o = options(opts, ['port', 'host', 'onPairingCode']);
-      const port = given.port;
-      if (port === undefined) throw bad('options.port', 'is required: the port of "webSocket" in the agent\'s agent.json');
+      const port = given.port === undefined ? DEFAULT_PORT : given.port;
       if (!Number.isSafeInteger(port) || port < 1 || port > 65535) {
         throw bad('options.port', 'must be a whole number, 1 to 65535');
       }
@@ -229,7 +230,7 @@
   }
 
   Object.defineProperty(globalThis, 'P2pcpWs', {
-    value: Object.freeze({ connect, P2pcpError }),
+    value: Object.freeze({ connect, defaultPort: DEFAULT_PORT, P2pcpError }),
     enumerable: true,
   });
 })();

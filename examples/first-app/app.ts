@@ -10,14 +10,15 @@ const show = (id: string, text: string) => {
 
 // 1. The API: window.p2pcp when the extension is installed and allows this
 //    site; else the agent's WebSocket front door (docs/websocket.md), when the
-//    page included p2pcp-ws.js and knows the port the person turned on. The
+//    page included p2pcp-ws.js (on the default port 24872 of "webSocket": {},
+//    or the port of ?p2pcp-port=N when the person chose another one). The
 //    front door pairs the site once: the page shows a code, the agent's
 //    dialog shows the same code, and the person confirms. Both are a P2pcp.Api.
 async function connect(): Promise<P2pcp.Api> {
   if (window.p2pcp) return window.p2pcp;
-  const port = Number(new URLSearchParams(location.search).get('p2pcp-port'));
-  if (!window.P2pcpWs || !port) throw new Error('install the p2pcp extension, or open this page with ?p2pcp-port=N');
-  const p2pcp = await window.P2pcpWs.connect({ port });
+  if (!window.P2pcpWs) throw new Error('install the p2pcp extension, or include p2pcp-ws.js');
+  const chosen = new URLSearchParams(location.search).get('p2pcp-port');
+  const p2pcp = await window.P2pcpWs.connect(chosen ? { port: Number(chosen) } : {});
   await p2pcp.pair({ onPairingCode: (code) => show('status', `pairing: check that p2pcp shows the code ${code}`) });
   return p2pcp;
 }

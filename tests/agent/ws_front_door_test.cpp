@@ -365,6 +365,53 @@ TEST_F(FrontDoor, ThePolicyCanTurnItOnAtItsPort) {
   EXPECT_TRUE(again.call("hello").contains("result"));
 }
 
+// "webSocket": {} turns the door on at the documented default port (24872,
+// docs/configuration.md), the port P2pcpWs.connect() tries without one: a page
+// need not ask the person for a number. The same for the policy's {}.
+TEST_F(FrontDoor, AnEmptyWebSocketObjectListensOnTheDefaultPort) {
+  constexpr std::uint16_t kDefaultPort = 24872;
+  {
+    // A fixed port can be taken on a developer's machine: skip rather than fail.
+    asio::io_context io;
+    tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(tcp::v4(), ec);
+    if (!ec) {
+      // As the agent binds it: a connection of an earlier run in TIME_WAIT is no owner.
+      probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) {
+      probe.bind(tcp::endpoint(asio::ip::address_v4::loopback(), kDefaultPort), ec);
+    }
+    if (ec) {
+      GTEST_SKIP() << "port " << kDefaultPort << " (the front door's default) is taken on this "
+                   << "machine, so this test cannot run here: " << ec.message();
+    }
+  }
+  const auto dir = harness_->home() / "config" / "p2pcp";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "agent.json") << R"({"webSocket": {}})";
+  restartAgent();
+  json state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "listening") << state.dump();
+  EXPECT_EQ(state["port"], kDefaultPort);
+  EXPECT_EQ(state["setBy"], "agent.json");
+  EXPECT_EQ(statusLineOfCli(), "WebSocket front door: listening on ws://127.0.0.1:24872");
+  {
+    PageClient page(kDefaultPort, "https://app.example");
+    EXPECT_TRUE(page.call("hello").contains("result"));
+  }
+  std::filesystem::remove(dir / "agent.json");
+  setup_.policy = json{{"webSocket", json::object()}};
+  restartAgent();
+  state = status()["webSocket"];
+  EXPECT_EQ(state["state"], "listening") << state.dump();
+  EXPECT_EQ(state["port"], kDefaultPort);
+  EXPECT_EQ(state["setBy"], "policy");
+  PageClient page(kDefaultPort, "https://app.example");
+  EXPECT_TRUE(page.call("hello").contains("result"));
+}
+
 TEST_F(FrontDoor, APolicyReloadThatForbidsItClosesIt) {
   openDoor(freePort());
   PageClient page(port_, "https://app.example");

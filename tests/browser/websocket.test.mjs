@@ -164,8 +164,15 @@ test('an unpaired origin gets NOT_PAIRED for everything but hello and pair; bad 
     const codeOf = (e) => ({ code: e.code, field: e.data?.field, isP2pcpError: e instanceof window.P2pcpWs.P2pcpError });
     const out = {};
     const connect = (options) => window.P2pcpWs.connect(options).then(() => 'OK', codeOf);
-    out.noOptions = await connect();
-    out.noPort = await connect({});
+    // Without a port: the documented default, 24872 (an agent may or may not listen there).
+    const target = (options) => window.P2pcpWs.connect(options).then(
+      (p2pcp) => { p2pcp.close(); return { opened: p2pcp.url }; },
+      (e) => ({ code: e.code, url: e.data?.url }));
+    out.defaultPort = window.P2pcpWs.defaultPort;
+    out.noOptions = await target();
+    out.noPort = await target({ timeout: 5000 });
+    out.portNull = await connect({ port: null });
+    out.notAnObject = await connect('24872');
     out.portZero = await connect({ port: 0 });
     out.portString = await connect({ port: String(port) });
     out.badHost = await connect({ port, host: 'evil.example' });
@@ -190,8 +197,17 @@ test('an unpaired origin gets NOT_PAIRED for everything but hello and pair; bad 
     p2pcp.close();
     return out;
   }, [port, unusedPort]);
-  assert.deepEqual(outcome.noOptions, { code: 'BAD_REQUEST', field: 'options', isP2pcpError: true });
-  assert.deepEqual(outcome.noPort, { code: 'BAD_REQUEST', field: 'options.port', isP2pcpError: true });
+  assert.equal(outcome.defaultPort, 24872);
+  for (const name of ['noOptions', 'noPort']) {
+    const got = outcome[name];
+    if (got.opened) {
+      assert.equal(got.opened, 'ws://127.0.0.1:24872/', name);
+    } else {
+      assert.deepEqual(got, { code: 'AGENT_UNAVAILABLE', url: 'ws://127.0.0.1:24872/' }, name);
+    }
+  }
+  assert.deepEqual(outcome.portNull, { code: 'BAD_REQUEST', field: 'options.port', isP2pcpError: true });
+  assert.deepEqual(outcome.notAnObject, { code: 'BAD_REQUEST', field: 'options', isP2pcpError: true });
   assert.deepEqual(outcome.portZero, { code: 'BAD_REQUEST', field: 'options.port', isP2pcpError: true });
   assert.deepEqual(outcome.portString, { code: 'BAD_REQUEST', field: 'options.port', isP2pcpError: true });
   assert.deepEqual(outcome.badHost, { code: 'BAD_REQUEST', field: 'options.host', isP2pcpError: true });

@@ -286,8 +286,8 @@ TEST_F(PolicyLoad, TheWebSocketPortAndThePolicySwitch) {
   for (const char* bad :
        {R"({"webSocket": {"port": 0}})", R"({"webSocket": {"port": 65536}})",
         R"({"webSocket": {"port": -1}})", R"({"webSocket": {"port": "7433"}})",
-        R"({"webSocket": {}})", R"({"webSocket": {"port": 7433, "host": "0.0.0.0"}})",
-        R"({"webSocket": 7433})"}) {
+        R"({"webSocket": {"port": 7433, "host": "0.0.0.0"}})", R"({"webSocket": {"host": "::"}})",
+        R"({"webSocket": 7433})", R"({"webSocket": true})"}) {
     std::ofstream(settings, std::ios::trunc) << bad;
     EXPECT_NE(errorOf([&] { (void)Config::load(settings); }).find("webSocket"), std::string::npos)
         << bad;
@@ -302,12 +302,31 @@ TEST_F(PolicyLoad, TheWebSocketPortAndThePolicySwitch) {
   EXPECT_EQ(Policy::load(file_).webSocketPort, 7433);
   write(R"({"webSocket": true})");
   EXPECT_FALSE(Policy::load(file_).webSocketPort) << "true leaves the port to the person";
-  for (const char* bad : {R"({"webSocket": {}})", R"({"webSocket": {"port": 0}})",
+  for (const char* bad : {R"({"webSocket": {"host": "::"}})", R"({"webSocket": {"port": 0}})",
                           R"({"webSocket": {"port": 65536}})", R"({"webSocket": {"port": "7433"}})",
                           R"({"webSocket": {"port": 7433, "host": "0.0.0.0"}})",
                           R"({"webSocket": 7433})", R"({"webSocket": "on"})"}) {
     EXPECT_NE(errorLoading(bad).find("webSocket"), std::string::npos) << bad;
   }
+}
+
+// "webSocket": {} turns the front door on at the one documented default port,
+// so a page can connect without asking the person for a number; a "port"
+// still wins. The same in agent.json and in the policy.
+TEST_F(PolicyLoad, AnEmptyWebSocketObjectMeansTheDefaultPort) {
+  EXPECT_EQ(kDefaultWebSocketPort, 24872) << "documented in docs/configuration.md and p2pcp-ws.js";
+  const fs::path settings = dir_ / "agent.json";
+  std::ofstream(settings) << R"({"webSocket": {}})";
+  EXPECT_EQ(Config::load(settings).webSocketPort, 24872);
+  std::ofstream(settings, std::ios::trunc) << R"({"webSocket": {"$comment": "the default port"}})";
+  EXPECT_EQ(Config::load(settings).webSocketPort, 24872);
+  std::ofstream(settings, std::ios::trunc) << R"({"webSocket": {"port": 7433}})";
+  EXPECT_EQ(Config::load(settings).webSocketPort, 7433) << "a port wins over the default";
+  write(R"({"webSocket": {}})");
+  EXPECT_TRUE(Policy::load(file_).webSocket);
+  EXPECT_EQ(Policy::load(file_).webSocketPort, 24872);
+  write(R"({"webSocket": {"port": 7433}})");
+  EXPECT_EQ(Policy::load(file_).webSocketPort, 7433);
 }
 
 }  // namespace

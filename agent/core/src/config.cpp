@@ -112,10 +112,8 @@ Policy Policy::load(const fs::path& file) {
       // the machine (docs/enterprise.md: only one user's agent can take it).
       const FieldReader webSocket = fields.object("webSocket");
       webSocket.allowOnly({"port", "$comment"});
-      if (!webSocket.has("port")) {
-        webSocket.fail("\"webSocket\" is true, false or {\"port\": N} (1 to 65535)");
-      }
-      policy.webSocketPort = webSocket.port("port");
+      policy.webSocketPort =
+          webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
     } else {
       policy.webSocket = fields.boolean("webSocket");
     }
@@ -177,10 +175,8 @@ Config Config::load(const fs::path& file) {
     if (fields.has("webSocket")) {
       const FieldReader webSocket = fields.object("webSocket");
       webSocket.allowOnly({"port", "$comment"});
-      if (!webSocket.has("port")) {
-        webSocket.fail("\"webSocket\" needs a \"port\" (1 to 65535)");
-      }
-      config.webSocketPort = webSocket.port("port");
+      config.webSocketPort =
+          webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
     }
   }
   if (auto module = env("P2PCP_PKCS11_MODULE")) {

@@ -2,8 +2,14 @@
 // What p2pcp-ws.d.ts must refuse (tsc fails if a line marked as an expected
 // error type-checks), and that a P2pcpWs.Api is a P2pcp.Api.
 export async function wsMisuse(ws: P2pcpWs.Static): Promise<void> {
-  // @ts-expect-error the port is required
-  await ws.connect({});
+  // Without a port: the default, 24872.
+  await ws.connect();
+  await ws.connect({ onPairingCode: (code) => console.log(code) });
+  const port: 24872 = ws.defaultPort;
+  // @ts-expect-error a port is a number
+  await ws.connect({ port: null });
+  // @ts-expect-error defaultPort is read-only
+  ws.defaultPort = port;
   // @ts-expect-error a port is a number
   await ws.connect({ port: '41339' });
   // @ts-expect-error only the loopback names

@@ -65,7 +65,8 @@ struct Policy {
   std::vector<std::string> allowedExtensions;
   // The loopback WebSocket front door (agent/ws): false forbids it whatever
   // agent.json says; true (the default) leaves it to the person's agent.json;
-  // {"port": N} turns it on at N (webSocketPort), whatever port agent.json names.
+  // {"port": N} turns it on at N (webSocketPort), whatever port agent.json
+  // names; {} turns it on at kDefaultWebSocketPort.
   bool webSocket = true;
   std::optional<std::uint16_t> webSocketPort;
 
@@ -84,12 +85,20 @@ struct Policy {
 // exists is a problem here: checking a file that is not there is a mistake.
 std::optional<std::string> validatePolicyFile(const std::filesystem::path& file);
 
+// The front door's port when "webSocket" names none (agent.json or policy):
+// one fixed, documented port lets a page connect without asking the person
+// for a number (clients/p2pcp-ws.js has the same default). Below Linux's
+// ephemeral range (32768-60999), so an outgoing connection does not hold it,
+// and not in /etc/services.
+inline constexpr std::uint16_t kDefaultWebSocketPort = 24872;
+
 struct Config {
   std::optional<std::string> module;  // explicit PKCS#11 module path ($P2PCP_PKCS11_MODULE wins)
   std::string pinentry = "pinentry";  // program ($P2PCP_PINENTRY wins)
   std::optional<std::string> defaultKey;  // key URI used when a request names none
   // "webSocket": {"port": N}: the loopback WebSocket front door listens on N
-  // (127.0.0.1 and ::1 only). Absent: no front door.
+  // (127.0.0.1 and ::1 only); "webSocket": {} on kDefaultWebSocketPort.
+  // Absent: no front door.
   std::optional<std::uint16_t> webSocketPort;
 
   // The same file rules as Policy::load.
