@@ -4,7 +4,7 @@
 // (browser-extension/page-api.js, through the extension) and P2pcpWs
 // (clients/p2pcp-ws.js, through the agent's WebSocket front door). One copy,
 // so that both give an app the same methods, options, checks, outputs and
-// error codes (p2pcp.d.ts; docs/page-api.md, docs/websocket.md).
+// error codes (p2pcp.d.ts; docs/page-api.md, docs/front-door.md).
 //
 // It runs in the page's own world and holds nothing secret: the origin, the
 // consent and the PIN are decided by the agent. It defines the global

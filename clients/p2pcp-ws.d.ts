@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // TypeScript declarations of P2pcpWs (clients/p2pcp-ws.js): the page API of
 // browser-extension/p2pcp.d.ts over the agent's loopback WebSocket front door
-// (docs/websocket.md). Reference both files:
+// (docs/front-door.md). Reference both files:
 //   /// <reference path="p2pcp.d.ts" />
 //   /// <reference path="p2pcp-ws.d.ts" />
 // A P2pcpWs.Api is a P2pcp.Api (the same methods, options, outputs and error

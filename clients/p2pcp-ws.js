@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // P2pcpWs: the p2pcp page API over the agent's loopback WebSocket front door,
-// for browsers without the extension (docs/websocket.md). A page includes the
+// for browsers without the extension (docs/front-door.md). A page includes the
 // shared core first, then this file:
 //   <script src="p2pcp-core.js"></script>   (browser-extension/p2pcp-core.js)
 //   <script src="p2pcp-ws.js"></script>
@@ -29,7 +29,7 @@
   // kDefaultWebSocketPort in agent/core): a page connects without asking the person.
   const DEFAULT_PORT = 24872;
   // Opening the connection may wait on the browser's Local Network Access
-  // prompt (docs/websocket.md): room for the person to read it.
+  // prompt (docs/front-door.md): room for the person to read it.
   const DEFAULT_CONNECT_TIMEOUT_MS = 120000;
   const EVENTS = ['tokeninserted', 'tokenremoved'];
   const NOTIFIED_EVENTS = { tokenInserted: 'tokeninserted', tokenRemoved: 'tokenremoved' };

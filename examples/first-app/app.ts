@@ -9,7 +9,7 @@ const show = (id: string, text: string) => {
 };
 
 // 1. The API: window.p2pcp when the extension is installed and allows this
-//    site; else the agent's WebSocket front door (docs/websocket.md), when the
+//    site; else the agent's WebSocket front door (docs/front-door.md), when the
 //    page included p2pcp-ws.js (on the default port 24872 of "webSocket": {},
 //    or the port of ?p2pcp-port=N when the person chose another one). The
 //    front door pairs the site once: the page shows a code, the agent's
