@@ -112,8 +112,7 @@ Policy Policy::load(const fs::path& file) {
       // the machine (docs/enterprise.md: only one user's agent can take it).
       const FieldReader webSocket = fields.object("webSocket");
       webSocket.allowOnly({"port", "$comment"});
-      policy.webSocketPort =
-          webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
+      policy.webSocketPort = webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
     } else {
       policy.webSocket = fields.boolean("webSocket");
     }
@@ -175,8 +174,7 @@ Config Config::load(const fs::path& file) {
     if (fields.has("webSocket")) {
       const FieldReader webSocket = fields.object("webSocket");
       webSocket.allowOnly({"port", "$comment"});
-      config.webSocketPort =
-          webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
+      config.webSocketPort = webSocket.has("port") ? webSocket.port("port") : kDefaultWebSocketPort;
     }
   }
   if (auto module = env("P2PCP_PKCS11_MODULE")) {
