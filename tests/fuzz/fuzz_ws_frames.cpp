@@ -31,7 +31,7 @@ namespace websocket = beast::websocket;
 p2pcp::ws::UpgradeRequest browserUpgrade() {
   p2pcp::ws::UpgradeRequest request(http::verb::get, "/", 11);
   request.set(http::field::host, "127.0.0.1:7433");
-  request.set(http::field::origin, p2pcp::fuzz::kPairedOrigin);
+  request.set(http::field::origin, std::string(p2pcp::fuzz::kPairedOrigin));
   request.set(http::field::upgrade, "websocket");
   request.set(http::field::connection, "Upgrade");
   request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
